@@ -1,0 +1,96 @@
+// Package root assembles the xfeat command tree and maps what a command returns
+// to the process exit status (see cmdutil.ExitCode).
+package root
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/iostreams"
+)
+
+// version is set at link time (-ldflags "-X .../root.version=v1.2.3"); otherwise
+// it comes from the module build info.
+var version = ""
+
+// Version returns the build's version string.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// NewCmdRoot builds the whole command tree on f.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "xfeat <command>",
+		Short: "Per-device feature control for Xen PV devices",
+		Long: `xfeat gives a Xen administrator per-device control over the features of PV
+network and block backends. It reads xl.cfg files exactly as xl does, checks each
+requested feature against the schema the backend advertises in XenStore, writes
+config-<name> entries readable only by the backend at device creation, and shows,
+per device, what was requested against what was negotiated.`,
+		Version:       f.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		CompletionOptions: cobra.CompletionOptions{
+			HiddenDefaultCmd: false,
+		},
+	}
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetIn(f.IO.In)
+	cmd.SetVersionTemplate("xfeat {{.Version}}\n")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Err: err}
+	})
+	cmd.Args = cmdutil.NoArgs
+
+	for _, add := range subcommands {
+		cmd.AddCommand(add(f))
+	}
+	return cmd
+}
+
+// subcommands lists the constructors of the top-level commands, in help order.
+var subcommands = []func(*cmdutil.Factory) *cobra.Command{}
+
+// Main runs xfeat with args on the process's streams and returns the exit code.
+func Main(args []string) cmdutil.ExitCode {
+	return Run(&cmdutil.Factory{IO: iostreams.System(), Version: Version()}, args)
+}
+
+// Run executes args on f and prints the error, if any, to f.IO.ErrOut.
+func Run(f *cmdutil.Factory, args []string) cmdutil.ExitCode {
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	c, err := cmd.ExecuteC()
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	var silent *cmdutil.SilentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(f.IO.ErrOut, "xfeat: %s\n", err)
+	}
+	code := cmdutil.ExitCodeOf(err)
+	if code == cmdutil.ExitOK {
+		code = cmdutil.ExitError
+	}
+	// cobra reports an unknown subcommand as a plain error: it is a usage error.
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		code = cmdutil.ExitUsage
+	}
+	if code == cmdutil.ExitUsage && c != nil {
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", c.CommandPath())
+	}
+	return code
+}
