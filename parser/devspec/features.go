@@ -1,0 +1,336 @@
+package devspec
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/xfeat/xfeat/parser"
+)
+
+// FeatureRequest is one backend feature requested in a device spec.
+type FeatureRequest struct {
+	// Name is the xenstore feature name (multi-queue-max-queues, ...): the
+	// toolstack writes `config-<Name>` and checks it against the schema
+	// key `features/<Name>-type`.
+	Name string
+	// Value is the requested value as a string: booleans normalised to
+	// "1"/"0", everything else verbatim (typed against the schema later).
+	Value string
+	// Spelling is how the request was written: the shorthand key
+	// ("queues") or the name inside features= ("features=queues").
+	Spelling string
+	// Range is the request in the source (key through value).
+	Range parser.Range
+}
+
+// Features are a device's feature requests in the order written; a name
+// appears at most once.
+type Features []FeatureRequest
+
+// Lookup returns the request for the xenstore feature name.
+func (fs Features) Lookup(name string) (FeatureRequest, bool) {
+	for _, f := range fs {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return FeatureRequest{}, false
+}
+
+// Map returns the requests as xenstore name -> value.
+func (fs Features) Map() map[string]string {
+	m := make(map[string]string, len(fs))
+	for _, f := range fs {
+		m[f.Name] = f.Value
+	}
+	return m
+}
+
+// MarshalJSON renders the requests as {"xenstore-name": "value", ...}.
+func (fs Features) MarshalJSON() ([]byte, error) { return json.Marshal(fs.Map()) }
+
+// featureKind says how a feature's value is checked here.
+type featureKind int
+
+const (
+	featureString featureKind = iota // kept verbatim
+	featureBool                      // on/off/yes/no/true/false/1/0 -> "1"/"0"
+	featureBoolInverted              // as featureBool, stored inverted (csum)
+)
+
+// shorthand maps a spec key to a xenstore feature.
+type shorthand struct {
+	key  string
+	name string
+	kind featureKind
+}
+
+// DeviceType is the kind of a PV device: "vif" or "vbd".
+type DeviceType string
+
+// Device types.
+const (
+	TypeVif  DeviceType = "vif"
+	TypeDisk DeviceType = "vbd"
+)
+
+// Shorthands lists, per device type, the spec keys that request a feature,
+// with the xenstore name each stands for. csum is inverted: netif's key is
+// feature-no-csum-offload, so csum=on requests feature-no-csum-offload=0.
+var shorthands = map[DeviceType][]shorthand{
+	TypeVif: {
+		{"queues", "multi-queue-max-queues", featureString},
+		{"tso4", "feature-gso-tcpv4", featureBool},
+		{"tso6", "feature-gso-tcpv6", featureBool},
+		{"csum", "feature-no-csum-offload", featureBoolInverted},
+		{"sg", "feature-sg", featureBool},
+	},
+	TypeDisk: {
+		{"queues", "multi-queue-max-queues", featureString},
+		{"max-ring-page-order", "max-ring-page-order", featureString},
+		{"persistent", "feature-persistent", featureBool},
+		{"max-indirect-segments", "feature-max-indirect-segments", featureString},
+	},
+}
+
+// boolFeatures are xenstore names known to be booleans: a request for them
+// by xenstore name is normalised like the shorthand.
+var boolFeatures = map[DeviceType][]string{
+	TypeVif:  {"feature-gso-tcpv4", "feature-gso-tcpv6", "feature-no-csum-offload", "feature-sg", "feature-ipv6-csum-offload"},
+	TypeDisk: {"feature-persistent"},
+}
+
+// Shorthand returns the xenstore name a shorthand key of device type t
+// stands for.
+func Shorthand(t DeviceType, key string) (name string, ok bool) {
+	for _, s := range shorthands[t] {
+		if s.key == key {
+			return s.name, true
+		}
+	}
+	return "", false
+}
+
+// ShorthandKeys returns the shorthand keys of device type t, in table order.
+func ShorthandKeys(t DeviceType) []string {
+	var out []string
+	for _, s := range shorthands[t] {
+		out = append(out, s.key)
+	}
+	return out
+}
+
+func knownFeatureNames(t DeviceType) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range shorthands[t] {
+		out = append(out, s.key, s.name)
+		seen[s.name] = true
+	}
+	for _, n := range boolFeatures[t] {
+		if !seen[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func parseBool(v string) (bool, bool) {
+	switch strings.ToLower(v) {
+	case "1", "on", "yes", "true":
+		return true, true
+	case "0", "off", "no", "false":
+		return false, true
+	}
+	return false, false
+}
+
+// validFeatureName is a single xenstore path element: letters, digits, '-'
+// and '_' (no '/', no '@').
+func validFeatureName(n string) bool {
+	if n == "" || len(n) > 128 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// featureSet collects one device's requests, rejecting duplicates.
+type featureSet struct {
+	t     DeviceType
+	list  Features
+	diags parser.Diagnostics
+	where func(start, end int) parser.Range
+	label string
+}
+
+func (fs *featureSet) errorf(r parser.Range, summary, detail string) {
+	fs.diags = append(fs.diags, &parser.Diagnostic{
+		Severity: parser.DiagError, Summary: fs.label + summary, Detail: detail, Subject: r.Ptr(),
+	})
+}
+
+func (fs *featureSet) warnf(r parser.Range, summary, detail string) {
+	fs.diags = append(fs.diags, &parser.Diagnostic{
+		Severity: parser.DiagWarning, Summary: fs.label + summary, Detail: detail, Subject: r.Ptr(),
+	})
+}
+
+// add records a request written as spelling (a shorthand key, or a name in
+// features=) with value, located at [start,end) (whole request) and
+// [vstart,vend) (value) of the spec.
+func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vstart, vend int, generic bool) {
+	r := fs.where(start, end)
+	vr := fs.where(vstart, vend)
+	name, kind := nameAsWritten, featureString
+	isShort := false
+	for _, s := range shorthands[fs.t] {
+		if s.key == nameAsWritten {
+			name, kind, isShort = s.name, s.kind, true
+		}
+	}
+	if !isShort {
+		if !validFeatureName(name) {
+			fs.errorf(fs.where(start, vstart), "invalid feature name "+quote(name),
+				"a feature name is a xenstore name: letters, digits, '-' and '_'")
+			return
+		}
+		for _, b := range boolFeatures[fs.t] {
+			if b == name {
+				kind = featureBool
+			}
+		}
+		if generic {
+			known := false
+			for _, k := range knownFeatureNames(fs.t) {
+				if k == name {
+					known = true
+				}
+			}
+			if s := suggest(name, knownFeatureNames(fs.t)); !known && s != "" {
+				fs.warnf(r, "feature "+quote(name)+" is not one xfeat knows for "+string(fs.t),
+					"did you mean "+quote(s)+"? (an unknown name is passed to the backend, which decides)")
+			}
+		}
+	}
+	if value == "" {
+		fs.errorf(r, "feature "+quote(nameAsWritten)+" has an empty value", "write NAME:VALUE (or KEY=VALUE)")
+		return
+	}
+	switch kind {
+	case featureBool, featureBoolInverted:
+		b, ok := parseBool(value)
+		if !ok {
+			fs.errorf(vr, "feature "+quote(nameAsWritten)+": "+quote(value)+" is not a boolean",
+				"use on or off (also 1/0, yes/no, true/false)")
+			return
+		}
+		if kind == featureBoolInverted {
+			b = !b
+		}
+		value = "0"
+		if b {
+			value = "1"
+		}
+	}
+	for _, prev := range fs.list {
+		if prev.Name == name {
+			fs.errorf(r, "feature "+quote(name)+" requested twice",
+				"first requested as "+quote(prev.Spelling)+" at "+prev.Range.String())
+			return
+		}
+	}
+	fs.list = append(fs.list, FeatureRequest{Name: name, Value: value, Spelling: spelling, Range: r})
+}
+
+// addGeneric parses the value of features=NAME:VALUE;NAME:VALUE (where ';'
+// may be written "\;") found at offset base of the spec.
+func (fs *featureSet) addGeneric(val string, base int) {
+	if val == "" {
+		fs.errorf(fs.where(base, base), "empty features=", "write features=NAME:VALUE;NAME:VALUE")
+		return
+	}
+	i := 0
+	for i <= len(val) {
+		j := i
+		for j < len(val) && val[j] != ';' && !(val[j] == '\\' && j+1 < len(val) && val[j+1] == ';') {
+			j++
+		}
+		item := val[i:j]
+		if item == "" {
+			fs.errorf(fs.where(base+i, base+j), "empty item in features=", "separate NAME:VALUE items with ';' (or \\;), without empty items")
+		} else if name, v, ok := strings.Cut(item, ":"); !ok {
+			fs.errorf(fs.where(base+i, base+j), "features= item "+quote(item)+" has no value", "write NAME:VALUE")
+		} else if name == "" {
+			fs.errorf(fs.where(base+i, base+j), "features= item "+quote(item)+" has no name", "write NAME:VALUE")
+		} else {
+			vs := base + i + len(name) + 1
+			fs.add("features="+name, name, v, base+i, base+j, vs, base+j, true)
+		}
+		if j == len(val) {
+			break
+		}
+		if val[j] == '\\' {
+			j++
+		}
+		i = j + 1
+	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// suggest returns the candidate nearest to s when it is close enough to be
+// a plausible misspelling, else "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if d < bestD || d == bestD && c < best {
+			best, bestD = c, d
+		}
+	}
+	limit := 2
+	if len(s) <= 3 {
+		limit = 1
+	}
+	if bestD > 0 && bestD <= limit {
+		return best
+	}
+	if len(s) >= 3 {
+		for _, c := range candidates {
+			if c != s && strings.HasPrefix(c, s) {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
