@@ -55,17 +55,17 @@ var diskKeys = []string{"target", "format", "vdev", "access", "devtype", "backen
 
 // xlDetails help with xl's disk messages.
 var xlDetails = map[string]string{
-	"unknown value for format":        "format is raw, qcow, qcow2, vhd, qed or empty",
-	"unknown value for access":        "access is r, ro, w or rw",
-	"unknown value for type":          "devtype is disk or cdrom",
-	"unknown value for backendtype":   "backendtype is phy, tap, qdisk or standalone",
-	"unknown value for specification": "specification is xen or virtio",
-	"unknown value for colo_port":     "colo-port is a non-zero port number",
-	"unknown deprecated type":         "the type after vdev: is cdrom or disk",
-	"unknown deprecated disk prefix":  "known prefixes: raw: qcow: qcow2: vhd: iscsi: nbd: enbd: drbd: phy: file: aio: tap: tap2: tapdisk: ioemu: (use target= for a target containing ':')",
-	"too many positional parameters":  "positional parameters are target, format, vdev, access; use KEY=VALUE for the rest",
-	"bad disk syntax":                 "a disk spec is a comma-separated list of positional values and KEY=VALUE settings",
-	"no vdev specified":               "give the guest's device name, e.g. xvda or vdev=xvda",
+	"unknown value for format":                       "format is raw, qcow, qcow2, vhd, qed or empty",
+	"unknown value for access":                       "access is r, ro, w or rw",
+	"unknown value for type":                         "devtype is disk or cdrom",
+	"unknown value for backendtype":                  "backendtype is phy, tap, qdisk or standalone",
+	"unknown value for specification":                "specification is xen or virtio",
+	"unknown value for colo_port":                    "colo-port is a non-zero port number",
+	"unknown deprecated type":                        "the type after vdev: is cdrom or disk",
+	"unknown deprecated disk prefix":                 "known prefixes: raw: qcow: qcow2: vhd: iscsi: nbd: enbd: drbd: phy: file: aio: tap: tap2: tapdisk: ioemu: (use target= for a target containing ':')",
+	"too many positional parameters":                 "positional parameters are target, format, vdev, access; use KEY=VALUE for the rest",
+	"bad disk syntax":                                "a disk spec is a comma-separated list of positional values and KEY=VALUE settings",
+	"no vdev specified":                              "give the guest's device name, e.g. xvda or vdev=xvda",
 	"no target specified (and device not removable)": "give the image or device, e.g. /srv/guest.img or target=/dev/vg/lv",
 }
 

@@ -53,9 +53,9 @@ func (fs Features) MarshalJSON() ([]byte, error) { return json.Marshal(fs.Map())
 type featureKind int
 
 const (
-	featureString featureKind = iota // kept verbatim
-	featureBool                      // on/off/yes/no/true/false/1/0 -> "1"/"0"
-	featureBoolInverted              // as featureBool, stored inverted (csum)
+	featureString       featureKind = iota // kept verbatim
+	featureBool                            // on/off/yes/no/true/false/1/0 -> "1"/"0"
+	featureBoolInverted                    // as featureBool, stored inverted (csum)
 )
 
 // shorthand maps a spec key to a xenstore feature.
@@ -333,4 +333,3 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

@@ -138,4 +138,3 @@ func rateIntervalUsecs(s string) (uint32, *RateError) {
 	}
 	return uint32(v), nil
 }
-
