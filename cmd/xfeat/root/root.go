@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	xenstoredcmd "github.com/xfeat/xfeat/cmd/xfeat/xenstored"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 )
@@ -62,7 +63,9 @@ per device, what was requested against what was negotiated.`,
 }
 
 // subcommands lists the constructors of the top-level commands, in help order.
-var subcommands = []func(*cmdutil.Factory) *cobra.Command{}
+var subcommands = []func(*cmdutil.Factory) *cobra.Command{
+	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
+}
 
 // Main runs xfeat with args on the process's streams and returns the exit code.
 func Main(args []string) cmdutil.ExitCode {

@@ -1,0 +1,37 @@
+// Package xenstored is a XenStore daemon speaking the xs_wire protocol of
+// xen/io/xs_wire.h, embeddable in a process (the sandbox host) or run as
+// `xfeat xenstored`.
+//
+// Connections on the main socket (<rundir>/socket, mode 0600) are domain 0
+// and privileged, as unix-socket clients of C xenstored are. INTRODUCE
+// creates, per domain, <rundir>/domains/<domid>/socket: its connections act
+// as that domain, unprivileged, exactly as the domain's xenbus ring would,
+// so permissions, quotas and relative paths apply to it as C xenstored
+// applies them to a guest.
+//
+// Semantics follow C xenstored (tools/xenstored in Xen): per-node permission
+// lists (owner first, its letter the default for everyone else, then an
+// ACL), inheritance on create, error masking on unreadable nodes,
+// transactions that fail with EAGAIN at commit when a node they read
+// changed (generation counts), watches that fire once when set and then on
+// every change at or below the path (and for a watched node when an
+// ancestor is removed), sent only to watchers that may read the node
+// (XSA-115), @introduceDomain/@releaseDomain, and C's per-domain quotas
+// with their default values; exceeding a quota answers ENOSPC, as C
+// xenstored does (E2BIG for the watch count, EINVAL for the path length).
+//
+// Invariants:
+//   - Every request gets exactly one reply (an errno for bad input) or its
+//     connection is closed (a header announcing more than 4096 payload
+//     bytes); nothing a client sends panics the daemon or blocks another
+//     client.
+//   - The tree lock (Server.st) is the only lock held while a request is
+//     handled; a connection's output lock (conn.out) may be taken while
+//     holding it, never the other way round. No socket I/O happens under
+//     the tree lock.
+//   - Nodes in Server.st.nodes are replaced, not modified, while any
+//     transaction is open, so a transaction's view never changes under it.
+//   - Each connection's output is bounded (Config.MaxConnOutput) and each
+//     write has a deadline (Config.WriteTimeout): a client that stops
+//     reading is disconnected; the others keep going.
+package xenstored

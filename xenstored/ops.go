@@ -1,0 +1,847 @@
+package xenstored
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+type handler func(c *conn, h xsclient.Header, p []byte, v view) errno
+
+type opInfo struct {
+	fn     handler
+	priv   bool // privileged connections only
+	noTxID bool // tx_id is ignored (WATCH, UNWATCH)
+}
+
+var opTable [xsclient.TypeCount]opInfo
+
+func init() {
+	opTable = [xsclient.TypeCount]opInfo{
+		xsclient.TypeDirectory:          {fn: opDirectory},
+		xsclient.TypeRead:               {fn: opRead},
+		xsclient.TypeGetPerms:           {fn: opGetPerms},
+		xsclient.TypeWatch:              {fn: opWatch, noTxID: true},
+		xsclient.TypeUnwatch:            {fn: opUnwatch, noTxID: true},
+		xsclient.TypeTransactionStart:   {fn: opTransactionStart},
+		xsclient.TypeTransactionEnd:     {fn: opTransactionEnd},
+		xsclient.TypeIntroduce:          {fn: opIntroduce, priv: true},
+		xsclient.TypeRelease:            {fn: opRelease, priv: true},
+		xsclient.TypeGetDomainPath:      {fn: opGetDomainPath},
+		xsclient.TypeWrite:              {fn: opWrite},
+		xsclient.TypeMkdir:              {fn: opMkdir},
+		xsclient.TypeRm:                 {fn: opRm},
+		xsclient.TypeSetPerms:           {fn: opSetPerms},
+		xsclient.TypeIsDomainIntroduced: {fn: opIsDomainIntroduced, priv: true},
+		xsclient.TypeResume:             {fn: opResume, priv: true},
+		xsclient.TypeSetTarget:          {fn: opSetTarget, priv: true},
+		xsclient.TypeResetWatches:       {fn: opResetWatches},
+		xsclient.TypeDirectoryPart:      {fn: opDirectoryPart},
+	}
+}
+
+// handle processes one request and queues exactly one reply for it.
+func (c *conn) handle(h xsclient.Header, p []byte) {
+	if h.Type >= xsclient.TypeCount || opTable[h.Type].fn == nil {
+		c.replyErr(h, ENOSYS)
+		return
+	}
+	op := opTable[h.Type]
+	if op.priv && !c.priv {
+		c.replyErr(h, EACCES)
+		return
+	}
+	s := c.s
+	s.st.Lock()
+	defer s.st.Unlock()
+	if c.gone {
+		return // released: the connection is closing
+	}
+	v := view{s: s, c: c}
+	if !op.noTxID && h.TxID != 0 {
+		v.tx = c.txs[h.TxID]
+		if v.tx == nil {
+			c.replyErr(h, ENOENT)
+			return
+		}
+	}
+	if e := op.fn(c, h, p, v); e != eOK {
+		c.replyErr(h, e)
+	}
+}
+
+// oneArg returns the single NUL-terminated string that must make up p.
+func oneArg(p []byte) ([]byte, bool) {
+	if len(p) == 0 || bytes.IndexByte(p, 0) != len(p)-1 {
+		return nil, false
+	}
+	return p[:len(p)-1], true
+}
+
+// args splits p into its NUL-terminated strings (bytes after the last NUL
+// are ignored, as by C's get_strings); at most max are returned, and n is
+// the total count.
+func args(p []byte, out [][]byte) (n int) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, 0)
+		if i < 0 {
+			break
+		}
+		if n < len(out) {
+			out[n] = p[:i]
+		}
+		n++
+		p = p[i+1:]
+	}
+	return n
+}
+
+func validPathChar(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+		b == '-' || b == '/' || b == '_' || b == '@'
+}
+
+// canon turns a request path into an absolute one (C's canonicalize):
+// relative paths are below the connection's /local/domain/<id>; special
+// @paths only where allowed. The result may point into the request or
+// c.pathBuf: it is valid for this request only.
+func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
+	for _, b := range arg {
+		if !validPathChar(b) {
+			return "", EINVAL
+		}
+	}
+	if len(arg) > 0 && arg[0] == '@' {
+		if !allowSpecial {
+			return "", EINVAL
+		}
+		return transientString(arg), eOK
+	}
+	p := arg
+	if len(arg) == 0 || arg[0] != '/' {
+		c.pathBuf = append(append(append(c.pathBuf[:0], c.prefix...), '/'), arg...)
+		p = c.pathBuf
+	}
+	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xsclient.AbsPathMax {
+		return "", EINVAL
+	}
+	if !c.priv {
+		// C measures the path-max quota below /local/domain/<id>/.
+		l := len(p)
+		if bytes.HasPrefix(p, []byte("/local/domain/")) {
+			rest := p[len("/local/domain/"):]
+			i := bytes.IndexByte(rest, '/')
+			if i > 0 && i <= 5 && allDigits(rest[:i]) {
+				l -= len("/local/domain/") + i + 1
+			}
+		}
+		if l > c.s.q.PathMax {
+			return "", EINVAL
+		}
+	}
+	return transientString(p), eOK
+}
+
+func allDigits(b []byte) bool {
+	for _, x := range b {
+		if x < '0' || x > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// getNode returns the node at path if c has want on it. Otherwise the errno
+// is masked as C's errno_from_parents does: ENOENT or EACCES for the node
+// only if c has some of want on its nearest existing ancestor, else EACCES,
+// so that nothing leaks about nodes c may not see.
+func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
+	n, e := v.get(path)
+	if e != eOK {
+		return nil, e
+	}
+	if n != nil && permFor(c, n.perms)&want == want {
+		return n, eOK
+	}
+	err := ENOENT
+	if n != nil {
+		err = EACCES
+	}
+	for p := path; p != "/"; {
+		p = parentPath(p)
+		a, e := v.get(p)
+		if e != eOK {
+			return nil, e
+		}
+		if a != nil {
+			if permFor(c, a.perms)&want != 0 {
+				return nil, err
+			}
+			return nil, EACCES
+		}
+	}
+	return nil, EACCES
+}
+
+func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	path, e := c.canon(a, false)
+	if e != eOK {
+		return e
+	}
+	n, e := c.getNode(v, path, permRead)
+	if e != eOK {
+		return e
+	}
+	c.reply(h, n.value)
+	return eOK
+}
+
+func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
+	i := bytes.IndexByte(p, 0)
+	if i < 0 {
+		return EINVAL
+	}
+	path, e := c.canon(p[:i], false)
+	if e != eOK {
+		return e
+	}
+	value := p[i+1:]
+	n, e := c.getNode(v, path, permWrite)
+	switch {
+	case e == ENOENT:
+		if e = c.create(v, path, value); e != eOK {
+			return e
+		}
+		n, _ = v.get(path)
+	case e != eOK:
+		return e
+	default:
+		if !c.priv && n.size()-len(n.value)+len(value) > c.s.q.NodeSize {
+			return ENOSPC
+		}
+		m := v.mutable(n)
+		if m == n && v.tx == nil {
+			m.value = append(m.value[:0], value...) // nobody else can see it
+		} else {
+			m.value = append([]byte(nil), value...)
+		}
+		v.set(m)
+		n = m
+	}
+	v.fire(path, false, n.perms, nil)
+	c.replyOK(h)
+	return eOK
+}
+
+func opMkdir(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	path, e := c.canon(a, false)
+	if e != eOK {
+		return e
+	}
+	_, e = c.getNode(v, path, permWrite)
+	if e == ENOENT {
+		if e = c.create(v, path, nil); e != eOK {
+			return e
+		}
+		n, _ := v.get(path)
+		v.fire(path, false, n.perms, nil)
+	} else if e != eOK {
+		return e
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+// create makes path and its missing ancestors (C's create_node): new nodes
+// inherit their parent's permissions, and a node an unprivileged domain
+// creates is owned by it. Nothing changes unless everything fits the quotas.
+func (c *conn) create(v view, path string, value []byte) errno {
+	// Find the nearest existing ancestor.
+	anc := path
+	var a *node
+	levels := 0
+	for {
+		anc = parentPath(anc)
+		levels++
+		var e errno
+		if a, e = v.get(anc); e != eOK {
+			return e
+		}
+		if a != nil {
+			break
+		}
+		if anc == "/" {
+			return EIO // no root: cannot happen
+		}
+	}
+	perms := a.perms
+	if !c.priv {
+		if perms[0].Domid != c.domid {
+			perms = append([]Perm{{Domid: c.domid, Access: perms[0].Access}}, perms[1:]...)
+		}
+		if v.ownedCount(c.domid)+levels > c.s.q.Nodes {
+			return ENOSPC
+		}
+		first := path[len(anc):]
+		if anc == "/" {
+			first = path
+		}
+		first = first[1:]
+		if i := strings.IndexByte(first, '/'); i >= 0 {
+			first = first[:i]
+		}
+		if 16+8*len(perms)+len(value) > c.s.q.NodeSize || a.size()+len(first)+1 > c.s.q.NodeSize {
+			return ENOSPC
+		}
+	}
+	// Record the new paths (absent) before changing anything, so that an
+	// unprivileged transaction's node quota cannot fail half-way.
+	for p := path; p != anc; p = parentPath(p) {
+		if _, e := v.get(p); e != eOK {
+			return e
+		}
+	}
+	// Walk down from the ancestor, linking each new node into its parent.
+	parent := v.mutable(a)
+	rest := path[len(anc):]
+	if anc == "/" {
+		rest = path
+	}
+	cur := anc
+	for len(rest) > 0 {
+		rest = rest[1:] // the '/'
+		i := strings.IndexByte(rest, '/')
+		name := rest
+		if i >= 0 {
+			name, rest = rest[:i], rest[i:]
+		} else {
+			rest = ""
+		}
+		childAbs := childPath(cur, name) // a new string: safe to keep
+		child := &node{path: childAbs, perms: perms}
+		parent.children = append(parent.children, baseName(childAbs))
+		v.set(parent)
+		v.ownedDelta(perms[0].Domid, 1)
+		parent, cur = child, childAbs
+	}
+	if len(value) > 0 {
+		parent.value = append([]byte(nil), value...)
+	}
+	v.set(parent)
+	return eOK
+}
+
+func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	path, e := c.canon(a, false)
+	if e != eOK {
+		return e
+	}
+	n, e := c.getNode(v, path, permWrite)
+	if e == ENOENT {
+		par, e2 := v.get(parentPath(path))
+		if e2 != eOK {
+			return e2
+		}
+		if par != nil {
+			c.replyOK(h)
+			return eOK
+		}
+		return ENOENT
+	}
+	if e != eOK {
+		return e
+	}
+	if path == "/" {
+		return EINVAL
+	}
+	if e := c.s.rmLocked(v, n); e != eOK {
+		return e
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+// rmLocked removes n and its subtree, firing watches (exact ones for the
+// descendants). The subtree is collected first, so that a transaction's
+// node quota fails before anything changed. Must hold Server.st.
+func (s *Server) rmLocked(v view, n *node) errno {
+	var nodes []*node
+	var collect func(n *node) errno
+	collect = func(n *node) errno {
+		for _, ch := range n.children {
+			cn, e := v.get(childPath(n.path, ch))
+			if e != eOK {
+				return e
+			}
+			if cn != nil {
+				if e := collect(cn); e != eOK {
+					return e
+				}
+			}
+		}
+		nodes = append(nodes, n) // post-order: children first
+		return eOK
+	}
+	if e := collect(n); e != eOK {
+		return e
+	}
+	par, e := v.get(parentPath(n.path))
+	if e != eOK {
+		return e
+	}
+	for _, x := range nodes {
+		v.fire(x.path, x != n, x.perms, nil)
+		v.del(x.path)
+		v.ownedDelta(x.owner(), -1)
+	}
+	if par != nil {
+		pm := v.mutable(par)
+		name := baseName(n.path)
+		for i, ch := range pm.children {
+			if ch == name {
+				pm.children = append(pm.children[:i], pm.children[i+1:]...)
+				break
+			}
+		}
+		v.set(pm)
+	}
+	return eOK
+}
+
+func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	path, e := c.canon(a, true)
+	if e != eOK {
+		return e
+	}
+	var perms []Perm
+	if path[0] == '@' {
+		ps, ok := c.s.st.special[path]
+		if !ok {
+			return ENOENT
+		}
+		if permFor(c, ps)&permRead == 0 {
+			return EACCES
+		}
+		perms = ps
+	} else {
+		n, e := c.getNode(v, path, permRead)
+		if e != eOK {
+			return e
+		}
+		perms = n.perms
+	}
+	b := c.outBuf[:0]
+	for _, x := range perms {
+		b = append(x.AppendWire(b), 0)
+	}
+	c.outBuf = b
+	c.reply(h, b)
+	return eOK
+}
+
+func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [1][]byte
+	n := args(p, argv[:])
+	if n < 2 {
+		return EINVAL
+	}
+	if !c.priv && n-1 > c.s.q.NodePerms {
+		return ENOSPC
+	}
+	path, e := c.canon(argv[0], true)
+	if e != eOK {
+		return e
+	}
+	perms := make([]Perm, 0, n-1)
+	rest := p[len(argv[0])+1:]
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			break
+		}
+		x, err := xsclient.ParsePerm(string(rest[:i]))
+		if err != nil {
+			return EINVAL
+		}
+		perms = append(perms, x)
+		rest = rest[i+1:]
+	}
+	if path[0] == '@' {
+		old, ok := c.s.st.special[path]
+		if !ok {
+			return ENOENT
+		}
+		if permFor(c, old)&(permWrite|permOwner) != permWrite|permOwner {
+			return EACCES
+		}
+		if !c.priv && perms[0].Domid != old[0].Domid {
+			return EPERM
+		}
+		c.s.st.special[path] = perms
+		c.replyOK(h)
+		return eOK
+	}
+	nd, e := c.getNode(v, path, permWrite|permOwner)
+	if e != eOK {
+		return e
+	}
+	if !c.priv {
+		if perms[0].Domid != nd.owner() {
+			return EPERM
+		}
+		if nd.size()-8*len(nd.perms)+8*len(perms) > c.s.q.NodeSize {
+			return ENOSPC
+		}
+	}
+	old := nd.perms
+	m := v.mutable(nd)
+	m.perms = perms
+	v.set(m)
+	if old[0].Domid != perms[0].Domid {
+		v.ownedDelta(old[0].Domid, -1)
+		v.ownedDelta(perms[0].Domid, 1)
+	}
+	v.fire(path, false, perms, old)
+	c.replyOK(h)
+	return eOK
+}
+
+func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	path, e := c.canon(a, false)
+	if e != eOK {
+		return e
+	}
+	n, e := c.getNode(v, path, permRead)
+	if e != eOK {
+		return e
+	}
+	total := 0
+	for _, ch := range n.children {
+		total += len(ch) + 1
+	}
+	if total > xsclient.PayloadMax {
+		return E2BIG // libxenstore then uses DIRECTORY_PART
+	}
+	b := c.outBuf[:0]
+	for _, ch := range n.children {
+		b = append(append(b, ch...), 0)
+	}
+	c.outBuf = b
+	c.reply(h, b)
+	return eOK
+}
+
+func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [2][]byte
+	if args(p, argv[:]) != 2 {
+		return EINVAL
+	}
+	path, e := c.canon(argv[0], false)
+	if e != eOK {
+		return e
+	}
+	n, e := c.getNode(v, path, permRead)
+	if e != eOK {
+		return e
+	}
+	off := atoi(argv[1])
+	// The children as C stores them: NUL-terminated names back to back.
+	all := c.pathBuf[:0]
+	for _, ch := range n.children {
+		all = append(append(all, ch...), 0)
+	}
+	c.pathBuf = all
+	b := strconv.AppendUint(c.outBuf[:0], n.gen, 10)
+	b = append(b, 0)
+	genlen := len(b)
+	if off >= len(all) {
+		b = append(b, 0)
+		c.outBuf = b
+		c.reply(h, b)
+		return eOK
+	}
+	maxlen := xsclient.PayloadMax - genlen - 1
+	l := 0
+	for {
+		rest := all[off+l:]
+		cl := bytes.IndexByte(rest, 0)
+		if cl < 0 {
+			cl = len(rest)
+		}
+		if l+cl >= maxlen {
+			break
+		}
+		l += cl + 1
+		if off+l >= len(all) {
+			break
+		}
+	}
+	if off+l > len(all) {
+		l = len(all) - off
+	}
+	b = append(b, all[off:off+l]...)
+	if off+l == len(all) {
+		b = append(b, 0)
+	}
+	c.outBuf = b
+	c.reply(h, b)
+	return eOK
+}
+
+// atoi is C's atoi on a request argument: leading digits, else 0.
+func atoi(b []byte) int {
+	n := 0
+	for _, x := range b {
+		if x < '0' || x > '9' || n > 1<<24 {
+			break
+		}
+		n = n*10 + int(x-'0')
+	}
+	return n
+}
+
+func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [2][]byte
+	if args(p, argv[:]) != 2 {
+		return EINVAL
+	}
+	relative := len(argv[0]) == 0 || argv[0][0] != '/' && argv[0][0] != '@'
+	path, e := c.canon(argv[0], true)
+	if e != eOK {
+		return e
+	}
+	s := c.s
+	for _, w := range c.watches {
+		if w.path == path && w.token == string(argv[1]) {
+			return EEXIST
+		}
+	}
+	if c.dom != nil && c.dom.nwatches >= s.q.Watches {
+		return E2BIG // C xenstored's answer to the watch quota
+	}
+	w := &watch{c: c, path: strings.Clone(path), token: string(argv[1])}
+	if relative {
+		w.prefixLen = len(c.prefix) + 1
+	}
+	s.addWatchLocked(w)
+	c.replyOK(h)
+	c.event(w.path[w.prefixLen:], w.token) // fire once up front
+	return eOK
+}
+
+func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [2][]byte
+	if args(p, argv[:]) != 2 {
+		return EINVAL
+	}
+	path, e := c.canon(argv[0], true)
+	if e != eOK {
+		return e
+	}
+	for _, w := range c.watches {
+		if w.path == path && w.token == string(argv[1]) {
+			c.s.removeWatchLocked(w)
+			c.replyOK(h)
+			return eOK
+		}
+	}
+	return ENOENT
+}
+
+func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
+	if v.tx != nil {
+		return EBUSY // no nested transactions
+	}
+	if c.dom != nil && c.dom.ntxs >= c.s.q.Transactions {
+		return ENOSPC
+	}
+	for c.nextTx == 0 || c.txs[c.nextTx] != nil {
+		c.nextTx++
+	}
+	tx := &txn{id: c.nextTx, conn: c, acc: make(map[string]*access), owned: make(map[uint32]int)}
+	c.nextTx++
+	c.txs[tx.id] = tx
+	c.s.st.openTx++
+	if c.dom != nil {
+		c.dom.ntxs++
+	}
+	b := strconv.AppendUint(c.outBuf[:0], uint64(tx.id), 10)
+	b = append(b, 0)
+	c.outBuf = b
+	c.reply(h, b)
+	return eOK
+}
+
+func opTransactionEnd(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok || len(a) != 1 || a[0] != 'T' && a[0] != 'F' {
+		return EINVAL
+	}
+	if v.tx == nil {
+		return ENOENT
+	}
+	c.s.endTxLocked(c, v.tx.id)
+	if a[0] == 'T' {
+		if e := c.s.commitLocked(v.tx); e != eOK {
+			return e
+		}
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+// parseDomid parses a decimal domain id argument.
+func parseDomid(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 5 || !allDigits(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b), 10, 32)
+	return uint32(n), err == nil && n <= 0xFFFF
+}
+
+func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [3][]byte
+	if args(p, argv[:]) < 3 {
+		return EINVAL
+	}
+	domid, ok := parseDomid(argv[0])
+	if !ok || domid == 0 || domid >= xsclient.DomidFirstReserved {
+		return EINVAL
+	}
+	gfn, err := strconv.ParseUint(string(argv[1]), 10, 64)
+	if err != nil {
+		return EINVAL
+	}
+	evtchn := atoi(argv[2])
+	if evtchn <= 0 {
+		return EINVAL // as C xenstored: port must be > 0
+	}
+	d, e := c.s.introduceLocked(domid, gfn, uint32(evtchn))
+	if e != eOK {
+		return e
+	}
+	if d != nil && c.s.cfg.OnIntroduce != nil {
+		info, fn := d.info(), c.s.cfg.OnIntroduce
+		c.hook = func() { fn(info) }
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	domid, ok := parseDomid(a)
+	if !ok || domid == 0 {
+		return EINVAL
+	}
+	d, e := c.s.releaseLocked(domid)
+	if e != eOK {
+		return e
+	}
+	if c.s.cfg.OnRelease != nil {
+		info, fn := d.info(), c.s.cfg.OnRelease
+		c.hook = func() { fn(info) }
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	domid, ok := parseDomid(a)
+	if !ok {
+		return EINVAL
+	}
+	if domid == 0 || domid == xsclient.DomidSelf || c.s.st.domains[domid] != nil {
+		c.replyString(h, "T\x00")
+	} else {
+		c.replyString(h, "F\x00")
+	}
+	return eOK
+}
+
+func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	domid, ok := parseDomid(a)
+	if !ok {
+		return EINVAL
+	}
+	b := append(c.outBuf[:0], "/local/domain/"...)
+	b = strconv.AppendUint(b, uint64(domid), 10)
+	b = append(b, 0)
+	c.outBuf = b
+	c.reply(h, b)
+	return eOK
+}
+
+func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
+	a, ok := oneArg(p)
+	if !ok {
+		return EINVAL
+	}
+	domid, ok := parseDomid(a)
+	if !ok || domid == 0 {
+		return EINVAL
+	}
+	if c.s.st.domains[domid] == nil {
+		return ENOENT
+	}
+	c.replyOK(h)
+	return eOK
+}
+
+func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
+	var argv [2][]byte
+	if args(p, argv[:]) < 2 {
+		return EINVAL
+	}
+	domid, ok1 := parseDomid(argv[0])
+	tdomid, ok2 := parseDomid(argv[1])
+	if !ok1 || !ok2 {
+		return EINVAL
+	}
+	d, td := c.s.st.domains[domid], c.s.st.domains[tdomid]
+	if d == nil || td == nil {
+		return ENOENT
+	}
+	d.hasTarget, d.target = true, tdomid
+	c.replyOK(h)
+	return eOK
+}
+
+func opResetWatches(c *conn, h xsclient.Header, p []byte, v view) errno {
+	c.s.resetConnLocked(c)
+	c.replyOK(h)
+	return eOK
+}
