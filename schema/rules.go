@@ -1,6 +1,9 @@
 package schema
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Rule says where one feature's value shows at each stage of a device's life.
 type Rule struct {
@@ -119,6 +122,11 @@ func (r Rule) Judge(o Observation) (effective, negotiated *string, v Verdict) {
 	if o.Requested == nil {
 		return effective, negotiated, Default
 	}
+	// A lowered maximum is a clamp even though the backend also reports it
+	// in its error node; any other report from the backend is a refusal.
+	if effective != nil && *effective != *o.Requested && r.Cap && less(*effective, *o.Requested) {
+		return effective, negotiated, Clamped
+	}
 	if o.BackendError {
 		return effective, negotiated, Refused
 	}
@@ -126,9 +134,6 @@ func (r Rule) Judge(o Observation) (effective, negotiated *string, v Verdict) {
 		return effective, negotiated, Pending
 	}
 	if *effective != *o.Requested {
-		if r.Cap && less(*effective, *o.Requested) {
-			return effective, negotiated, Clamped
-		}
 		return effective, negotiated, Refused
 	}
 	if o.FrontendState != StateConnected || o.BackendState != StateConnected {
@@ -151,3 +156,18 @@ func boolString(b bool) string {
 }
 
 func ptr(s string) *string { return &s }
+
+// ErrorNote is how a backend names a feature in its xenbus error node
+// (/local/domain/<be>/error/<backend path>/error): one "config-<name>: reason"
+// clause per feature it could not honour, clauses joined by "; ".
+func ErrorNote(feature, reason string) string { return ConfigPrefix + feature + ": " + reason }
+
+// ErrorNames reports whether a backend error message names feature.
+func ErrorNames(message, feature string) bool {
+	for _, clause := range strings.Split(message, "; ") {
+		if strings.HasPrefix(clause, ConfigPrefix+feature+": ") {
+			return true
+		}
+	}
+	return false
+}

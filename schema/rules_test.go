@@ -24,6 +24,7 @@ func TestJudge(t *testing.T) {
 		verdict    Verdict
 	}{
 		{"applied", queues, Observation{Requested: s("2"), Effective: s("2"), Negotiated: s("2"), BackendState: 4, FrontendState: 4}, "2", "2", Applied},
+		{"clamped and reported", queues, Observation{Requested: s("8"), Effective: s("4"), BackendState: 4, FrontendState: 4, BackendError: true}, "4", "1", Clamped},
 		{"clamped", queues, Observation{Requested: s("8"), Effective: s("4"), Negotiated: s("4"), BackendState: 4, FrontendState: 4}, "4", "4", Clamped},
 		{"guest chose fewer", queues, Observation{Requested: s("4"), Effective: s("4"), BackendState: 4, FrontendState: 4}, "4", "1", Applied},
 		{"default", queues, Observation{Effective: s("4"), Negotiated: s("2"), BackendState: 4, FrontendState: 4}, "4", "2", Default},
@@ -50,5 +51,12 @@ func TestRuleForUnknownFeatureUsesItsName(t *testing.T) {
 	}
 	if RuleFor("vbd", "max-ring-page-order").FrontendKey != "ring-page-order" {
 		t.Fatal("ring-page-order rule")
+	}
+}
+
+func TestErrorNames(t *testing.T) {
+	msg := ErrorNote("multi-queue-max-queues", "clamped to 4") + "; " + ErrorNote("feature-sg", "not supported")
+	if !ErrorNames(msg, "feature-sg") || !ErrorNames(msg, "multi-queue-max-queues") || ErrorNames(msg, "feature-gso-tcpv4") || ErrorNames(msg, "sg") {
+		t.Fatalf("ErrorNames on %q", msg)
 	}
 }
