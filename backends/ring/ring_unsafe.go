@@ -1,0 +1,22 @@
+package ring
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// word returns the shared 32-bit index at off in b. b+off must be 4-byte
+// aligned (newShared checks the base is 8-byte aligned).
+func word(b []byte, off int) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Pointer(&b[off : off+4][0]))
+}
+
+func aligned(b []byte, n uintptr) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%n == 0
+}
+
+// at returns a pointer to slot idx (masked) without a bounds check: the mask
+// keeps it inside the entries region newShared sized.
+func (s *shared) at(idx uint32) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.mem)), HeaderSize+uintptr(idx&s.mask)*s.entry)
+}
