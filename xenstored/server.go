@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xfeat/xfeat/xsclient"
@@ -33,6 +34,8 @@ type Server struct {
 		conns   map[*conn]struct{}
 		closed  bool
 	}
+
+	now atomic.Int64 // coarse clock (UnixNano), updated by the janitor
 
 	lis      net.Listener // <rundir>/socket; nil without a rundir
 	wg       sync.WaitGroup
@@ -68,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	s.startJanitor()
 	return s, nil
 }
 
@@ -91,7 +95,38 @@ func newServer(cfg Config) *Server {
 		specialIntroduce: {{Domid: 0, Access: xsclient.AccessNone}},
 		specialRelease:   {{Domid: 0, Access: xsclient.AccessNone}},
 	}
+	s.now.Store(time.Now().UnixNano())
 	return s
+}
+
+func (s *Server) startJanitor() {
+	s.wg.Add(1)
+	go s.janitor()
+}
+
+// janitor keeps the coarse clock and disconnects clients whose writes have
+// been blocked for longer than WriteTimeout: they stopped reading.
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	tick := time.NewTicker(min(s.cfg.WriteTimeout/4, 250*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case t := <-tick.C:
+			now := t.UnixNano()
+			s.now.Store(now)
+			s.st.Lock()
+			for c := range s.st.conns {
+				if ws := c.writeStart.Load(); ws != 0 && time.Duration(now-ws) > s.cfg.WriteTimeout {
+					s.logf("xenstored: domain %d did not read its replies for %v: connection closed", c.domid, s.cfg.WriteTimeout)
+					c.nc.Close()
+				}
+			}
+			s.st.Unlock()
+		}
+	}
 }
 
 func (s *Server) initTree() {

@@ -117,13 +117,15 @@ func Restore(cfg Config, path string) (*Server, error) {
 		return nil, err
 	}
 	s.st.Lock()
-	defer s.st.Unlock()
 	for _, d := range s.st.domains {
 		if err := s.listenDomainLocked(d); err != nil {
-			s.st.closed = true
+			s.st.Unlock()
+			s.Close()
 			return nil, fmt.Errorf("xenstored: restore domain %d: %w", d.id, err)
 		}
 	}
+	s.st.Unlock()
+	s.startJanitor()
 	return s, nil
 }
 

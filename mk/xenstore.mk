@@ -1,0 +1,13 @@
+# XenStore: xsclient (client library), xenstored (embedded daemon),
+# tests/xenstore (Debian's xenstore-utils and Xen's test-xenstore against it).
+
+APT_PACKAGES  += xenstore-utils xen-utils-4.17
+BENCH_TARGETS += bench-xenstore
+FUZZ_TARGETS  += ./xsclient:FuzzReadMessage ./xenstored:FuzzRequest
+
+.PHONY: bench-xenstore
+# Request/response rate against a bare unix-socket echo server measured in the
+# same run (the "ratio" column: echo time / daemon time), pipelined throughput
+# of 64 clients, and the time to write 1000 guests with 4 devices each.
+bench-xenstore:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./xenstored
