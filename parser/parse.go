@@ -1,0 +1,336 @@
+package parser
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// maxNesting bounds list nesting. libxlutil's bison stack gives up at a few
+// thousand levels; no configuration nests more than two.
+const maxNesting = 1000
+
+// ParseFile reads and parses the file at path. The file name in positions is
+// path as given.
+func ParseFile(path string, opts Options) (*File, Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{Severity: DiagError, Summary: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}}
+	}
+	return Parse(path, src, opts)
+}
+
+// Parse parses src as an xl.cfg file named filename. It returns every
+// diagnostic of the file, sorted by position. The File is nil when there is
+// an error (warnings alone do not fail a parse).
+func Parse(filename string, src []byte, opts Options) (*File, Diagnostics) {
+	s := scan(filename, src, opts)
+	p := &fileParser{s: s, diags: s.diags, lexErrLines: map[int]bool{}}
+	for _, d := range s.diags {
+		if d.Severity == DiagError && d.Subject != nil {
+			p.lexErrLines[d.Subject.Start.Line] = true
+		}
+	}
+	if s.maxDepth() > maxNesting {
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
+			Summary: fmt.Sprintf("lists nested more than %d deep", maxNesting),
+			Subject: &Range{Filename: filename}})
+	} else {
+		p.parseStmts()
+	}
+	sort.SliceStable(p.diags, func(i, j int) bool { return diagBefore(p.diags[i], p.diags[j]) })
+	if p.diags.HasErrors() {
+		return nil, p.diags
+	}
+	return &File{Filename: filename, src: src, opts: opts, settings: p.settings}, p.diags
+}
+
+func diagBefore(a, b *Diagnostic) bool {
+	if a.Subject == nil || b.Subject == nil {
+		return a.Subject == nil && b.Subject != nil
+	}
+	return a.Subject.Start.Byte < b.Subject.Start.Byte
+}
+
+// maxDepth returns the deepest list nesting of the token stream.
+func (s *scanner) maxDepth() int {
+	depth, max := 0, 0
+	for i := range s.toks {
+		t := &s.toks[i]
+		if t.Type != tokPunct {
+			continue
+		}
+		switch t.Value {
+		case "[":
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case "]":
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return max
+}
+
+type fileParser struct {
+	s           *scanner
+	diags       Diagnostics
+	settings    []*Setting
+	lexErrLines map[int]bool
+	last        map[string]*Setting // name -> latest stored setting
+}
+
+// parseStmts parses statement after statement. On a syntax error it reports
+// it and skips to the next newline, like bison's `error NEWLINE` rule, so
+// that every error of the file is reported.
+func (p *fileParser) parseStmts() {
+	toks := p.s.toks
+	plex, err := lexer.Upgrade(&sliceLexer{toks: toks})
+	if err != nil { // cannot happen: sliceLexer never fails
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagError, Summary: err.Error()})
+		return
+	}
+	p.last = map[string]*Setting{}
+	for !plex.Peek().EOF() {
+		cp := plex.MakeCheckpoint()
+		st, err := stmtParser.ParseFromLexer(plex, participle.AllowTrailing(true))
+		switch {
+		case err != nil:
+		case st.Assign != nil && st.Term == "" && !plex.Peek().EOF():
+			err = &participle.UnexpectedTokenError{Unexpected: *plex.Peek(), Expect: "newline or `;`"}
+		}
+		if err == nil && plex.RawCursor() == cp.RawCursor() {
+			// No progress: cannot happen with this grammar, but never loop.
+			err = &participle.UnexpectedTokenError{Unexpected: *plex.Peek()}
+		}
+		if err != nil {
+			off := p.syntaxError(err)
+			plex.LoadCheckpoint(cp)
+			k := p.nextNewline(off)
+			if k < 0 {
+				return
+			}
+			plex.FastForward(lexer.RawCursor(k))
+			continue
+		}
+		if st.Assign != nil {
+			p.store(st.Assign)
+		}
+	}
+}
+
+// nextNewline returns the index of the first Newline token at or after byte
+// offset off, or -1.
+func (p *fileParser) nextNewline(off int) int {
+	toks := p.s.toks
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].Pos.Offset >= off || toks[i].EOF() })
+	for ; i < len(toks); i++ {
+		if toks[i].Type == tokNewline {
+			return i
+		}
+		if toks[i].EOF() {
+			return -1
+		}
+	}
+	return -1
+}
+
+// syntaxError reports err and returns the byte offset of the offending token.
+func (p *fileParser) syntaxError(err error) int {
+	var pos lexer.Position
+	msg := err.Error()
+	detail := ""
+	var ute *participle.UnexpectedTokenError
+	var perr participle.Error
+	switch {
+	case errors.As(err, &ute):
+		pos = ute.Unexpected.Pos
+		msg = "unexpected " + describeToken(ute.Unexpected)
+		detail = expectDetail(ute)
+	case errors.As(err, &perr):
+		pos = perr.Position()
+		msg = perr.Message()
+	}
+	t := p.tokenAt(pos.Offset)
+	if t.Type == tokNewline && t.Pos.Offset == pos.Offset {
+		detail = newlineDetail(detail)
+	}
+	end := pos.Offset + len(t.Value)
+	if t.Type == tokNewline || t.EOF() {
+		end = pos.Offset
+	}
+	r := Range{Filename: p.s.filename, Start: posOf(pos), End: posOf(pos)}
+	r.End.Byte, r.End.Column = end, pos.Column+(end-pos.Offset)
+	if !p.lexErrLines[pos.Line] {
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagError, Summary: "syntax error: " + msg, Detail: detail, Subject: &r})
+	}
+	return pos.Offset
+}
+
+func (p *fileParser) tokenAt(off int) lexer.Token {
+	toks := p.s.toks
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].Pos.Offset >= off || toks[i].EOF() })
+	if i < len(toks) {
+		return toks[i]
+	}
+	return toks[len(toks)-1]
+}
+
+func describeToken(t lexer.Token) string {
+	switch t.Type {
+	case lexer.EOF:
+		return "end of file"
+	case tokNewline:
+		if len(t.Value) > 0 && t.Value[0] == '#' {
+			return "comment"
+		}
+		return "end of line"
+	case tokIdent:
+		return "name " + quoteText(t.Value)
+	case tokNumber:
+		return "number " + quoteText(t.Value)
+	case tokString:
+		return "string " + quoteText(t.Value)
+	}
+	return quoteText(t.Value)
+}
+
+func expectDetail(e *participle.UnexpectedTokenError) string {
+	switch e.Expect {
+	case "":
+		return ""
+	case "newline or `;`":
+		return "end each setting with a newline or `;`"
+	}
+	return "expected " + e.Expect
+}
+
+func newlineDetail(d string) string {
+	const hint = "a value must start on the same line as its `=`, and a list may only break lines after `[`, a value or a `,`"
+	if d == "" {
+		return hint
+	}
+	return d + "; " + hint
+}
+
+// rangeOf converts participle positions into a Range.
+func (p *fileParser) rangeOf(start, end lexer.Position) Range {
+	return Range{Filename: p.s.filename, Start: posOf(start), End: posOf(end)}
+}
+
+// value builds the Value of n, dequoting strings and reporting escape
+// problems.
+func (p *fileParser) value(n *valueNode) *Value {
+	r := p.rangeOf(n.Pos, n.EndPos)
+	switch {
+	case n.Number != nil:
+		return &Value{Kind: KindString, Str: *n.Number, Raw: *n.Number, Number: true, Range: r}
+	case n.String != nil:
+		raw := *n.String
+		str, probs := dequote(raw)
+		for _, pr := range probs {
+			p.escapeProblem(r, raw, pr)
+		}
+		return &Value{Kind: KindString, Str: str, Raw: raw, Range: r}
+	}
+	v := &Value{Kind: KindList, Range: r}
+	if n.List != nil && len(n.List.Items) > 0 {
+		v.Items = make([]*Value, len(n.List.Items))
+		for i, it := range n.List.Items {
+			v.Items[i] = p.value(it)
+		}
+	}
+	return v
+}
+
+func (p *fileParser) escapeProblem(tok Range, raw string, pr escapeProblem) {
+	r := tok
+	r.Start.Byte += pr.Off
+	r.Start.Column += pr.Off
+	r.End = r.Start
+	r.End.Byte += pr.Len
+	r.End.Column += pr.Len
+	text := raw[pr.Off : pr.Off+pr.Len]
+	switch pr.Kind {
+	case escUnknown:
+		sev := DiagWarning
+		if p.s.opts.Strict {
+			sev = DiagError
+		}
+		p.diags = append(p.diags, &Diagnostic{Severity: sev,
+			Summary: "unknown escape " + quoteText(text) + " in a string",
+			Detail:  "xl would reject this: write " + quoteText(`\`+text) + " for a backslash followed by " + quoteText(text[1:]) + " (xfeat fmt does); xfeat keeps it as written",
+			Subject: &r})
+	case escHex:
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
+			Summary: "hexadecimal escape " + quoteText(text) + " in a string",
+			Detail:  "xl cannot read \\x escapes (every one is rejected); write the character itself",
+			Subject: &r})
+	case escOctal:
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
+			Summary: "octal escape " + quoteText(text) + " in a string",
+			Detail:  "xl cannot read octal escapes; write the character itself, or `\\\\` for a backslash",
+			Subject: &r})
+	case escDropped:
+		p.diags = append(p.diags, &Diagnostic{Severity: DiagWarning,
+			Summary: "escape " + quoteText(text) + " is dropped",
+			Detail:  "xl deletes this octal-looking escape and the characters after it without a word; write the characters themselves",
+			Subject: &r})
+	}
+}
+
+// store applies libxlutil's xlu__cfg_set_store to one assignment.
+func (p *fileParser) store(a *assignNode) {
+	own := p.value(a.Value)
+	set := &Setting{
+		Name:      a.Name.Name,
+		Op:        a.Op.Op,
+		Line:      a.Value.Pos.Line,
+		Value:     own,
+		NameRange: p.rangeOf(a.Name.Pos, a.Name.EndPos),
+		OpRange:   p.rangeOf(a.Op.Pos, a.Op.EndPos),
+		Range:     p.rangeOf(a.Pos, a.EndPos),
+		stmt: &stmtSpan{start: a.Pos.Offset, end: a.EndPos.Offset,
+			valStart: a.Value.Pos.Offset, valEnd: a.Value.EndPos.Offset, own: own},
+	}
+	if set.Op == "+=" {
+		if prev := p.last[set.Name]; prev != nil {
+			pv := prev.Value
+			if pv.Kind != own.Kind {
+				p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
+					Summary: "can't add a " + own.Kind.String() + " to a " + pv.Kind.String() + " with +=",
+					Detail:  fmt.Sprintf("%s was set to a %s on line %d; `+=` joins strings to strings and lists to lists", set.Name, pv.Kind, prev.Line),
+					Subject: set.OpRange.Ptr()})
+				return
+			}
+			if own.Kind == KindString {
+				merged := &Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range}
+				merged.parts = append(append(merged.parts, partsOf(pv)...), own)
+				set.Value = merged
+			} else {
+				items := make([]*Value, 0, len(pv.Items)+len(own.Items))
+				items = append(append(items, pv.Items...), own.Items...)
+				set.Value = &Value{Kind: KindList, Items: items, Range: own.Range}
+				// libxlutil moves the items: the earlier setting keeps an
+				// empty list.
+				prev.Value = &Value{Kind: KindList, Range: pv.Range}
+			}
+		}
+	}
+	p.last[set.Name] = set
+	p.settings = append(p.settings, set)
+}
+
+func partsOf(v *Value) []*Value {
+	if len(v.parts) > 0 {
+		return v.parts
+	}
+	return []*Value{v}
+}
