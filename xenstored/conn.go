@@ -37,6 +37,7 @@ type conn struct {
 	buf     [xsclient.MessageMax]byte
 	pathBuf []byte // canonical path of a relative request path
 	outBuf  []byte // reply payload under construction
+	dirBuf  []byte // DIRECTORY_PART's view of the child list
 	hook    func() // run after the request, with no lock held
 
 	// Must hold s.st.

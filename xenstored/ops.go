@@ -568,11 +568,11 @@ func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	}
 	off := atoi(argv[1])
 	// The children as C stores them: NUL-terminated names back to back.
-	all := c.pathBuf[:0]
+	all := c.dirBuf[:0]
 	for _, ch := range n.children {
 		all = append(append(all, ch...), 0)
 	}
-	c.pathBuf = all
+	c.dirBuf = all
 	b := strconv.AppendUint(c.outBuf[:0], n.gen, 10)
 	b = append(b, 0)
 	genlen := len(b)

@@ -551,14 +551,15 @@ func TestQuotas(t *testing.T) {
 // A client that stops reading is disconnected; the others keep going.
 func TestStuckReaderDisconnected(t *testing.T) {
 	goroutineLeakCheck(t)
-	s := newTestServer(t, Config{MaxConnOutput: 16 << 10, WriteTimeout: 2 * time.Second})
+	// The output bound, not the write timeout, must catch it.
+	s := newTestServer(t, Config{MaxConnOutput: 16 << 10, WriteTimeout: time.Minute})
 	c := ctx(t)
 	stuck := newRaw(t, pipeConn(t, s, 0))
 	stuck.send(T.TypeWatch, 0, nul("/flood", "t")) // and never read
 	dom0 := client(t, s, 0)
 	start := time.Now()
 	for i := 0; i < 500; i++ {
-		must(t, dom0.WriteString(c, "/flood/"+strconv.Itoa(i), strings.Repeat("v", 10)))
+		must(t, dom0.WriteString(c, "/flood/"+strings.Repeat("n", 60)+strconv.Itoa(i), "v"))
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("other client slowed down to %v by a stuck one", d)
@@ -576,6 +577,42 @@ func TestStuckReaderDisconnected(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A client that sends requests without ever reading replies blocks only
+// itself, and is dropped after WriteTimeout.
+func TestFloodWithoutReading(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{WriteTimeout: 500 * time.Millisecond})
+	c := ctx(t)
+	flood := pipeConn(t, s, 0)
+	req := T.AppendHeader(nil, T.Header{Type: T.TypeRead, ReqID: 1, Len: 6})
+	req = append(req, "/tool\x00"...)
+	go func() {
+		for {
+			if _, err := flood.Write(req); err != nil {
+				return // the daemon dropped us
+			}
+		}
+	}()
+	dom0 := client(t, s, 0)
+	for i := 0; i < 100; i++ {
+		must(t, dom0.WriteString(c, "/ok", strconv.Itoa(i)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.st.Lock()
+		n := len(s.st.conns)
+		s.st.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flooding client still connected (%d connections)", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, dom0.WriteString(c, "/ok", "still fine"))
 }
 
 func TestDomainSocketsAndRelease(t *testing.T) {

@@ -300,6 +300,8 @@ type Ops interface {
 	GetPerms(ctx context.Context, path string) ([]Perm, error)
 	SetPerms(ctx context.Context, path string, perms []Perm) error
 	Exists(ctx context.Context, path string) (bool, error)
+	ReadString(ctx context.Context, path string) (string, error)
+	WriteString(ctx context.Context, path, value string) error
 }
 
 var (
