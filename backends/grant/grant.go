@@ -21,15 +21,15 @@ const (
 	// hands them out.
 	NrReservedEntries = 8
 
-	GTFInvalid       = 0
-	GTFPermitAccess  = 1
+	GTFInvalid        = 0
+	GTFPermitAccess   = 1
 	GTFAcceptTransfer = 2
-	GTFTransitive    = 3
-	GTFTypeMask      = 3
-	GTFReadonly      = 1 << 2
-	GTFReading       = 1 << 3
-	GTFWriting       = 1 << 4
-	GTFSubPage       = 1 << 8
+	GTFTransitive     = 3
+	GTFTypeMask       = 3
+	GTFReadonly       = 1 << 2
+	GTFReading        = 1 << 3
+	GTFWriting        = 1 << 4
+	GTFSubPage        = 1 << 8
 
 	offFlags = 0
 	offDomid = 2
