@@ -100,7 +100,7 @@ func (c *conn) serve() {
 			c.waitOutstanding()
 		}
 		if int(h.Len) > c.s.q.Payload {
-			c.replyErr(h, E2BIG)
+			c.replyErr(h, e2BIG)
 		} else {
 			c.handle(h, p)
 		}
@@ -255,7 +255,7 @@ func (c *conn) replyOK(req xsclient.Header) { c.replyString(req, "OK\x00") }
 var errnoPayload = map[errno]string{}
 
 func init() {
-	for _, e := range []errno{EINVAL, EACCES, EEXIST, ENOENT, ENOMEM, ENOSPC, ENOSYS, EBUSY, EAGAIN, E2BIG, EPERM, EIO} {
+	for _, e := range []errno{eINVAL, eACCES, eEXIST, eNOENT, eNOMEM, eNOSPC, eNOSYS, eBUSY, eAGAIN, e2BIG, ePERM, eIO} {
 		errnoPayload[e] = string(e) + "\x00"
 	}
 }

@@ -12,12 +12,12 @@
 // Semantics follow C xenstored (tools/xenstored in Xen): per-node permission
 // lists (owner first, its letter the default for everyone else, then an
 // ACL), inheritance on create, error masking on unreadable nodes,
-// transactions that fail with EAGAIN at commit when a node they read
+// transactions that fail with eAGAIN at commit when a node they read
 // changed (generation counts), watches that fire once when set and then on
 // every change at or below the path (and for a watched node when an
 // ancestor is removed), sent only to watchers that may read the node
 // (XSA-115), @introduceDomain/@releaseDomain, and C's per-domain quotas
-// with their default values; exceeding a quota answers ENOSPC, as C
+// with their default values; exceeding a quota answers eNOSPC, as C
 // xenstored does (E2BIG for the watch count, EINVAL for the path length).
 //
 // Invariants:

@@ -45,12 +45,12 @@ func init() {
 // handle processes one request and queues exactly one reply for it.
 func (c *conn) handle(h xsclient.Header, p []byte) {
 	if h.Type >= xsclient.TypeCount || opTable[h.Type].fn == nil {
-		c.replyErr(h, ENOSYS)
+		c.replyErr(h, eNOSYS)
 		return
 	}
 	op := opTable[h.Type]
 	if op.priv && !c.priv {
-		c.replyErr(h, EACCES)
+		c.replyErr(h, eACCES)
 		return
 	}
 	s := c.s
@@ -63,7 +63,7 @@ func (c *conn) handle(h xsclient.Header, p []byte) {
 	if !op.noTxID && h.TxID != 0 {
 		v.tx = c.txs[h.TxID]
 		if v.tx == nil {
-			c.replyErr(h, ENOENT)
+			c.replyErr(h, eNOENT)
 			return
 		}
 	}
@@ -110,12 +110,12 @@ func validPathChar(b byte) bool {
 func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 	for _, b := range arg {
 		if !validPathChar(b) {
-			return "", EINVAL
+			return "", eINVAL
 		}
 	}
 	if len(arg) > 0 && arg[0] == '@' {
 		if !allowSpecial {
-			return "", EINVAL
+			return "", eINVAL
 		}
 		return transientString(arg), eOK
 	}
@@ -125,7 +125,7 @@ func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 		p = c.pathBuf
 	}
 	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xsclient.AbsPathMax {
-		return "", EINVAL
+		return "", eINVAL
 	}
 	if !c.priv {
 		// C measures the path-max quota below /local/domain/<id>/.
@@ -138,7 +138,7 @@ func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 			}
 		}
 		if l > c.s.q.PathMax {
-			return "", EINVAL
+			return "", eINVAL
 		}
 	}
 	return transientString(p), eOK
@@ -154,8 +154,8 @@ func allDigits(b []byte) bool {
 }
 
 // getNode returns the node at path if c has want on it. Otherwise the errno
-// is masked as C's errno_from_parents does: ENOENT or EACCES for the node
-// only if c has some of want on its nearest existing ancestor, else EACCES,
+// is masked as C's errno_from_parents does: eNOENT or eACCES for the node
+// only if c has some of want on its nearest existing ancestor, else eACCES,
 // so that nothing leaks about nodes c may not see.
 func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 	n, e := v.get(path)
@@ -165,9 +165,9 @@ func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 	if n != nil && permFor(c, n.perms)&want == want {
 		return n, eOK
 	}
-	err := ENOENT
+	err := eNOENT
 	if n != nil {
-		err = EACCES
+		err = eACCES
 	}
 	for p := path; p != "/"; {
 		p = parentPath(p)
@@ -179,16 +179,16 @@ func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 			if permFor(c, a.perms)&want != 0 {
 				return nil, err
 			}
-			return nil, EACCES
+			return nil, eACCES
 		}
 	}
-	return nil, EACCES
+	return nil, eACCES
 }
 
 func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(a, false)
 	if e != eOK {
@@ -205,7 +205,7 @@ func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 	i := bytes.IndexByte(p, 0)
 	if i < 0 {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(p[:i], false)
 	if e != eOK {
@@ -214,7 +214,7 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 	value := p[i+1:]
 	n, e := c.getNode(v, path, permWrite)
 	switch {
-	case e == ENOENT:
+	case e == eNOENT:
 		if e = c.create(v, path, value); e != eOK {
 			return e
 		}
@@ -223,7 +223,7 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 		return e
 	default:
 		if !c.priv && n.size()-len(n.value)+len(value) > c.s.q.NodeSize {
-			return ENOSPC
+			return eNOSPC
 		}
 		m := v.mutable(n)
 		if m == n && v.tx == nil {
@@ -242,14 +242,14 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opMkdir(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(a, false)
 	if e != eOK {
 		return e
 	}
 	_, e = c.getNode(v, path, permWrite)
-	if e == ENOENT {
+	if e == eNOENT {
 		if e = c.create(v, path, nil); e != eOK {
 			return e
 		}
@@ -281,7 +281,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 			break
 		}
 		if anc == "/" {
-			return EIO // no root: cannot happen
+			return eIO // no root: cannot happen
 		}
 	}
 	perms := a.perms
@@ -290,7 +290,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 			perms = append([]Perm{{Domid: c.domid, Access: perms[0].Access}}, perms[1:]...)
 		}
 		if v.ownedCount(c.domid)+levels > c.s.q.Nodes {
-			return ENOSPC
+			return eNOSPC
 		}
 		first := path[len(anc):]
 		if anc == "/" {
@@ -301,7 +301,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 			first = first[:i]
 		}
 		if 16+8*len(perms)+len(value) > c.s.q.NodeSize || a.size()+len(first)+1 > c.s.q.NodeSize {
-			return ENOSPC
+			return eNOSPC
 		}
 	}
 	// Record the new paths (absent) before changing anything, so that an
@@ -344,14 +344,14 @@ func (c *conn) create(v view, path string, value []byte) errno {
 func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(a, false)
 	if e != eOK {
 		return e
 	}
 	n, e := c.getNode(v, path, permWrite)
-	if e == ENOENT {
+	if e == eNOENT {
 		par, e2 := v.get(parentPath(path))
 		if e2 != eOK {
 			return e2
@@ -360,13 +360,13 @@ func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
 			c.replyOK(h)
 			return eOK
 		}
-		return ENOENT
+		return eNOENT
 	}
 	if e != eOK {
 		return e
 	}
 	if path == "/" {
-		return EINVAL
+		return eINVAL
 	}
 	if e := c.s.rmLocked(v, n); e != eOK {
 		return e
@@ -425,7 +425,7 @@ func (s *Server) rmLocked(v view, n *node) errno {
 func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(a, true)
 	if e != eOK {
@@ -435,10 +435,10 @@ func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if path[0] == '@' {
 		ps, ok := c.s.st.special[path]
 		if !ok {
-			return ENOENT
+			return eNOENT
 		}
 		if permFor(c, ps)&permRead == 0 {
-			return EACCES
+			return eACCES
 		}
 		perms = ps
 	} else {
@@ -461,10 +461,10 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [1][]byte
 	n := args(p, argv[:])
 	if n < 2 {
-		return EINVAL
+		return eINVAL
 	}
 	if !c.priv && n-1 > c.s.q.NodePerms {
-		return ENOSPC
+		return eNOSPC
 	}
 	path, e := c.canon(argv[0], true)
 	if e != eOK {
@@ -479,7 +479,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 		}
 		x, err := xsclient.ParsePerm(string(rest[:i]))
 		if err != nil {
-			return EINVAL
+			return eINVAL
 		}
 		perms = append(perms, x)
 		rest = rest[i+1:]
@@ -487,13 +487,13 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if path[0] == '@' {
 		old, ok := c.s.st.special[path]
 		if !ok {
-			return ENOENT
+			return eNOENT
 		}
 		if permFor(c, old)&(permWrite|permOwner) != permWrite|permOwner {
-			return EACCES
+			return eACCES
 		}
 		if !c.priv && perms[0].Domid != old[0].Domid {
-			return EPERM
+			return ePERM
 		}
 		c.s.st.special[path] = perms
 		c.replyOK(h)
@@ -505,10 +505,10 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	}
 	if !c.priv {
 		if perms[0].Domid != nd.owner() {
-			return EPERM
+			return ePERM
 		}
 		if nd.size()-8*len(nd.perms)+8*len(perms) > c.s.q.NodeSize {
-			return ENOSPC
+			return eNOSPC
 		}
 	}
 	old := nd.perms
@@ -527,7 +527,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(a, false)
 	if e != eOK {
@@ -542,7 +542,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 		total += len(ch) + 1
 	}
 	if total > xsclient.PayloadMax {
-		return E2BIG // libxenstore then uses DIRECTORY_PART
+		return e2BIG // libxenstore then uses DIRECTORY_PART
 	}
 	b := c.outBuf[:0]
 	for _, ch := range n.children {
@@ -556,7 +556,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(argv[0], false)
 	if e != eOK {
@@ -625,7 +625,7 @@ func atoi(b []byte) int {
 func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
-		return EINVAL
+		return eINVAL
 	}
 	relative := len(argv[0]) == 0 || argv[0][0] != '/' && argv[0][0] != '@'
 	path, e := c.canon(argv[0], true)
@@ -635,11 +635,11 @@ func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	s := c.s
 	for _, w := range c.watches {
 		if w.path == path && w.token == string(argv[1]) {
-			return EEXIST
+			return eEXIST
 		}
 	}
 	if c.dom != nil && c.dom.nwatches >= s.q.Watches {
-		return E2BIG // C xenstored's answer to the watch quota
+		return e2BIG // C xenstored's answer to the watch quota
 	}
 	w := &watch{c: c, path: strings.Clone(path), token: string(argv[1])}
 	if relative {
@@ -654,7 +654,7 @@ func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
-		return EINVAL
+		return eINVAL
 	}
 	path, e := c.canon(argv[0], true)
 	if e != eOK {
@@ -667,15 +667,15 @@ func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 			return eOK
 		}
 	}
-	return ENOENT
+	return eNOENT
 }
 
 func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if v.tx != nil {
-		return EBUSY // no nested transactions
+		return eBUSY // no nested transactions
 	}
 	if c.dom != nil && c.dom.ntxs >= c.s.q.Transactions {
-		return ENOSPC
+		return eNOSPC
 	}
 	for c.nextTx == 0 || c.txs[c.nextTx] != nil {
 		c.nextTx++
@@ -697,10 +697,10 @@ func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opTransactionEnd(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok || len(a) != 1 || a[0] != 'T' && a[0] != 'F' {
-		return EINVAL
+		return eINVAL
 	}
 	if v.tx == nil {
-		return ENOENT
+		return eNOENT
 	}
 	c.s.endTxLocked(c, v.tx.id)
 	if a[0] == 'T' {
@@ -724,19 +724,19 @@ func parseDomid(b []byte) (uint32, bool) {
 func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [3][]byte
 	if args(p, argv[:]) < 3 {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok := parseDomid(argv[0])
 	if !ok || domid == 0 || domid >= xsclient.DomidFirstReserved {
-		return EINVAL
+		return eINVAL
 	}
 	gfn, err := strconv.ParseUint(string(argv[1]), 10, 64)
 	if err != nil {
-		return EINVAL
+		return eINVAL
 	}
 	evtchn := atoi(argv[2])
 	if evtchn <= 0 {
-		return EINVAL // as C xenstored: port must be > 0
+		return eINVAL // as C xenstored: port must be > 0
 	}
 	d, e := c.s.introduceLocked(domid, gfn, uint32(evtchn))
 	if e != eOK {
@@ -753,11 +753,11 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok := parseDomid(a)
 	if !ok || domid == 0 {
-		return EINVAL
+		return eINVAL
 	}
 	d, e := c.s.releaseLocked(domid)
 	if e != eOK {
@@ -774,11 +774,11 @@ func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok := parseDomid(a)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	if domid == 0 || domid == xsclient.DomidSelf || c.s.st.domains[domid] != nil {
 		c.replyString(h, "T\x00")
@@ -791,11 +791,11 @@ func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok := parseDomid(a)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	b := append(c.outBuf[:0], "/local/domain/"...)
 	b = strconv.AppendUint(b, uint64(domid), 10)
@@ -808,14 +808,14 @@ func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok := parseDomid(a)
 	if !ok || domid == 0 {
-		return EINVAL
+		return eINVAL
 	}
 	if c.s.st.domains[domid] == nil {
-		return ENOENT
+		return eNOENT
 	}
 	c.replyOK(h)
 	return eOK
@@ -824,16 +824,16 @@ func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
 func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) < 2 {
-		return EINVAL
+		return eINVAL
 	}
 	domid, ok1 := parseDomid(argv[0])
 	tdomid, ok2 := parseDomid(argv[1])
 	if !ok1 || !ok2 {
-		return EINVAL
+		return eINVAL
 	}
 	d, td := c.s.st.domains[domid], c.s.st.domains[tdomid]
 	if d == nil || td == nil {
-		return ENOENT
+		return eNOENT
 	}
 	d.hasTarget, d.target = true, tdomid
 	c.replyOK(h)

@@ -339,7 +339,7 @@ func (s *Server) logf(format string, args ...any) {
 // Introduce introduces domid in-process, as an INTRODUCE request would.
 func (s *Server) Introduce(domid uint32, gfn uint64, evtchn uint32) error {
 	if domid == 0 || domid >= xsclient.DomidFirstReserved || evtchn == 0 {
-		return &xsclient.Error{Errno: string(EINVAL), Op: "INTRODUCE"}
+		return &xsclient.Error{Errno: string(eINVAL), Op: "INTRODUCE"}
 	}
 	s.st.Lock()
 	d, e := s.introduceLocked(domid, gfn, evtchn)
@@ -356,7 +356,7 @@ func (s *Server) Introduce(domid uint32, gfn uint64, evtchn uint32) error {
 // Release releases domid in-process, as a RELEASE request would.
 func (s *Server) Release(domid uint32) error {
 	if domid == 0 {
-		return &xsclient.Error{Errno: string(EINVAL), Op: "RELEASE"}
+		return &xsclient.Error{Errno: string(eINVAL), Op: "RELEASE"}
 	}
 	s.st.Lock()
 	d, e := s.releaseLocked(domid)
@@ -387,7 +387,7 @@ func (s *Server) Domains() []Domain {
 // Must hold s.st.
 func (s *Server) introduceLocked(domid uint32, gfn uint64, evtchn uint32) (*domain, errno) {
 	if s.st.closed {
-		return nil, EIO
+		return nil, eIO
 	}
 	if d := s.st.domains[domid]; d != nil {
 		d.gfn, d.evtchn = gfn, evtchn
@@ -396,7 +396,7 @@ func (s *Server) introduceLocked(domid uint32, gfn uint64, evtchn uint32) (*doma
 	d := &domain{id: domid, gfn: gfn, evtchn: evtchn}
 	if err := s.listenDomainLocked(d); err != nil {
 		s.logf("xenstored: introduce domain %d: %v", domid, err)
-		return nil, EIO
+		return nil, eIO
 	}
 	s.st.domains[domid] = d
 	home := "/local/domain/" + strconv.FormatUint(uint64(domid), 10)
@@ -444,7 +444,7 @@ func (s *Server) listenDomainLocked(d *domain) error {
 func (s *Server) releaseLocked(domid uint32) (*domain, errno) {
 	d := s.st.domains[domid]
 	if d == nil {
-		return nil, ENOENT
+		return nil, eNOENT
 	}
 	for c := range s.st.conns {
 		if c.dom == d {

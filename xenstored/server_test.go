@@ -160,11 +160,11 @@ func TestGuestPermissions(t *testing.T) {
 	if _, err := g5.Read(c, "/secret"); !errors.Is(err, T.ErrPermission) {
 		t.Errorf("guest read of n0 node: %v, want EACCES", err)
 	}
-	// Masking: a missing node under an unreadable parent is EACCES too.
+	// Masking: a missing node under an unreadable parent is eACCES too.
 	if _, err := g5.Read(c, "/secret/none"); !errors.Is(err, T.ErrPermission) {
 		t.Errorf("guest read below unreadable: %v, want EACCES", err)
 	}
-	// Under a readable parent, missing is ENOENT.
+	// Under a readable parent, missing is eNOENT.
 	if _, err := g5.Read(c, "/local/domain/5/none"); !errors.Is(err, T.ErrNotFound) {
 		t.Errorf("guest read of own missing node: %v, want ENOENT", err)
 	}
@@ -298,7 +298,7 @@ func TestWatches(t *testing.T) {
 	must(t, dom0.WriteString(c, "/w/t", "2"))
 	for range w.C {
 	}
-	// Duplicate watch: EEXIST.
+	// Duplicate watch: eEXIST.
 	_, err = dom0.Watch(c, "/w/a/b", "deep")
 	if !errors.Is(err, T.ErrExist) {
 		t.Errorf("duplicate watch: %v", err)
@@ -381,7 +381,7 @@ func TestTransactions(t *testing.T) {
 	if v, _ := tx.ReadString(c, "/t/x"); v != "a" {
 		t.Errorf("outside write visible in tx: %q", v)
 	}
-	// It read /t/x, which changed: EAGAIN, and nothing applied.
+	// It read /t/x, which changed: eAGAIN, and nothing applied.
 	if err := tx.Commit(c); !errors.Is(err, T.ErrAgain) {
 		t.Fatalf("conflicting commit: %v", err)
 	}
@@ -512,7 +512,7 @@ func TestQuotas(t *testing.T) {
 	if err := g.SetPerms(c, "n1", perms("n5", "r1", "r2")); !errors.Is(err, T.ErrQuota) {
 		t.Errorf("node perms quota: %v", err)
 	}
-	// Path length below the home: EINVAL, as C.
+	// Path length below the home: eINVAL, as C.
 	if _, err := g.Read(c, strings.Repeat("p", 31)); !errors.Is(err, T.ErrInvalid) {
 		t.Errorf("path quota: %v", err)
 	}

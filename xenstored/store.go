@@ -13,18 +13,18 @@ type errno string
 
 const (
 	eOK    errno = ""
-	EINVAL errno = "EINVAL"
-	EACCES errno = "EACCES"
-	EEXIST errno = "EEXIST"
-	ENOENT errno = "ENOENT"
-	ENOMEM errno = "ENOMEM"
-	ENOSPC errno = "ENOSPC"
-	ENOSYS errno = "ENOSYS"
-	EBUSY  errno = "EBUSY"
-	EAGAIN errno = "EAGAIN"
-	E2BIG  errno = "E2BIG"
-	EPERM  errno = "EPERM"
-	EIO    errno = "EIO"
+	eINVAL errno = "EINVAL"
+	eACCES errno = "EACCES"
+	eEXIST errno = "EEXIST"
+	eNOENT errno = "ENOENT"
+	eNOMEM errno = "ENOMEM"
+	eNOSPC errno = "ENOSPC"
+	eNOSYS errno = "ENOSYS"
+	eBUSY  errno = "EBUSY"
+	eAGAIN errno = "EAGAIN"
+	e2BIG  errno = "E2BIG"
+	ePERM  errno = "EPERM"
+	eIO    errno = "EIO"
 	noGen        = ^uint64(0) // generation of an absent node
 )
 
@@ -148,7 +148,7 @@ type view struct {
 }
 
 // get returns the node at path (nil if absent). In a transaction the first
-// access records the node's generation; ENOSPC when an unprivileged
+// access records the node's generation; eNOSPC when an unprivileged
 // transaction touches more nodes than its quota.
 func (v view) get(path string) (*node, errno) {
 	g := v.s.st.nodes[path]
@@ -159,7 +159,7 @@ func (v view) get(path string) (*node, errno) {
 		return a.n, eOK
 	}
 	if v.c != nil && !v.c.priv && len(v.tx.acc) >= v.s.q.TransactionNodes {
-		return nil, ENOSPC
+		return nil, eNOSPC
 	}
 	a := &access{gen: noGen, n: g}
 	if g != nil {
@@ -252,7 +252,7 @@ func (v view) fire(path string, exact bool, perms []Perm, oldPerms []Perm) {
 	}
 }
 
-// commitLocked applies tx if no node it read changed since; EAGAIN if one did.
+// commitLocked applies tx if no node it read changed since; eAGAIN if one did.
 // Must hold Server.st.
 func (s *Server) commitLocked(tx *txn) errno {
 	for _, p := range tx.order {
@@ -262,12 +262,12 @@ func (s *Server) commitLocked(tx *txn) errno {
 			cur = g.gen
 		}
 		if cur != a.gen {
-			return EAGAIN
+			return eAGAIN
 		}
 	}
 	if c := tx.conn; !c.priv {
 		if d := tx.owned[c.domid]; d > 0 && s.st.owned[c.domid]+d > s.q.Nodes {
-			return ENOSPC
+			return eNOSPC
 		}
 	}
 	for _, p := range tx.order {
