@@ -1,0 +1,147 @@
+package toolstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// ErrControlDomain refuses to destroy domain 0.
+var ErrControlDomain = errors.New("refusing to destroy domain 0, the control domain")
+
+// Destroy tears domid down as libxl does: every device's backend is asked to
+// close (online=0, state=Closing), the backends are given up to wait to
+// reach Closed, then the devices, the domain's directories and the libxl
+// directory are removed and the domain RELEASEd. Devices whose backend did
+// not close in time are removed anyway and returned, so that the caller
+// can warn. Destroying a domain that does not exist fails with ErrNoDomain.
+func Destroy(ctx context.Context, c *xsclient.Client, domid uint32, wait time.Duration) ([]DeviceState, error) {
+	if domid == 0 {
+		return nil, ErrControlDomain
+	}
+	exists := false
+	for _, p := range []string{DomainPath(domid), LibxlPath(domid)} {
+		ok, err := c.Exists(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		exists = exists || ok
+	}
+	if !exists {
+		return nil, fmt.Errorf("%w: domain %d", ErrNoDomain, domid)
+	}
+	devs, err := Devices(ctx, c, domid)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]DeviceRef, len(devs))
+	for i, d := range devs {
+		refs[i] = d.DeviceRef
+	}
+	return teardown(ctx, c, domid, refs, wait)
+}
+
+// teardown closes and removes refs and the domain. It is also Create's
+// rollback, where refs are the planned devices, written or not.
+func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []DeviceRef, wait time.Duration) ([]DeviceState, error) {
+	for _, r := range refs {
+		err := c.Transact(ctx, func(tx *xsclient.Tx) error {
+			st, err := readState(ctx, tx, r.BackendPath+"/state")
+			if err != nil || st == -1 {
+				return err // no backend directory: nothing to close
+			}
+			if err := tx.WriteString(ctx, r.BackendPath+"/online", "0"); err != nil {
+				return err
+			}
+			if st != StateClosed {
+				return tx.WriteString(ctx, r.BackendPath+"/state", "5")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("closing %s: %w", r.Name(), err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	forced, err := waitClosed(wctx, c, refs)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	rm := func(path string) error {
+		if err := c.Rm(ctx, path); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+			return fmt.Errorf("removing %s: %w", path, err)
+		}
+		return nil
+	}
+	for _, r := range refs {
+		for _, path := range []string{r.FrontendPath, r.BackendPath, ErrorPath(r.Backend, r.Kind, domid, r.Devid), ShadowPath(domid, r.Kind, r.Devid)} {
+			if err := rm(path); err != nil {
+				return forced, err
+			}
+		}
+	}
+	for _, r := range sortedKinds(refs) {
+		if err := rm(DomainPath(r.Backend) + "/backend/" + r.Kind + "/" + u(domid)); err != nil {
+			return forced, err
+		}
+		if err := pruneErrorDir(ctx, c, r.Backend, r.Kind, domid); err != nil {
+			return forced, err
+		}
+	}
+	if err := rm(DomainPath(domid)); err != nil {
+		return forced, err
+	}
+	introduced, err := c.IsDomainIntroduced(ctx, domid)
+	if err != nil {
+		return forced, fmt.Errorf("asking whether domain %d is introduced: %w", domid, err)
+	}
+	if introduced {
+		if err := c.Release(ctx, domid); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+			return forced, fmt.Errorf("releasing domain %d: %w", domid, err)
+		}
+	}
+	// /libxl/<domid> goes last: until then the id stays claimed.
+	if err := rm(LibxlPath(domid)); err != nil {
+		return forced, err
+	}
+	return forced, pruneEmpty(ctx, c, "/libxl")
+}
+
+// pruneEmpty removes each of dirs, in order, that exists with no children,
+// stopping at the first that has some; in a transaction, so that a
+// concurrent writer below it wins.
+func pruneEmpty(ctx context.Context, c *xsclient.Client, dirs ...string) error {
+	return c.Transact(ctx, func(tx *xsclient.Tx) error {
+		for _, dir := range dirs {
+			names, err := tx.Directory(ctx, dir)
+			if errors.Is(err, xsclient.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if len(names) > 0 {
+				return nil
+			}
+			if err := tx.Rm(ctx, dir); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pruneErrorDir removes a domain's error directory under a backend, then
+// error/backend/<kind>, error/backend and error once they are empty (the
+// backend created them when it reported a problem).
+func pruneErrorDir(ctx context.Context, c *xsclient.Client, be uint32, kind string, fe uint32) error {
+	base := DomainPath(be) + "/error"
+	if err := c.Rm(ctx, base+"/backend/"+kind+"/"+u(fe)); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		return err
+	}
+	return pruneEmpty(ctx, c, base+"/backend/"+kind, base+"/backend", base)
+}

@@ -1,0 +1,342 @@
+package toolstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// ErrNoDomain means a domain named on the command line does not exist.
+var ErrNoDomain = errors.New("no such domain")
+
+// ErrNoSchema means a backend advertises no feature schema for a device type.
+var ErrNoSchema = errors.New("backend advertises no feature schema")
+
+// ParseDomid parses a decimal domain id in 0..MaxDomid.
+func ParseDomid(s string) (uint32, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v > MaxDomid {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// readOpt reads path; a missing node is ("", false, nil).
+func readOpt(ctx context.Context, ops xsclient.Ops, path string) (string, bool, error) {
+	v, err := ops.Read(ctx, path)
+	if errors.Is(err, xsclient.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return string(v), true, nil
+}
+
+// dirOpt lists path; a missing node is an empty list.
+func dirOpt(ctx context.Context, ops xsclient.Ops, path string) ([]string, error) {
+	names, err := ops.Directory(ctx, path)
+	if errors.Is(err, xsclient.ErrNotFound) {
+		return nil, nil
+	}
+	return names, err
+}
+
+// domids returns the children of path that are domain ids, sorted.
+func domids(ctx context.Context, ops xsclient.Ops, path string) ([]uint32, error) {
+	return numericChildren(ctx, ops, path, MaxDomid)
+}
+
+// numericChildren returns the decimal children of path up to max, sorted.
+func numericChildren(ctx context.Context, ops xsclient.Ops, path string, max uint64) ([]uint32, error) {
+	names, err := dirOpt(ctx, ops, path)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint32, 0, len(names))
+	for _, n := range names {
+		if n == "" || strings.TrimLeft(n, "0123456789") != "" {
+			continue
+		}
+		if id, err := strconv.ParseUint(n, 10, 32); err == nil && id <= max {
+			ids = append(ids, uint32(id))
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// DomainName returns the name of domid: /libxl/<id>/name (ours, trusted),
+// else /local/domain/<id>/name; "" when neither exists.
+func DomainName(ctx context.Context, ops xsclient.Ops, domid uint32) (string, error) {
+	for _, p := range []string{LibxlPath(domid) + "/name", DomainPath(domid) + "/name"} {
+		v, ok, err := readOpt(ctx, ops, p)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
+// ResolveDomain turns a domain id or name into an existing domain's id and
+// name. A name matching several domains is an error listing them.
+func ResolveDomain(ctx context.Context, ops xsclient.Ops, arg string) (uint32, string, error) {
+	if id, ok := ParseDomid(arg); ok {
+		exists := false
+		for _, p := range []string{DomainPath(id), LibxlPath(id)} {
+			ok, err := ops.Exists(ctx, p)
+			if err != nil {
+				return 0, "", err
+			}
+			exists = exists || ok
+		}
+		if !exists {
+			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s)", ErrNoDomain, id, DomainPath(id), LibxlPath(id))
+		}
+		name, err := DomainName(ctx, ops, id)
+		return id, name, err
+	}
+	ids, err := allDomids(ctx, ops)
+	if err != nil {
+		return 0, "", err
+	}
+	var found []uint32
+	for _, id := range ids {
+		name, err := DomainName(ctx, ops, id)
+		if err != nil {
+			return 0, "", err
+		}
+		if name == arg {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return 0, "", fmt.Errorf("%w: no domain is named %q", ErrNoDomain, arg)
+	case 1:
+		return found[0], arg, nil
+	}
+	return 0, "", fmt.Errorf("name %q is ambiguous: domains %v have it; use the domain id", arg, found)
+}
+
+// allDomids is the union of the ids under /local/domain and /libxl.
+func allDomids(ctx context.Context, ops xsclient.Ops) ([]uint32, error) {
+	a, err := domids(ctx, ops, "/local/domain")
+	if err != nil {
+		return nil, err
+	}
+	b, err := domids(ctx, ops, "/libxl")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uint32]bool{}
+	var ids []uint32
+	for _, id := range append(a, b...) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// readState reads a xenbus state node: -1 when absent or not a number.
+func readState(ctx context.Context, ops xsclient.Ops, path string) (int, error) {
+	v, ok, err := readOpt(ctx, ops, path)
+	if err != nil || !ok {
+		return -1, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return -1, nil
+	}
+	return n, nil
+}
+
+// DeviceRef names one device of a domain and where its two ends live.
+type DeviceRef struct {
+	Kind     string `json:"type"`
+	Frontend uint32 `json:"-"`
+	Devid    uint32 `json:"devid"`
+	Backend  uint32 `json:"backend-id"`
+	// FrontendPath and BackendPath are the device's directories.
+	FrontendPath string `json:"frontend"`
+	BackendPath  string `json:"backend"`
+}
+
+// Name is "vif 5/0".
+func (d DeviceRef) Name() string { return fmt.Sprintf("%s %d/%d", d.Kind, d.Frontend, d.Devid) }
+
+// DeviceState is a device with the states of its two ends (-1: absent).
+type DeviceState struct {
+	DeviceRef
+	BackendState  int `json:"-"`
+	FrontendState int `json:"-"`
+}
+
+// LookupDevice finds a device of domid. Its backend is located through the
+// libxl shadow (/libxl/<fe>/device/...), which the guest cannot write; the
+// frontend's own "backend" key is used only for a device xfeat did not
+// create, and must then name a directory that points back at the frontend.
+func LookupDevice(ctx context.Context, ops xsclient.Ops, domid uint32, kind string, devid uint32) (DeviceRef, error) {
+	ref := DeviceRef{Kind: kind, Frontend: domid, Devid: devid, FrontendPath: FrontendPath(domid, kind, devid)}
+	bpath, ok, err := readOpt(ctx, ops, ShadowPath(domid, kind, devid)+"/backend")
+	if err != nil {
+		return ref, err
+	}
+	if !ok {
+		bpath, ok, err = readOpt(ctx, ops, ref.FrontendPath+"/backend")
+		if err != nil {
+			return ref, err
+		}
+		if !ok {
+			return ref, fmt.Errorf("%w: domain %d has no %s %d (nothing at %s)", ErrNoDevice, domid, kind, devid, ref.FrontendPath)
+		}
+		back, _, err := readOpt(ctx, ops, bpath+"/frontend")
+		if err != nil {
+			return ref, err
+		}
+		if back != ref.FrontendPath {
+			return ref, fmt.Errorf("%s %d/%d: backend %q does not point back at the frontend", kind, domid, devid, bpath)
+		}
+	}
+	be, err := backendDomid(bpath, kind, domid, devid)
+	if err != nil {
+		return ref, err
+	}
+	ref.Backend, ref.BackendPath = be, bpath
+	return ref, nil
+}
+
+// ErrNoDevice means a device named on the command line does not exist.
+var ErrNoDevice = errors.New("no such device")
+
+func backendDomid(bpath, kind string, fe, devid uint32) (uint32, error) {
+	rest, ok := strings.CutPrefix(bpath, "/local/domain/")
+	if ok {
+		id, tail, _ := strings.Cut(rest, "/")
+		if be, ok := ParseDomid(id); ok && tail == "backend/"+kind+"/"+u(fe)+"/"+u(devid) {
+			return be, nil
+		}
+	}
+	return 0, fmt.Errorf("%s %d/%d: backend path %q is not /local/domain/<be>/backend/%s/%d/%d", kind, fe, devid, bpath, kind, fe, devid)
+}
+
+// Devices lists the vif and vbd devices of domid with their states, vifs
+// first, each kind by devid.
+func Devices(ctx context.Context, ops xsclient.Ops, domid uint32) ([]DeviceState, error) {
+	var out []DeviceState
+	for _, kind := range []string{KindVif, KindVbd} {
+		seen := map[uint32]bool{}
+		var ids []uint32
+		for _, base := range []string{LibxlPath(domid) + "/device/" + kind, DomainPath(domid) + "/device/" + kind} {
+			got, err := numericChildren(ctx, ops, base, 1<<32-1)
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range got {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, devid := range ids {
+			ref, err := LookupDevice(ctx, ops, domid, kind, devid)
+			if err != nil {
+				if errors.Is(err, ErrNoDevice) {
+					continue
+				}
+				return nil, err
+			}
+			st, err := deviceState(ctx, ops, ref)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+func deviceState(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (DeviceState, error) {
+	st := DeviceState{DeviceRef: ref}
+	var err error
+	if st.BackendState, err = readState(ctx, ops, ref.BackendPath+"/state"); err != nil {
+		return st, err
+	}
+	st.FrontendState, err = readState(ctx, ops, ref.FrontendPath+"/state")
+	return st, err
+}
+
+// DomainInfo is one row of `xfeat list`.
+type DomainInfo struct {
+	ID      uint32
+	Name    string
+	Devices []DeviceState
+}
+
+// ListDomains lists every domain under /local/domain or /libxl, by id, with
+// its devices and their states.
+func ListDomains(ctx context.Context, ops xsclient.Ops) ([]DomainInfo, error) {
+	ids, err := allDomids(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DomainInfo, 0, len(ids))
+	for _, id := range ids {
+		name, err := DomainName(ctx, ops, id)
+		if err != nil {
+			return nil, err
+		}
+		devs, err := Devices(ctx, ops, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DomainInfo{ID: id, Name: name, Devices: devs})
+	}
+	return out, nil
+}
+
+// ReadSchema reads what backend domain be advertises for devType. A missing
+// schema directory is an error wrapping ErrNoSchema that names the path.
+func ReadSchema(ctx context.Context, ops xsclient.Ops, be uint32, devType string) (*schema.Schema, error) {
+	dir := schema.Dir(be, devType)
+	names, err := ops.Directory(ctx, dir)
+	if errors.Is(err, xsclient.ErrNotFound) || (err == nil && len(names) == 0) {
+		return nil, fmt.Errorf("%w: backend domain %d advertises no feature schema for %s (nothing at %s): is its %s backend running?",
+			ErrNoSchema, be, devType, dir, devType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the schema of backend domain %d: %w", be, err)
+	}
+	entries := make(map[string]string, len(names))
+	for _, n := range names {
+		v, ok, err := readOpt(ctx, ops, dir+"/"+n)
+		if err != nil {
+			return nil, fmt.Errorf("reading the schema of backend domain %d: %w", be, err)
+		}
+		if ok {
+			entries[n] = v
+		}
+	}
+	s, err := schema.Parse(be, devType, entries)
+	if err != nil {
+		return nil, fmt.Errorf("backend domain %d advertises a malformed %s schema: %w", be, devType, err)
+	}
+	return s, nil
+}

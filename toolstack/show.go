@@ -1,0 +1,141 @@
+package toolstack
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// FeatureRow is one feature of one device as `xfeat show` prints it; nil
+// fields are absent (null in JSON).
+type FeatureRow struct {
+	Name string `json:"name"`
+	// Requested is the config-<name> node the toolstack wrote.
+	Requested *string `json:"requested"`
+	// Advertised is the schema's -defval (for a maximum, the backend's own).
+	Advertised *string `json:"advertised"`
+	// Effective is what the backend put into effect (its key in the
+	// backend directory, or the rule's default once it got that far).
+	Effective *string `json:"effective"`
+	// Negotiated is what the guest chose (its key in the frontend directory).
+	Negotiated *string        `json:"negotiated"`
+	Verdict    schema.Verdict `json:"verdict"`
+}
+
+// EndStates are the xenbus states of a device's two ends (nil: absent).
+type EndStates struct {
+	Backend  *int `json:"backend"`
+	Frontend *int `json:"frontend"`
+}
+
+// Report is what `xfeat show` prints for one device.
+type Report struct {
+	Device   string       `json:"device"`
+	Backend  string       `json:"backend"`
+	Frontend string       `json:"frontend"`
+	State    EndStates    `json:"state"`
+	Features []FeatureRow `json:"features"`
+	// Error is the backend's xenbus error message for the device ("" none).
+	Error string `json:"error,omitempty"`
+}
+
+// Show collects, for one device, every feature in the union of what its
+// backend advertises and what was requested (config-*), with the verdict
+// schema.Rule.Judge gives. Features the schema advertises come in the
+// order of schema.Rules, then by name.
+func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error) {
+	r := &Report{Device: ref.Name(), Backend: ref.BackendPath, Frontend: ref.FrontendPath}
+	st, err := deviceState(ctx, ops, ref)
+	if err != nil {
+		return nil, err
+	}
+	if st.BackendState >= 0 {
+		r.State.Backend = &st.BackendState
+	}
+	if st.FrontendState >= 0 {
+		r.State.Frontend = &st.FrontendState
+	}
+	r.Error = backendError(ctx, ops, ref)
+
+	advertised := map[string]string{}
+	if s, err := ReadSchema(ctx, ops, ref.Backend, ref.Kind); err == nil {
+		for name, f := range s.Features {
+			advertised[name] = f.Defval
+		}
+	}
+	requested := map[string]string{}
+	keys, err := dirOpt(ctx, ops, ref.BackendPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if name, ok := strings.CutPrefix(k, schema.ConfigPrefix); ok {
+			v, present, err := readOpt(ctx, ops, ref.BackendPath+"/"+k)
+			if err != nil {
+				return nil, err
+			}
+			if present {
+				requested[name] = v
+			}
+		}
+	}
+	names := map[string]bool{}
+	for n := range advertised {
+		names[n] = true
+	}
+	for n := range requested {
+		names[n] = true
+	}
+	order := map[string]int{}
+	for i, rule := range schema.Rules(ref.Kind) {
+		order[rule.Feature] = i
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		oi, ki := order[sorted[i]]
+		oj, kj := order[sorted[j]]
+		if ki != kj {
+			return ki
+		}
+		if ki && oi != oj {
+			return oi < oj
+		}
+		return sorted[i] < sorted[j]
+	})
+	for _, name := range sorted {
+		rule := schema.RuleFor(ref.Kind, name)
+		obs := schema.Observation{BackendState: st.BackendState, FrontendState: st.FrontendState,
+			BackendError: r.Error != "" && schema.ErrorNames(r.Error, name)}
+		if v, ok := requested[name]; ok {
+			obs.Requested = &v
+		}
+		if v, ok, err := readOpt(ctx, ops, ref.BackendPath+"/"+rule.BackendKey); err != nil {
+			return nil, err
+		} else if ok {
+			obs.Effective = &v
+		}
+		if rule.FrontendKey != "" {
+			if v, ok, err := readOpt(ctx, ops, ref.FrontendPath+"/"+rule.FrontendKey); err != nil {
+				return nil, err
+			} else if ok {
+				obs.Negotiated = &v
+			}
+		}
+		eff, neg, verdict := rule.Judge(obs)
+		row := FeatureRow{Name: name, Requested: obs.Requested, Effective: eff, Negotiated: neg, Verdict: verdict}
+		if v, ok := advertised[name]; ok {
+			row.Advertised = &v
+		}
+		r.Features = append(r.Features, row)
+	}
+	if r.Features == nil {
+		r.Features = []FeatureRow{}
+	}
+	return r, nil
+}

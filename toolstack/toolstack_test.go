@@ -1,0 +1,325 @@
+package toolstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+const guestCfg = `name = "g1"
+max_grant_frames = 2000
+vif = [ "bridge=xenbr0,mac=00:16:3e:00:00:01,queues=2,tso4=off",
+        "bridge=xenbr0,queues=8" ]
+disk = [ "/srv/a.img,raw,xvda,rw,queues=2,max-ring-page-order=1",
+         "/srv/b.img,raw,xvdb,ro" ]
+`
+
+func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
+	s, c := store(t)
+	ctx := context.Background()
+	advertise(t, c)
+	startDriver(t, dial(t, s.SocketPath()))
+	before := dump(t, c)
+
+	p, diags := plan(t, c, guestCfg)
+	if p == nil {
+		t.Fatalf("plan: %v", diags)
+	}
+	// queues=8 on the second vif is above the backend's maximum 4: a warning.
+	if len(diags) != 1 || diags[0].Severity != parser.DiagWarning || !strings.Contains(diags[0].Error(), "vif #1: queues (multi-queue-max-queues)=8 is above backend domain 0's maximum 4") {
+		t.Fatalf("want one clamp warning, got %v", diags)
+	}
+	got, err := Create(ctx, c, p, CreateOptions{Wait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := got.Domid
+	if id != 1 {
+		t.Fatalf("first domain got id %d, want 1", id)
+	}
+	fe := FrontendPath(id, "vif", 0)
+	be := BackendPath(0, "vif", id, 0)
+	for path, want := range map[string]string{
+		DomainPath(id):                              "n0,r1",
+		DomainPath(id) + "/device":                  "n0,r1",
+		DomainPath(id) + "/control/shutdown":        "n1",
+		DomainPath(id) + "/data":                    "n1",
+		LibxlPath(id):                               "n0",
+		LibxlPath(id) + "/sandbox/max-grant-frames": "n0",
+		fe:                                    "n1,r0",
+		fe + "/mac":                           "n1,r0",
+		fe + "/mtu":                           "n0,r1",
+		be:                                    "n0,r1",
+		be + "/bridge":                        "n0,r1",
+		be + "/config-multi-queue-max-queues": "n0",
+		be + "/config-feature-gso-tcpv4":      "n0",
+		BackendPath(0, "vbd", id, 51712) + "/config-max-ring-page-order": "n0",
+		FrontendPath(id, "vbd", 51712):                                   "n1,r0",
+	} {
+		if got := perms(t, c, path); got != want {
+			t.Errorf("perms of %s = %s, want %s", path, got, want)
+		}
+	}
+	for path, want := range map[string]string{
+		be + "/config-multi-queue-max-queues":                           "2",
+		be + "/config-feature-gso-tcpv4":                                "0",
+		BackendPath(0, "vif", id, 1) + "/config-multi-queue-max-queues": "8",
+		fe + "/mac":         "00:16:3e:00:00:01",
+		fe + "/backend":     be,
+		be + "/frontend":    fe,
+		be + "/frontend-id": "1",
+		be + "/script":      "/etc/xen/scripts/vif-bridge",
+		LibxlPath(id) + "/sandbox/max-grant-frames":          "2000",
+		LibxlPath(id) + "/sandbox/max-event-channels":        "1023",
+		FrontendPath(id, "vbd", 51728) + "/virtual-device":   "51728",
+		BackendPath(0, "vbd", id, 51728) + "/mode":           "r",
+		BackendPath(0, "vbd", id, 51728) + "/params":         "/srv/b.img",
+		BackendPath(0, "vbd", id, 51728) + "/discard-enable": "0",
+		BackendPath(0, "vbd", id, 51712) + "/discard-enable": "1",
+	} {
+		if got := read(t, c, path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	if _, err := c.Read(ctx, BackendPath(0, "vif", id, 0)+"/hotplug-status"); !errors.Is(err, xsclient.ErrNotFound) {
+		t.Errorf("hotplug-status must not be written in the sandbox: %v", err)
+	}
+
+	// The guest, over its own socket: config-* unreadable, the backend
+	// directory unwritable, its own frontend directory readable.
+	guest := dial(t, s.DomainSocketPath(id))
+	if _, err := guest.Read(ctx, be+"/config-multi-queue-max-queues"); !errors.Is(err, xsclient.ErrPermission) {
+		t.Errorf("guest read of config-*: %v, want EACCES", err)
+	}
+	if err := guest.WriteString(ctx, be+"/config-multi-queue-max-queues", "16"); !errors.Is(err, xsclient.ErrPermission) {
+		t.Errorf("guest write of config-*: %v, want EACCES", err)
+	}
+	if err := guest.WriteString(ctx, be+"/bridge", "evil"); !errors.Is(err, xsclient.ErrPermission) {
+		t.Errorf("guest write into the backend dir: %v, want EACCES", err)
+	}
+	if err := guest.WriteString(ctx, fe+"/mtu", "9000"); !errors.Is(err, xsclient.ErrPermission) {
+		t.Errorf("guest write of the read-only mtu: %v, want EACCES", err)
+	}
+	if v, err := guest.ReadString(ctx, be+"/bridge"); err != nil || v != "xenbr0" {
+		t.Errorf("guest read of its backend's bridge: %q %v", v, err)
+	}
+
+	// show: the clamp and the requests.
+	ref, err := LookupDevice(ctx, c, id, "vif", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Show(ctx, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]string{}
+	for _, r := range rep.Features {
+		verdicts[r.Name] = string(r.Verdict)
+	}
+	if verdicts["multi-queue-max-queues"] != "clamped" || verdicts["feature-sg"] != "default" {
+		t.Errorf("show vif %d/1 verdicts: %v", id, verdicts)
+	}
+	if rep.Features[0].Name != "multi-queue-max-queues" || *rep.Features[0].Requested != "8" || *rep.Features[0].Effective != "4" || *rep.Features[0].Negotiated != "4" {
+		t.Errorf("first row: %+v", rep.Features[0])
+	}
+
+	// list and name resolution.
+	doms, err := ListDomains(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doms) != 2 || doms[0].ID != 0 || doms[1].Name != "g1" || len(doms[1].Devices) != 4 || doms[1].Devices[2].Devid != 51712 {
+		t.Fatalf("list: %+v", doms)
+	}
+	if rid, _, err := ResolveDomain(ctx, c, "g1"); err != nil || rid != id {
+		t.Fatalf("resolve g1: %d %v", rid, err)
+	}
+
+	// A second create of the same name is refused and leaves nothing.
+	mid := dump(t, c)
+	if _, err := Create(ctx, c, p, CreateOptions{Wait: time.Second}); !errors.Is(err, ErrNameTaken) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if after := dump(t, c); after != mid {
+		t.Fatalf("a refused create changed the tree:\n%s", diffLines(mid, after))
+	}
+
+	forced, err := Destroy(ctx, c, id, 5*time.Second)
+	if err != nil || len(forced) != 0 {
+		t.Fatalf("destroy: %v, forced %v", err, forced)
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("destroy left nodes behind:\n%s", diffLines(before, after))
+	}
+	if _, err := Destroy(ctx, c, id, time.Second); !errors.Is(err, ErrNoDomain) {
+		t.Fatalf("second destroy: %v, want ErrNoDomain", err)
+	}
+	if _, err := Destroy(ctx, c, 0, time.Second); !errors.Is(err, ErrControlDomain) {
+		t.Fatalf("destroy 0: %v", err)
+	}
+}
+
+func TestTimeoutNamesStuckDevicesAndLeavesNothing(t *testing.T) {
+	s, c := store(t)
+	advertise(t, c)
+	startDriver(t, dial(t, s.SocketPath()), "vbd 1/51712")
+	before := dump(t, c)
+	p, _ := plan(t, c, guestCfg)
+	_, err := Create(context.Background(), c, p, CreateOptions{Wait: 300 * time.Millisecond})
+	var stuck *StuckError
+	if !errors.As(err, &stuck) {
+		t.Fatalf("want a StuckError, got %v", err)
+	}
+	if len(stuck.Devices) != 1 || stuck.Devices[0].Name() != "vbd 1/51712" ||
+		!strings.Contains(err.Error(), "vbd 1/51712: backend InitWait (/local/domain/0/backend/vbd/1/51712), frontend Initialising") {
+		t.Fatalf("stuck report: %v", err)
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("a timed-out create left nodes behind:\n%s", diffLines(before, after))
+	}
+	if ok, _ := c.IsDomainIntroduced(context.Background(), 1); ok {
+		t.Fatal("domain 1 still introduced")
+	}
+}
+
+func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	for _, tc := range []struct{ src, want string }{
+		{`name="x"` + "\n" + `vif = [ "bridge=b,queues=0" ]`, `guest.cfg:2:19: vif #0: queues (multi-queue-max-queues)=0 is not allowed: allowed is an unsigned integer from 1 to 16, as backend domain 0 advertises in /local/domain/0/backend/vif/features`},
+		{`name="x"` + "\n" + `vif = [ "bridge=b,features=queues:x" ]`, `guest.cfg:2:28: vif #0: features=queues (multi-queue-max-queues)=x is not allowed`},
+		{`name="x"` + "\n" + `vif = [ "features=feature-ctrl-ring:1" ]`, `guest.cfg:2:19: vif #0: feature feature-ctrl-ring is not offered by backend domain 0: /local/domain/0/backend/vif/features advertises feature-gso-tcpv4,`},
+		{`name="x"` + "\n" + `disk = [ "/a,raw,xvda,rw,max-ring-page-order=5" ]`, `disk #0: max-ring-page-order=5 is not allowed: allowed is an unsigned integer from 0 to 4`},
+		{`name="x"` + "\nmax_grant_frames = 64\n" + `disk = [ "/a,raw,xvda,rw" ]`, `guest.cfg:2:20: the devices need 526400 grant entries but max_grant_frames=64 gives 32766 (64 × 512, less 2 reserved): disk #0: 526400; set max_grant_frames to at least 1029`},
+		{`name="x"` + "\n" + `vif = [ "bridge=b", "bridge=b" ]` + "\nmax_event_channels = 9\n", `guest.cfg:3:22: the devices need 18 event channels (2 for xenstore and console) but max_event_channels=9`},
+		{`name="x"` + "\n" + `vif = [ "backend=drv,queues=2" ]`, `guest.cfg:2:9: vif #0: backend domain "drv" not found`},
+		{`vif = [ "bridge=b" ]`, `the domain has no name`},
+	} {
+		p, diags := plan(t, c, tc.src)
+		if p != nil || !diags.HasErrors() {
+			t.Errorf("%q: planned without error", tc.src)
+			continue
+		}
+		if !strings.Contains(diags.Error(), tc.want) {
+			t.Errorf("%q:\n got %s\nwant %s", tc.src, diags.Error(), tc.want)
+		}
+	}
+	// A backend domain without a schema for the type.
+	if err := c.Rm(context.Background(), schema.Dir(0, "vbd")); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := plan(t, c, `name="x"`+"\n"+`disk = [ "/a,raw,xvda,rw" ]`)
+	if !strings.Contains(diags.Error(), "disk #0: backend advertises no feature schema: backend domain 0 advertises no feature schema for vbd (nothing at /local/domain/0/backend/vbd/features)") {
+		t.Errorf("no schema: %v", diags)
+	}
+}
+
+func TestBudgetArithmetic(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	p, diags := plan(t, c, `name="x"
+max_grant_frames = 200
+vif = [ "queues=2,features=feature-split-event-channels:0", "queues=3" ]
+disk = [ "/a,raw,xvda,rw,queues=1,max-ring-page-order=0,max-indirect-segments=0",
+         "/b,raw,xvdb,rw,queues=2,max-ring-page-order=2,max-indirect-segments=600" ]
+`)
+	if p == nil {
+		t.Fatal(diags)
+	}
+	want := []Need{
+		{Grants: 2 * 514, EventChannels: 2},
+		{Grants: 3 * 514, EventChannels: 6},
+		{Grants: 1 + 32*11, EventChannels: 1},
+		{Grants: 2 * (4 + 128*(256+1)), EventChannels: 2}, // 600 clamped to 256
+	}
+	var total Need
+	for i, d := range p.Devices {
+		if d.Need.Grants != want[i].Grants || d.Need.EventChannels != want[i].EventChannels {
+			t.Errorf("%s: need %+v, want %+v", d.Label, d.Need, want[i])
+		}
+		total.Grants += want[i].Grants
+		total.EventChannels += want[i].EventChannels
+	}
+	if p.Need.Grants != total.Grants || p.Need.EventChannels != total.EventChannels+2 {
+		t.Errorf("total %+v, want %+v (+2 channels)", p.Need, total)
+	}
+}
+
+// TestConcurrentCreateDestroy runs creators at once, each creating and then
+// destroying its guests: every create succeeds (ids and names never
+// collide) and nothing is left at the end.
+func TestConcurrentCreateDestroy(t *testing.T) {
+	s, c := store(t)
+	advertise(t, c)
+	startDriver(t, dial(t, s.SocketPath()))
+	before := dump(t, c)
+	const workers, each = 8, 6
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := dial(t, s.SocketPath())
+			var ids []uint32
+			for i := range each {
+				p, diags := plan(t, wc, fmt.Sprintf("name=\"w%d-%d\"\nmax_grant_frames=100\nvif=[\"queues=1\"]\n", w, i))
+				if p == nil {
+					errs <- diags
+					return
+				}
+				got, err := Create(context.Background(), wc, p, CreateOptions{Wait: 20 * time.Second})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				ids = append(ids, got.Domid)
+			}
+			for _, id := range ids {
+				if _, err := Destroy(context.Background(), wc, id, 10*time.Second); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
+	}
+}
+
+func diffLines(a, b string) string {
+	in := map[string]bool{}
+	for _, l := range strings.Split(a, "\n") {
+		in[l] = true
+	}
+	out := map[string]bool{}
+	for _, l := range strings.Split(b, "\n") {
+		out[l] = true
+	}
+	var d []string
+	for _, l := range strings.Split(a, "\n") {
+		if !out[l] {
+			d = append(d, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !in[l] {
+			d = append(d, "+ "+l)
+		}
+	}
+	return strings.Join(d, "\n")
+}
