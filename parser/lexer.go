@@ -174,6 +174,12 @@ func (s *scanner) run() {
 			i++
 		case c == '#':
 			j := bytes.IndexByte(src[i:], '\n')
+			if j < 0 && i+1 == n {
+				// A lone `#` as the last byte: libxlutil ignores it (see
+				// lexError), so it is not one of xfeat's leniencies.
+				i = s.lexError(i)
+				continue
+			}
 			if j < 0 {
 				r := s.rng(i, n)
 				s.lenient(r, "comment on the last line has no newline",
