@@ -1,0 +1,565 @@
+// Package blkback is the sandbox host's block backend (vbd), control plane:
+// it advertises its feature schema, opens the raw image named by the
+// device's params key, reads config-* requests and checks them against its
+// own limits, seeds the keys blkfront reads, and on the frontend's
+// Initialised maps every queue's ring (2^ring-page-order grant pages) and
+// binds its event channel, publishes sectors, sector-size and info, and goes
+// Connected.
+//
+// What it cannot honour is clamped or refused, named in the device's xenbus
+// error node with schema.ErrorNote and logged. A missing image, or a
+// frontend writing garbage, fails that device only (Closing + error node).
+//
+// The data path (serving requests) hangs on a connected Vbd: its Image file
+// and one Queue (ring.BlkifBack + event channel) per queue.
+package blkback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// Hard bounds advertised in the schema (-min/-max): the toolstack rejects
+// requests outside them; requests above the backend's own maximum (-defval)
+// are clamped by the backend.
+const (
+	HardMaxQueues           = 16
+	HardMaxRingPageOrder    = ring.MaxPageOrder
+	HardMaxIndirectSegments = 4096
+)
+
+// Limits are what this backend offers.
+type Limits struct {
+	MaxQueues           uint32
+	MaxRingPageOrder    uint32
+	MaxIndirectSegments uint32 // 0: no indirect descriptors
+	// Disabled bool features are unsupported: advertised with default 0,
+	// a request for 1 is refused.
+	Disabled []string
+}
+
+// DefaultLimits are the contract's defaults.
+func DefaultLimits() Limits {
+	return Limits{MaxQueues: 4, MaxRingPageOrder: 4, MaxIndirectSegments: 256}
+}
+
+type boolFeature struct{ name, desc string }
+
+var boolFeatures = []boolFeature{
+	{"feature-persistent", "persistent grants: the backend keeps the frontend's pages mapped"},
+	{"feature-flush-cache", "BLKIF_OP_FLUSH_DISKCACHE"},
+	{"feature-barrier", "BLKIF_OP_WRITE_BARRIER"},
+	{"feature-discard", "BLKIF_OP_DISCARD (also needs discard-enable)"},
+}
+
+// Check reports limits that make no sense.
+func (l Limits) Check() error {
+	switch {
+	case l.MaxQueues < 1 || l.MaxQueues > HardMaxQueues:
+		return fmt.Errorf("vbd maximum queues must be from 1 to %d, not %d", HardMaxQueues, l.MaxQueues)
+	case l.MaxRingPageOrder > HardMaxRingPageOrder:
+		return fmt.Errorf("vbd maximum ring page order must be from 0 to %d, not %d", HardMaxRingPageOrder, l.MaxRingPageOrder)
+	case l.MaxIndirectSegments > HardMaxIndirectSegments:
+		return fmt.Errorf("vbd maximum indirect segments must be from 0 to %d, not %d", HardMaxIndirectSegments, l.MaxIndirectSegments)
+	}
+	for _, d := range l.Disabled {
+		if !slices.ContainsFunc(boolFeatures, func(f boolFeature) bool { return f.name == d }) {
+			return fmt.Errorf("vbd has no feature %q to disable", d)
+		}
+	}
+	return nil
+}
+
+func (l Limits) supports(name string) bool { return !slices.Contains(l.Disabled, name) }
+
+func u(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Schema is the feature schema blkback advertises for backend domain be.
+func (l Limits) Schema(be uint32) *schema.Schema {
+	i := func(n int64) *int64 { return &n }
+	s := &schema.Schema{Backend: be, DevType: xenbus.KindVbd, Features: map[string]*schema.Feature{
+		"multi-queue-max-queues": {Name: "multi-queue-max-queues", Type: schema.Uint, Defval: u(l.MaxQueues),
+			Desc: "maximum number of rings (hardware queues) the frontend may use", Min: i(1), Max: i(HardMaxQueues)},
+		"max-ring-page-order": {Name: "max-ring-page-order", Type: schema.Uint, Defval: u(l.MaxRingPageOrder),
+			Desc: "maximum ring size, as log2 of its pages", Min: i(0), Max: i(HardMaxRingPageOrder)},
+		"feature-max-indirect-segments": {Name: "feature-max-indirect-segments", Type: schema.Uint, Defval: u(l.MaxIndirectSegments),
+			Desc: "maximum segments of an indirect request (0: no indirect descriptors)", Min: i(0), Max: i(HardMaxIndirectSegments)},
+	}}
+	for _, f := range boolFeatures {
+		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: b2s(l.supports(f.name)), Desc: f.desc}
+	}
+	return s
+}
+
+// Driver is blkback as a xenbus.BackendDriver.
+type Driver struct {
+	Limits   Limits
+	Platform xenbus.BackendPlatform
+	Logf     func(format string, args ...any)
+
+	mu   sync.Mutex
+	vbds map[*Vbd]struct{}
+}
+
+// Kind implements xenbus.BackendDriver.
+func (d *Driver) Kind() string { return xenbus.KindVbd }
+
+// Schema implements xenbus.BackendDriver.
+func (d *Driver) Schema(be uint32) *schema.Schema { return d.Limits.Schema(be) }
+
+// Settings are the values in effect for one vbd after Probe.
+type Settings struct {
+	MaxQueues           uint32
+	MaxRingPageOrder    uint32
+	MaxIndirectSegments uint32
+	Persistent          bool
+	FlushCache          bool
+	Barrier             bool
+	Discard             bool
+	ReadOnly            bool
+	CDROM, Removable    bool
+}
+
+// Probe implements xenbus.BackendDriver.
+func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []string, error) {
+	be := dev.Backend
+	cfg, err := xenbus.ReadConfig(ctx, c, be)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %v", err)
+	}
+	l := d.Limits
+	set := Settings{
+		MaxQueues: l.MaxQueues, MaxRingPageOrder: l.MaxRingPageOrder, MaxIndirectSegments: l.MaxIndirectSegments,
+		Persistent: l.supports("feature-persistent"), FlushCache: l.supports("feature-flush-cache"),
+		Barrier: l.supports("feature-barrier"), Discard: l.supports("feature-discard"),
+	}
+	var notes []string
+	sch := l.Schema(dev.BackendID)
+	for _, name := range sortedKeys(cfg) {
+		f := sch.Lookup(name)
+		if f == nil {
+			notes = append(notes, schema.ErrorNote(name, "not a feature of this backend"))
+			continue
+		}
+		canon, err := f.Check(cfg[name])
+		if err != nil {
+			notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("refused: %v", err)))
+			continue
+		}
+		n64, _ := strconv.ParseUint(canon, 10, 32)
+		n := uint32(n64)
+		capped := func(dst *uint32, own uint32) {
+			if n > own {
+				notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("clamped to %d, the backend's maximum", own)))
+				*dst = own
+				return
+			}
+			*dst = n
+		}
+		switch name {
+		case "multi-queue-max-queues":
+			capped(&set.MaxQueues, l.MaxQueues)
+		case "max-ring-page-order":
+			capped(&set.MaxRingPageOrder, l.MaxRingPageOrder)
+		case "feature-max-indirect-segments":
+			capped(&set.MaxIndirectSegments, l.MaxIndirectSegments)
+		default:
+			want := canon == "1"
+			if want && !l.supports(name) {
+				notes = append(notes, schema.ErrorNote(name, "refused: not supported by this backend"))
+				continue
+			}
+			switch name {
+			case "feature-persistent":
+				set.Persistent = want
+			case "feature-flush-cache":
+				set.FlushCache = want
+			case "feature-barrier":
+				set.Barrier = want
+			case "feature-discard":
+				set.Discard = want
+			}
+		}
+	}
+	// The toolstack says whether discard may be offered at all.
+	if set.Discard {
+		if on, err := xenbus.ReadBool(ctx, c, be+"/discard-enable", true); err == nil && !on {
+			set.Discard = false
+			if cfg["feature-discard"] == "1" {
+				notes = append(notes, schema.ErrorNote("feature-discard", "refused: discard-enable is 0"))
+			}
+		}
+	}
+	mode, _ := c.ReadString(ctx, be+"/mode")
+	set.ReadOnly = mode != "w"
+	dt, _ := c.ReadString(ctx, be+"/device-type")
+	set.CDROM = dt == "cdrom"
+	set.Removable, _ = xenbus.ReadBool(ctx, c, be+"/removable", false)
+	if set.ReadOnly {
+		set.Barrier, set.FlushCache, set.Discard = false, false, false
+	}
+
+	img, err := openImage(ctx, c, be, set.ReadOnly)
+	if err != nil {
+		return nil, notes, err
+	}
+	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		w := func(k, v string) error { return tx.Write(ctx, be+"/"+k, []byte(v)) }
+		rm := func(k string) error {
+			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		for _, kv := range [][2]string{
+			{"multi-queue-max-queues", u(set.MaxQueues)},
+			{"max-ring-page-order", u(set.MaxRingPageOrder)},
+			{"feature-persistent", b2s(set.Persistent)},
+			{"feature-flush-cache", b2s(set.FlushCache)},
+			{"feature-barrier", b2s(set.Barrier)},
+			{"feature-discard", b2s(set.Discard)},
+		} {
+			if err := w(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if set.Discard {
+			if err := w("discard-granularity", "512"); err != nil {
+				return err
+			}
+			if err := w("discard-alignment", "0"); err != nil {
+				return err
+			}
+			if err := w("discard-secure", "0"); err != nil {
+				return err
+			}
+		}
+		// blkif.h: must not be written when indirect is unsupported.
+		if set.MaxIndirectSegments == 0 {
+			return rm("feature-max-indirect-segments")
+		}
+		return w("feature-max-indirect-segments", u(set.MaxIndirectSegments))
+	})
+	if err != nil {
+		img.Close()
+		return nil, notes, fmt.Errorf("seeding the backend keys: %v", err)
+	}
+	return &Vbd{Device: *dev, Settings: set, Image: img, driver: d}, notes, nil
+}
+
+// openImage opens the raw image named by params (phy and standalone: the
+// path itself; tap/qdisk style "<fmt>:<path>" with fmt raw or aio).
+func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool) (*os.File, error) {
+	params, err := c.ReadString(ctx, be+"/params")
+	if err != nil {
+		return nil, fmt.Errorf("params: %v", err)
+	}
+	path := params
+	if f, p, ok := strings.Cut(params, ":"); ok && !strings.HasPrefix(params, "/") {
+		if f != "aio" && f != "raw" {
+			return nil, fmt.Errorf("params: %q: only raw images are served", params)
+		}
+		path = p
+	}
+	if path == "" {
+		return nil, fmt.Errorf("params: empty (no medium)")
+	}
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("params: %v", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("params: %s is not a regular file (raw image)", path)
+	}
+	return f, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// Queue is one connected ring and its event channel.
+type Queue struct {
+	Index    int
+	RingRefs []uint32
+	Ring     *ring.BlkifBack
+	Channel  xenbus.Channel
+	mapping  xenbus.Mapping
+}
+
+// Negotiated is what the frontend chose.
+type Negotiated struct {
+	Queues        int
+	RingPageOrder uint32
+	Persistent    bool // both ends
+	Protocol      string
+}
+
+// Vbd is one blkback device.
+type Vbd struct {
+	Device     xenbus.Device
+	Settings   Settings
+	Negotiated Negotiated
+	Image      *os.File
+	Sectors    uint64 // 512-byte sectors
+	Queues     []*Queue
+
+	driver *Driver
+	closed bool
+}
+
+// Connect implements xenbus.DeviceHandler.
+func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
+	fe := v.Device.Frontend
+	n, present, err := xenbus.ReadUint(ctx, c, fe+"/multi-queue-num-queues", 32)
+	if err != nil {
+		return err
+	}
+	if !present {
+		n = 1
+	}
+	if n < 1 || n > uint64(v.Settings.MaxQueues) {
+		return fmt.Errorf("multi-queue-num-queues: %d is outside 1..%d (multi-queue-max-queues)", n, v.Settings.MaxQueues)
+	}
+	order, _, err := xenbus.ReadUint(ctx, c, fe+"/ring-page-order", 32)
+	if err != nil {
+		return err
+	}
+	if order > uint64(v.Settings.MaxRingPageOrder) {
+		return fmt.Errorf("ring-page-order: %d exceeds max-ring-page-order %d", order, v.Settings.MaxRingPageOrder)
+	}
+	proto, err := c.ReadString(ctx, fe+"/protocol")
+	if errors.Is(err, xsclient.ErrNotFound) {
+		proto, err = "x86_64-abi", nil
+	}
+	if err != nil {
+		return err
+	}
+	if proto != "x86_64-abi" {
+		return fmt.Errorf("protocol: %q is not supported (x86_64-abi only)", proto)
+	}
+	pers, err := xenbus.ReadBool(ctx, c, fe+"/feature-persistent", false)
+	if err != nil {
+		return err
+	}
+	neg := Negotiated{Queues: int(n), RingPageOrder: uint32(order), Persistent: pers && v.Settings.Persistent, Protocol: proto}
+	if err := checkLayout(ctx, c, fe, int(n)); err != nil {
+		return err
+	}
+	st, err := v.Image.Stat()
+	if err != nil {
+		return fmt.Errorf("params: %v", err)
+	}
+	v.Sectors = uint64(st.Size()) / 512
+
+	var queues []*Queue
+	fail := func(err error) error {
+		for _, q := range queues {
+			q.release()
+		}
+		return err
+	}
+	for i := 0; i < int(n); i++ {
+		dir := fe
+		if n > 1 {
+			dir = fe + "/queue-" + strconv.Itoa(i)
+		}
+		q, err := v.connectQueue(ctx, c, dir, i, uint32(order))
+		if err != nil {
+			return fail(err)
+		}
+		queues = append(queues, q)
+	}
+	var info uint32
+	if v.Settings.CDROM {
+		info |= ring.VdiskCDROM
+	}
+	if v.Settings.Removable {
+		info |= ring.VdiskRemovable
+	}
+	if v.Settings.ReadOnly {
+		info |= ring.VdiskReadonly
+	}
+	be := v.Device.Backend
+	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		for _, kv := range [][2]string{
+			{"sectors", strconv.FormatUint(v.Sectors, 10)},
+			{"sector-size", "512"},
+			{"physical-sector-size", "512"},
+			{"info", u(info)},
+			{"feature-persistent", b2s(v.Settings.Persistent)},
+		} {
+			if err := tx.Write(ctx, be+"/"+kv[0], []byte(kv[1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(fmt.Errorf("publishing the disk properties: %v", err))
+	}
+	v.Negotiated, v.Queues = neg, queues
+	v.driver.track(v, true)
+	return nil
+}
+
+func rel(fe, dir string) string {
+	if dir == fe {
+		return "frontend"
+	}
+	return strings.TrimPrefix(dir, fe+"/")
+}
+
+var transportKey = func(k string) bool {
+	return k == "event-channel" || k == "ring-ref" || strings.HasPrefix(k, "ring-ref")
+}
+
+// checkLayout: with several queues, transport keys only in queue-N, and no
+// queue-N beyond the count.
+func checkLayout(ctx context.Context, c *xsclient.Client, fe string, n int) error {
+	names, err := c.Directory(ctx, fe)
+	if err != nil {
+		return err
+	}
+	for _, k := range names {
+		if q, ok := strings.CutPrefix(k, "queue-"); ok {
+			i, err := strconv.Atoi(q)
+			if err != nil || i < 0 || i >= n || n == 1 {
+				return fmt.Errorf("%s: queue layout does not match multi-queue-num-queues %d", k, n)
+			}
+			continue
+		}
+		if n > 1 && transportKey(k) {
+			return fmt.Errorf("%s: a top-level transport key with multi-queue-num-queues %d", k, n)
+		}
+	}
+	return nil
+}
+
+func (v *Vbd) connectQueue(ctx context.Context, c *xsclient.Client, dir string, i int, order uint32) (q *Queue, err error) {
+	fe := v.Device.Frontend
+	q = &Queue{Index: i}
+	defer func() {
+		if err != nil {
+			q.release()
+		}
+	}()
+	pages := 1 << order
+	for k := 0; k < pages; k++ {
+		key := "ring-ref"
+		if order > 0 {
+			key = "ring-ref" + strconv.Itoa(k)
+		}
+		ref, ok, err := xenbus.ReadUint(ctx, c, dir+"/"+key, 32)
+		if err != nil {
+			return q, err
+		}
+		if !ok {
+			return q, fmt.Errorf("%s/%s: missing", rel(fe, dir), key)
+		}
+		q.RingRefs = append(q.RingRefs, uint32(ref))
+	}
+	port, ok, err := xenbus.ReadUint(ctx, c, dir+"/event-channel", 32)
+	if err != nil {
+		return q, err
+	}
+	if !ok {
+		return q, fmt.Errorf("%s/event-channel: missing", rel(fe, dir))
+	}
+	p := v.driver.Platform
+	if q.mapping, err = p.MapGrants(ctx, v.Device.FrontendID, q.RingRefs, true); err != nil {
+		return q, fmt.Errorf("%s ring refs %v: %v", rel(fe, dir), q.RingRefs, err)
+	}
+	if q.Ring, err = ring.NewBlkifBack(q.mapping.Bytes()); err != nil {
+		return q, fmt.Errorf("%s ring: %v", rel(fe, dir), err)
+	}
+	if q.Channel, err = p.BindInterdomain(ctx, v.Device.FrontendID, uint32(port)); err != nil {
+		return q, fmt.Errorf("%s/event-channel %d: %v", rel(fe, dir), port, err)
+	}
+	return q, nil
+}
+
+func (q *Queue) release() {
+	if q.Channel != nil {
+		q.Channel.Close()
+		q.Channel = nil
+	}
+	q.Ring = nil
+	if q.mapping != nil {
+		q.mapping.Unmap()
+		q.mapping = nil
+	}
+}
+
+// Disconnect implements xenbus.DeviceHandler: it releases the rings and
+// channels, and the image once the device is done with.
+func (v *Vbd) Disconnect() {
+	for _, q := range v.Queues {
+		q.release()
+	}
+	v.Queues = nil
+	v.driver.track(v, false)
+}
+
+// Close releases the image file; the bus calls it when the device is gone.
+func (v *Vbd) Close() error {
+	v.Disconnect()
+	if v.closed {
+		return nil
+	}
+	v.closed = true
+	return v.Image.Close()
+}
+
+func (d *Driver) track(v *Vbd, on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.vbds == nil {
+		d.vbds = map[*Vbd]struct{}{}
+	}
+	if on {
+		d.vbds[v] = struct{}{}
+	} else {
+		delete(d.vbds, v)
+	}
+}
+
+// Connected returns the vbds currently connected.
+func (d *Driver) Connected() []*Vbd {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*Vbd, 0, len(d.vbds))
+	for v := range d.vbds {
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,409 @@
+// Package frontends holds the reference PV frontends the sandbox guests run:
+// netfront and blkfront, control plane. They negotiate over the guest's own
+// unprivileged XenStore connection exactly as Linux's xen-netfront and
+// xen-blkfront do: read what the backend offers, allocate rings in guest
+// memory, grant their pages to the backend, allocate event channels, write
+// the transport keys (single-queue top-level keys or queue-N/..., ring-ref or
+// ring-refN, split event channels), and follow the xenbus states.
+//
+// Rings are initialised by the frontend (SHARED_RING_INIT, via
+// backends/ring); the data path will hang on the Queue values of a device.
+package frontends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// readBackendUint reads a backend key, absent = def. A backend writing
+// garbage is an error.
+func readBackendUint(ctx context.Context, c *xsclient.Client, dev *xenbus.FrontDevice, key string, def uint64) (uint64, error) {
+	v, ok, err := xenbus.ReadUint(ctx, c, dev.Backend+"/"+key, 32)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return def, nil
+	}
+	return v, nil
+}
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Netfront is the network frontend driver.
+type Netfront struct {
+	Platform xenbus.GuestPlatform
+	// MaxQueues is the guest's wish; 0 means as many as the backend allows.
+	MaxQueues int
+
+	mu   sync.Mutex
+	vifs map[uint32]*NetDevice
+}
+
+// Kind implements xenbus.FrontendDriver.
+func (n *Netfront) Kind() string { return xenbus.KindVif }
+
+// New implements xenbus.FrontendDriver.
+func (n *Netfront) New(dev *xenbus.FrontDevice) xenbus.FrontendHandler {
+	return &NetDevice{dev: *dev, drv: n}
+}
+
+// NetQueue is one tx/rx ring pair in guest memory and its event channel(s).
+type NetQueue struct {
+	Index            int
+	Tx               *ring.NetifTxFront
+	Rx               *ring.NetifRxFront
+	TxRef, RxRef     uint32
+	TxChannel        xenbus.Channel // also rx when not split
+	RxChannel        xenbus.Channel // nil when not split
+	txPages, rxPages xenbus.Pages
+}
+
+// NetDevice is one netfront device.
+type NetDevice struct {
+	dev    xenbus.FrontDevice
+	drv    *Netfront
+	Queues []*NetQueue
+	Split  bool
+}
+
+// Talk implements xenbus.FrontendHandler (Linux talk_to_netback).
+func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State, error) {
+	d.Disconnect()
+	maxQ, err := readBackendUint(ctx, c, &d.dev, "multi-queue-max-queues", 1)
+	if err != nil {
+		return 0, err
+	}
+	_, mqErr := c.Read(ctx, d.dev.Backend+"/multi-queue-max-queues")
+	hasMQ := mqErr == nil
+	nq := int(maxQ)
+	if d.drv.MaxQueues > 0 && d.drv.MaxQueues < nq {
+		nq = d.drv.MaxQueues
+	}
+	if nq < 1 {
+		nq = 1
+	}
+	split, err := readBackendUint(ctx, c, &d.dev, "feature-split-event-channels", 0)
+	if err != nil {
+		return 0, err
+	}
+	rxCopy, err := readBackendUint(ctx, c, &d.dev, "feature-rx-copy", 0)
+	if err != nil {
+		return 0, err
+	}
+	if rxCopy == 0 {
+		return 0, errors.New("backend does not support rx copy (feature-rx-copy)")
+	}
+	offers := map[string]string{}
+	for _, k := range []string{"feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6", "feature-ipv6-csum-offload", "feature-no-csum-offload", "feature-multicast-control"} {
+		v, err := readBackendUint(ctx, c, &d.dev, k, 0)
+		if err != nil {
+			return 0, err
+		}
+		offers[k] = b2s(v != 0)
+	}
+	d.Split = split != 0
+	p := d.drv.Platform
+	for i := 0; i < nq; i++ {
+		q := &NetQueue{Index: i}
+		d.Queues = append(d.Queues, q)
+		if q.txPages, err = p.AllocPages(1); err != nil {
+			return 0, err
+		}
+		if q.Tx, err = ring.NewNetifTxFront(q.txPages.Bytes()); err != nil {
+			return 0, err
+		}
+		if q.TxRef, err = q.txPages.Grant(0, d.dev.BackendID, false); err != nil {
+			return 0, err
+		}
+		if q.rxPages, err = p.AllocPages(1); err != nil {
+			return 0, err
+		}
+		if q.Rx, err = ring.NewNetifRxFront(q.rxPages.Bytes()); err != nil {
+			return 0, err
+		}
+		if q.RxRef, err = q.rxPages.Grant(0, d.dev.BackendID, false); err != nil {
+			return 0, err
+		}
+		if q.TxChannel, err = p.AllocUnbound(ctx, d.dev.BackendID); err != nil {
+			return 0, err
+		}
+		if d.Split {
+			if q.RxChannel, err = p.AllocUnbound(ctx, d.dev.BackendID); err != nil {
+				return 0, err
+			}
+		}
+	}
+	fe := d.dev.Frontend
+	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		w := func(k, v string) error { return tx.Write(ctx, fe+"/"+k, []byte(v)) }
+		if hasMQ {
+			if err := w("multi-queue-num-queues", strconv.Itoa(nq)); err != nil {
+				return err
+			}
+		}
+		for _, q := range d.Queues {
+			prefix := ""
+			if nq > 1 {
+				prefix = "queue-" + strconv.Itoa(q.Index) + "/"
+			}
+			kv := [][2]string{
+				{"tx-ring-ref", strconv.FormatUint(uint64(q.TxRef), 10)},
+				{"rx-ring-ref", strconv.FormatUint(uint64(q.RxRef), 10)},
+			}
+			if d.Split {
+				kv = append(kv, [2]string{"event-channel-tx", strconv.FormatUint(uint64(q.TxChannel.Port()), 10)},
+					[2]string{"event-channel-rx", strconv.FormatUint(uint64(q.RxChannel.Port()), 10)})
+			} else {
+				kv = append(kv, [2]string{"event-channel", strconv.FormatUint(uint64(q.TxChannel.Port()), 10)})
+			}
+			for _, e := range kv {
+				if err := w(prefix+e[0], e[1]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, kv := range [][2]string{
+			{"request-rx-copy", "1"},
+			{"feature-rx-notify", "1"},
+			{"feature-sg", offers["feature-sg"]},
+			{"feature-gso-tcpv4", offers["feature-gso-tcpv4"]},
+			{"feature-gso-tcpv6", offers["feature-gso-tcpv6"]},
+			{"feature-ipv6-csum-offload", offers["feature-ipv6-csum-offload"]},
+			{"feature-no-csum-offload", offers["feature-no-csum-offload"]},
+		} {
+			if err := w(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if offers["feature-multicast-control"] == "1" {
+			return w("request-multicast-control", "1")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("writing the transport keys: %v", err)
+	}
+	d.drv.track(d.dev.DevID, d)
+	return xenbus.Connected, nil
+}
+
+// BackendConnected implements xenbus.FrontendHandler.
+func (d *NetDevice) BackendConnected(ctx context.Context, c *xsclient.Client) error { return nil }
+
+// Disconnect implements xenbus.FrontendHandler.
+func (d *NetDevice) Disconnect() {
+	for _, q := range d.Queues {
+		for _, ch := range []xenbus.Channel{q.TxChannel, q.RxChannel} {
+			if ch != nil {
+				ch.Close()
+			}
+		}
+		for _, pg := range []xenbus.Pages{q.txPages, q.rxPages} {
+			if pg != nil {
+				pg.Free()
+			}
+		}
+	}
+	d.Queues = nil
+	d.drv.track(d.dev.DevID, nil)
+}
+
+func (n *Netfront) track(id uint32, d *NetDevice) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.vifs == nil {
+		n.vifs = map[uint32]*NetDevice{}
+	}
+	if d == nil {
+		delete(n.vifs, id)
+	} else {
+		n.vifs[id] = d
+	}
+}
+
+// Blkfront is the block frontend driver.
+type Blkfront struct {
+	Platform xenbus.GuestPlatform
+	// MaxQueues and MaxRingPageOrder are the guest's wishes; 0 queues
+	// means as many as the backend allows; MaxRingPageOrder < 0 means the
+	// backend's maximum.
+	MaxQueues        int
+	MaxRingPageOrder int
+}
+
+// Kind implements xenbus.FrontendDriver.
+func (b *Blkfront) Kind() string { return xenbus.KindVbd }
+
+// New implements xenbus.FrontendDriver.
+func (b *Blkfront) New(dev *xenbus.FrontDevice) xenbus.FrontendHandler {
+	return &BlkDevice{dev: *dev, drv: b}
+}
+
+// BlkQueue is one ring in guest memory and its event channel.
+type BlkQueue struct {
+	Index   int
+	Ring    *ring.BlkifFront
+	Refs    []uint32
+	Channel xenbus.Channel
+	pages   xenbus.Pages
+}
+
+// BlkDevice is one blkfront device.
+type BlkDevice struct {
+	dev           xenbus.FrontDevice
+	drv           *Blkfront
+	Queues        []*BlkQueue
+	RingPageOrder int
+	Persistent    bool
+
+	// Disk properties the backend published at Connected.
+	Sectors    uint64
+	SectorSize uint32
+	Info       uint32
+}
+
+// Talk implements xenbus.FrontendHandler (Linux talk_to_blkback).
+func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State, error) {
+	d.Disconnect()
+	maxQ, err := readBackendUint(ctx, c, &d.dev, "multi-queue-max-queues", 1)
+	if err != nil {
+		return 0, err
+	}
+	_, mqErr := c.Read(ctx, d.dev.Backend+"/multi-queue-max-queues")
+	hasMQ := mqErr == nil
+	maxOrder, err := readBackendUint(ctx, c, &d.dev, "max-ring-page-order", 0)
+	if err != nil {
+		return 0, err
+	}
+	pers, err := readBackendUint(ctx, c, &d.dev, "feature-persistent", 0)
+	if err != nil {
+		return 0, err
+	}
+	nq := int(maxQ)
+	if d.drv.MaxQueues > 0 && d.drv.MaxQueues < nq {
+		nq = d.drv.MaxQueues
+	}
+	if nq < 1 {
+		nq = 1
+	}
+	order := int(maxOrder)
+	if order > ring.MaxPageOrder {
+		order = ring.MaxPageOrder
+	}
+	if d.drv.MaxRingPageOrder >= 0 && d.drv.MaxRingPageOrder < order {
+		order = d.drv.MaxRingPageOrder
+	}
+	d.RingPageOrder, d.Persistent = order, pers != 0
+	p := d.drv.Platform
+	for i := 0; i < nq; i++ {
+		q := &BlkQueue{Index: i}
+		d.Queues = append(d.Queues, q)
+		if q.pages, err = p.AllocPages(1 << order); err != nil {
+			return 0, err
+		}
+		if q.Ring, err = ring.NewBlkifFront(q.pages.Bytes()); err != nil {
+			return 0, err
+		}
+		for k := 0; k < 1<<order; k++ {
+			ref, err := q.pages.Grant(k, d.dev.BackendID, false)
+			if err != nil {
+				return 0, err
+			}
+			q.Refs = append(q.Refs, ref)
+		}
+		if q.Channel, err = p.AllocUnbound(ctx, d.dev.BackendID); err != nil {
+			return 0, err
+		}
+	}
+	fe := d.dev.Frontend
+	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		w := func(k, v string) error { return tx.Write(ctx, fe+"/"+k, []byte(v)) }
+		if hasMQ {
+			if err := w("multi-queue-num-queues", strconv.Itoa(nq)); err != nil {
+				return err
+			}
+		}
+		if err := w("ring-page-order", strconv.Itoa(order)); err != nil {
+			return err
+		}
+		for _, q := range d.Queues {
+			prefix := ""
+			if nq > 1 {
+				prefix = "queue-" + strconv.Itoa(q.Index) + "/"
+			}
+			for k, ref := range q.Refs {
+				key := "ring-ref"
+				if order > 0 {
+					key = "ring-ref" + strconv.Itoa(k)
+				}
+				if err := w(prefix+key, strconv.FormatUint(uint64(ref), 10)); err != nil {
+					return err
+				}
+			}
+			if err := w(prefix+"event-channel", strconv.FormatUint(uint64(q.Channel.Port()), 10)); err != nil {
+				return err
+			}
+		}
+		if err := w("protocol", "x86_64-abi"); err != nil {
+			return err
+		}
+		return w("feature-persistent", b2s(d.Persistent))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("writing the transport keys: %v", err)
+	}
+	return xenbus.Initialised, nil
+}
+
+// BackendConnected implements xenbus.FrontendHandler (Linux blkfront_connect):
+// it reads the disk's size and properties.
+func (d *BlkDevice) BackendConnected(ctx context.Context, c *xsclient.Client) error {
+	v, ok, err := xenbus.ReadUint(ctx, c, d.dev.Backend+"/sectors", 64)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("backend published no sectors")
+	}
+	d.Sectors = v
+	ss, err := readBackendUint(ctx, c, &d.dev, "sector-size", 512)
+	if err != nil {
+		return err
+	}
+	if ss < 512 || ss&(ss-1) != 0 {
+		return fmt.Errorf("sector-size %d is not a power of two of at least 512", ss)
+	}
+	d.SectorSize = uint32(ss)
+	info, err := readBackendUint(ctx, c, &d.dev, "info", 0)
+	if err != nil {
+		return err
+	}
+	d.Info = uint32(info)
+	return nil
+}
+
+// Disconnect implements xenbus.FrontendHandler.
+func (d *BlkDevice) Disconnect() {
+	for _, q := range d.Queues {
+		if q.Channel != nil {
+			q.Channel.Close()
+		}
+		if q.pages != nil {
+			q.pages.Free()
+		}
+	}
+	d.Queues = nil
+}

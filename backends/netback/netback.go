@@ -1,0 +1,459 @@
+// Package netback is the sandbox host's network backend (vif), control plane:
+// it advertises its feature schema, reads each device's config-* requests,
+// checks them against its own limits, seeds the keys netfront reads, and on
+// the frontend's go maps every queue's tx and rx rings (grant pages of the
+// guest) and binds its event channels, then goes Connected.
+//
+// What it cannot honour is clamped or refused, named in the device's xenbus
+// error node with schema.ErrorNote and logged. A frontend that writes
+// garbage (bad ring refs, a queue layout that does not add up, missing keys)
+// fails its own device only: the device goes Closing with an error node.
+//
+// The data path (moving packets) hangs on the Queue values a connected Vif
+// holds: one tx and one rx ring (ring.NetifTxBack/NetifRxBack) and their
+// event channels per queue.
+package netback
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// HardMaxQueues is the upper bound the schema advertises for
+// multi-queue-max-queues: requests above it are rejected by the toolstack.
+const HardMaxQueues = 16
+
+// Limits are what this backend offers. A bool feature in Disabled is not
+// supported at all: it is advertised with default 0 and a request for 1 is
+// refused.
+type Limits struct {
+	MaxQueues uint32 // the backend's own maximum (schema -defval)
+	Disabled  []string
+}
+
+// DefaultLimits are the contract's defaults.
+func DefaultLimits() Limits { return Limits{MaxQueues: 4} }
+
+type boolFeature struct {
+	name, desc string
+	def        bool
+}
+
+// boolFeatures are the bool features, in netif.h's order, with their
+// defaults when enabled.
+var boolFeatures = []boolFeature{
+	{"feature-sg", "scatter-gather: packets spanning several slots", true},
+	{"feature-gso-tcpv4", "TCP segmentation offload for IPv4", true},
+	{"feature-gso-tcpv6", "TCP segmentation offload for IPv6", true},
+	{"feature-ipv6-csum-offload", "IPv6 TCP/UDP checksum offload", true},
+	{"feature-no-csum-offload", "turn IPv4 TCP/UDP checksum offload off", false},
+	{"feature-split-event-channels", "separate tx and rx event channels", true},
+	{"feature-multicast-control", "multicast filtering controlled by the frontend", false},
+}
+
+// Check reports limits that make no sense.
+func (l Limits) Check() error {
+	if l.MaxQueues < 1 || l.MaxQueues > HardMaxQueues {
+		return fmt.Errorf("vif maximum queues must be from 1 to %d, not %d", HardMaxQueues, l.MaxQueues)
+	}
+	for _, d := range l.Disabled {
+		if !slices.ContainsFunc(boolFeatures, func(f boolFeature) bool { return f.name == d }) {
+			return fmt.Errorf("vif has no feature %q to disable", d)
+		}
+	}
+	return nil
+}
+
+func (l Limits) supports(name string) bool { return !slices.Contains(l.Disabled, name) }
+
+// Schema is the feature schema netback advertises for backend domain be.
+func (l Limits) Schema(be uint32) *schema.Schema {
+	one, hard := int64(1), int64(HardMaxQueues)
+	s := &schema.Schema{Backend: be, DevType: xenbus.KindVif, Features: map[string]*schema.Feature{
+		"multi-queue-max-queues": {Name: "multi-queue-max-queues", Type: schema.Uint,
+			Defval: strconv.FormatUint(uint64(l.MaxQueues), 10),
+			Desc:   "maximum number of tx/rx queue pairs the frontend may use",
+			Min:    &one, Max: &hard},
+	}}
+	for _, f := range boolFeatures {
+		def := f.def && l.supports(f.name)
+		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: b2s(def), Desc: f.desc}
+	}
+	return s
+}
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Driver is netback as a xenbus.BackendDriver.
+type Driver struct {
+	Limits   Limits
+	Platform xenbus.BackendPlatform
+	Logf     func(format string, args ...any)
+
+	mu   sync.Mutex
+	vifs map[*Vif]struct{}
+}
+
+// Kind implements xenbus.BackendDriver.
+func (d *Driver) Kind() string { return xenbus.KindVif }
+
+// Schema implements xenbus.BackendDriver.
+func (d *Driver) Schema(be uint32) *schema.Schema { return d.Limits.Schema(be) }
+
+// Settings are the values in effect for one vif after Probe.
+type Settings struct {
+	MaxQueues uint32
+	Features  map[string]bool // bool features as offered to the frontend
+}
+
+// Probe implements xenbus.BackendDriver: it reads config-*, applies its
+// limits and writes the keys netfront reads.
+func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []string, error) {
+	cfg, err := xenbus.ReadConfig(ctx, c, dev.Backend)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %v", err)
+	}
+	sch := d.Limits.Schema(dev.BackendID)
+	set := Settings{MaxQueues: d.Limits.MaxQueues, Features: map[string]bool{}}
+	for _, f := range boolFeatures {
+		set.Features[f.name] = f.def && d.Limits.supports(f.name)
+	}
+	var notes []string
+	for _, name := range sortedKeys(cfg) {
+		v := cfg[name]
+		f := sch.Lookup(name)
+		if f == nil {
+			notes = append(notes, schema.ErrorNote(name, "not a feature of this backend"))
+			continue
+		}
+		canon, err := f.Check(v)
+		if err != nil {
+			notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("refused: %v", err)))
+			continue
+		}
+		if name == "multi-queue-max-queues" {
+			n, _ := strconv.ParseUint(canon, 10, 32)
+			if uint32(n) > d.Limits.MaxQueues {
+				notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("clamped to %d, the backend's maximum", d.Limits.MaxQueues)))
+			} else {
+				set.MaxQueues = uint32(n)
+			}
+			continue
+		}
+		want := canon == "1"
+		if want && !d.Limits.supports(name) {
+			notes = append(notes, schema.ErrorNote(name, "refused: not supported by this backend"))
+			continue
+		}
+		set.Features[name] = want
+	}
+	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		w := func(k, v string) error { return tx.Write(ctx, dev.Backend+"/"+k, []byte(v)) }
+		for _, f := range boolFeatures {
+			if err := w(f.name, b2s(set.Features[f.name])); err != nil {
+				return err
+			}
+		}
+		if err := w("feature-dynamic-multicast-control", b2s(set.Features["feature-multicast-control"])); err != nil {
+			return err
+		}
+		if err := w("feature-rx-copy", "1"); err != nil {
+			return err
+		}
+		if err := w("feature-rx-flip", "0"); err != nil {
+			return err
+		}
+		return w("multi-queue-max-queues", strconv.FormatUint(uint64(set.MaxQueues), 10))
+	})
+	if err != nil {
+		return nil, notes, fmt.Errorf("seeding the backend keys: %v", err)
+	}
+	v := &Vif{Device: *dev, Settings: set, driver: d}
+	return v, notes, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// Queue is one connected tx/rx queue pair: the rings mapped from the guest
+// and their event channels (Rx is nil when the channel is not split, and
+// TxChannel serves both).
+type Queue struct {
+	Index                int
+	TxRingRef            uint32
+	RxRingRef            uint32
+	Tx                   *ring.NetifTxBack
+	Rx                   *ring.NetifRxBack
+	TxChannel            xenbus.Channel
+	RxChannel            xenbus.Channel
+	txMapping, rxMapping xenbus.Mapping
+}
+
+// Negotiated is what the frontend chose.
+type Negotiated struct {
+	Queues           int
+	Split            bool
+	RxCopy           bool
+	SG               bool
+	GSOTCPv4         bool
+	GSOTCPv6         bool
+	IPv6CsumOffload  bool
+	NoCsumOffload    bool
+	MulticastControl bool
+}
+
+// Vif is one netback device.
+type Vif struct {
+	Device     xenbus.Device
+	Settings   Settings
+	Negotiated Negotiated
+	Queues     []*Queue
+
+	driver *Driver
+}
+
+// Connect implements xenbus.DeviceHandler.
+func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
+	fe := v.Device.Frontend
+	n, present, err := xenbus.ReadUint(ctx, c, fe+"/multi-queue-num-queues", 32)
+	if err != nil {
+		return err
+	}
+	if !present {
+		n = 1
+	}
+	if n < 1 || n > uint64(v.Settings.MaxQueues) {
+		return fmt.Errorf("multi-queue-num-queues: %d is outside 1..%d (multi-queue-max-queues)", n, v.Settings.MaxQueues)
+	}
+	rxCopy, err := xenbus.ReadBool(ctx, c, fe+"/request-rx-copy", false)
+	if err != nil {
+		return err
+	}
+	if !rxCopy {
+		return fmt.Errorf("request-rx-copy: the frontend must use rx copy (receive-flip is not supported)")
+	}
+	neg := Negotiated{Queues: int(n), RxCopy: true}
+	for _, p := range []struct {
+		key string
+		dst *bool
+	}{
+		{"feature-sg", &neg.SG}, {"feature-gso-tcpv4", &neg.GSOTCPv4}, {"feature-gso-tcpv6", &neg.GSOTCPv6},
+		{"feature-ipv6-csum-offload", &neg.IPv6CsumOffload}, {"feature-no-csum-offload", &neg.NoCsumOffload},
+		{"request-multicast-control", &neg.MulticastControl},
+	} {
+		if *p.dst, err = xenbus.ReadBool(ctx, c, fe+"/"+p.key, false); err != nil {
+			return err
+		}
+	}
+	// A frontend may only use what the backend offered.
+	neg.SG = neg.SG && v.Settings.Features["feature-sg"]
+	neg.GSOTCPv4 = neg.GSOTCPv4 && v.Settings.Features["feature-gso-tcpv4"]
+	neg.GSOTCPv6 = neg.GSOTCPv6 && v.Settings.Features["feature-gso-tcpv6"]
+	neg.IPv6CsumOffload = neg.IPv6CsumOffload && v.Settings.Features["feature-ipv6-csum-offload"]
+	neg.NoCsumOffload = neg.NoCsumOffload || v.Settings.Features["feature-no-csum-offload"]
+	neg.MulticastControl = neg.MulticastControl && v.Settings.Features["feature-multicast-control"]
+
+	if err := checkLayout(ctx, c, fe, int(n), []string{"tx-ring-ref", "rx-ring-ref", "event-channel", "event-channel-tx", "event-channel-rx"}); err != nil {
+		return err
+	}
+	var queues []*Queue
+	release := func() {
+		for _, q := range queues {
+			q.release()
+		}
+	}
+	for i := 0; i < int(n); i++ {
+		dir := fe
+		if n > 1 {
+			dir = fe + "/queue-" + strconv.Itoa(i)
+		}
+		q, split, err := v.connectQueue(ctx, c, dir, i)
+		if err != nil {
+			release()
+			return err
+		}
+		if i == 0 {
+			neg.Split = split
+		} else if split != neg.Split {
+			q.release()
+			release()
+			return fmt.Errorf("%s: queues disagree on split event channels", rel(fe, dir))
+		}
+		queues = append(queues, q)
+	}
+	v.Negotiated, v.Queues = neg, queues
+	v.driver.track(v, true)
+	return nil
+}
+
+func rel(fe, dir string) string {
+	if dir == fe {
+		return "frontend"
+	}
+	return strings.TrimPrefix(dir, fe+"/")
+}
+
+// checkLayout enforces netif.h's rule that with several queues the
+// transport keys live only in queue-N, and that no queue beyond the count
+// exists.
+func checkLayout(ctx context.Context, c *xsclient.Client, fe string, n int, keys []string) error {
+	names, err := c.Directory(ctx, fe)
+	if err != nil {
+		return err
+	}
+	for _, k := range names {
+		if q, ok := strings.CutPrefix(k, "queue-"); ok {
+			i, err := strconv.Atoi(q)
+			if err != nil || i < 0 || i >= n || n == 1 {
+				return fmt.Errorf("%s: queue layout does not match multi-queue-num-queues %d", k, n)
+			}
+			continue
+		}
+		if n > 1 && slices.Contains(keys, k) {
+			return fmt.Errorf("%s: a top-level transport key with multi-queue-num-queues %d", k, n)
+		}
+	}
+	return nil
+}
+
+func readRef(ctx context.Context, c *xsclient.Client, fe, dir, key string) (uint32, error) {
+	v, ok, err := xenbus.ReadUint(ctx, c, dir+"/"+key, 32)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%s/%s: missing", rel(fe, dir), key)
+	}
+	return uint32(v), nil
+}
+
+func (v *Vif) connectQueue(ctx context.Context, c *xsclient.Client, dir string, i int) (q *Queue, split bool, err error) {
+	fe := v.Device.Frontend
+	q = &Queue{Index: i}
+	defer func() {
+		if err != nil {
+			q.release()
+		}
+	}()
+	if q.TxRingRef, err = readRef(ctx, c, fe, dir, "tx-ring-ref"); err != nil {
+		return q, false, err
+	}
+	if q.RxRingRef, err = readRef(ctx, c, fe, dir, "rx-ring-ref"); err != nil {
+		return q, false, err
+	}
+	p := v.driver.Platform
+	dom := v.Device.FrontendID
+	if q.txMapping, err = p.MapGrants(ctx, dom, []uint32{q.TxRingRef}, true); err != nil {
+		return q, false, fmt.Errorf("%s/tx-ring-ref %d: %v", rel(fe, dir), q.TxRingRef, err)
+	}
+	if q.Tx, err = ring.NewNetifTxBack(q.txMapping.Bytes()); err != nil {
+		return q, false, fmt.Errorf("%s/tx-ring-ref: %v", rel(fe, dir), err)
+	}
+	if q.rxMapping, err = p.MapGrants(ctx, dom, []uint32{q.RxRingRef}, true); err != nil {
+		return q, false, fmt.Errorf("%s/rx-ring-ref %d: %v", rel(fe, dir), q.RxRingRef, err)
+	}
+	if q.Rx, err = ring.NewNetifRxBack(q.rxMapping.Bytes()); err != nil {
+		return q, false, fmt.Errorf("%s/rx-ring-ref: %v", rel(fe, dir), err)
+	}
+	txPort, hasTx, err := xenbus.ReadUint(ctx, c, dir+"/event-channel-tx", 32)
+	if err != nil {
+		return q, false, err
+	}
+	if hasTx {
+		if !v.Settings.Features["feature-split-event-channels"] {
+			return q, false, fmt.Errorf("%s/event-channel-tx: split event channels were not offered", rel(fe, dir))
+		}
+		rxPort, err := readRef(ctx, c, fe, dir, "event-channel-rx")
+		if err != nil {
+			return q, false, err
+		}
+		if q.TxChannel, err = p.BindInterdomain(ctx, dom, uint32(txPort)); err != nil {
+			return q, false, fmt.Errorf("%s/event-channel-tx %d: %v", rel(fe, dir), txPort, err)
+		}
+		if q.RxChannel, err = p.BindInterdomain(ctx, dom, rxPort); err != nil {
+			return q, false, fmt.Errorf("%s/event-channel-rx %d: %v", rel(fe, dir), rxPort, err)
+		}
+		return q, true, nil
+	}
+	port, err := readRef(ctx, c, fe, dir, "event-channel")
+	if err != nil {
+		return q, false, err
+	}
+	if q.TxChannel, err = p.BindInterdomain(ctx, dom, port); err != nil {
+		return q, false, fmt.Errorf("%s/event-channel %d: %v", rel(fe, dir), port, err)
+	}
+	return q, false, nil
+}
+
+func (q *Queue) release() {
+	if q.TxChannel != nil {
+		q.TxChannel.Close()
+		q.TxChannel = nil
+	}
+	if q.RxChannel != nil {
+		q.RxChannel.Close()
+		q.RxChannel = nil
+	}
+	q.Tx, q.Rx = nil, nil
+	if q.txMapping != nil {
+		q.txMapping.Unmap()
+		q.txMapping = nil
+	}
+	if q.rxMapping != nil {
+		q.rxMapping.Unmap()
+		q.rxMapping = nil
+	}
+}
+
+// Disconnect implements xenbus.DeviceHandler.
+func (v *Vif) Disconnect() {
+	for _, q := range v.Queues {
+		q.release()
+	}
+	v.Queues = nil
+	v.driver.track(v, false)
+}
+
+func (d *Driver) track(v *Vif, on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.vifs == nil {
+		d.vifs = map[*Vif]struct{}{}
+	}
+	if on {
+		d.vifs[v] = struct{}{}
+	} else {
+		delete(d.vifs, v)
+	}
+}
+
+// Connected returns the vifs currently connected.
+func (d *Driver) Connected() []*Vif {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*Vif, 0, len(d.vifs))
+	for v := range d.vifs {
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,276 @@
+package xenbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// FrontDevice names one PV device from the guest's side.
+type FrontDevice struct {
+	Kind      string
+	DomID     uint32 // the guest
+	DevID     uint32
+	Frontend  string // /local/domain/<domid>/device/<kind>/<devid>
+	Backend   string // as the frontend dir's "backend" key says
+	BackendID uint32
+}
+
+func (d *FrontDevice) String() string {
+	return fmt.Sprintf("dom%d %s %d", d.DomID, d.Kind, d.DevID)
+}
+
+// FrontendDriver is one device class's frontend (netfront, blkfront).
+type FrontendDriver interface {
+	Kind() string
+	New(dev *FrontDevice) FrontendHandler
+}
+
+// FrontendHandler is one device's frontend instance. Its methods are called
+// from one goroutine.
+type FrontendHandler interface {
+	// Talk runs when the backend is ready (InitWait, or later): it reads
+	// what the backend offers, sets up rings and event channels, writes
+	// the transport keys and returns the state to switch to (blkfront:
+	// Initialised; netfront: Connected, as Linux's do).
+	Talk(ctx context.Context, c *xsclient.Client) (State, error)
+	// BackendConnected runs when the backend is Connected after Talk; an
+	// error fails the device.
+	BackendConnected(ctx context.Context, c *xsclient.Client) error
+	// Disconnect releases rings and event channels. Idempotent.
+	Disconnect()
+}
+
+// FrontendBus runs the frontend half of the xenbus protocol for one guest and
+// one driver, over the guest's own (unprivileged) XenStore connection.
+type FrontendBus struct {
+	Client *xsclient.Client
+	DomID  uint32
+	Driver FrontendDriver
+	Logf   func(format string, args ...any)
+
+	mu      sync.Mutex
+	devices map[uint32]*frontDevice
+	wg      sync.WaitGroup
+}
+
+type frontDevice struct {
+	dev   FrontDevice
+	mu    sync.Mutex
+	state State
+	err   string
+}
+
+// FrontStatus is a snapshot of one frontend device.
+type FrontStatus struct {
+	FrontDevice
+	State State
+	Error string
+}
+
+func (f *FrontendBus) logf(format string, args ...any) {
+	if f.Logf != nil {
+		f.Logf(format, args...)
+	}
+}
+
+// Devices returns a snapshot of the guest's devices of this driver.
+func (f *FrontendBus) Devices() []FrontStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []FrontStatus
+	for _, d := range f.devices {
+		d.mu.Lock()
+		out = append(out, FrontStatus{FrontDevice: d.dev, State: d.state, Error: d.err})
+		d.mu.Unlock()
+	}
+	return out
+}
+
+// Run watches the guest's device/<kind> directory and drives every device in
+// it until ctx is done; then it releases every device and returns.
+func (f *FrontendBus) Run(ctx context.Context) error {
+	f.mu.Lock()
+	f.devices = map[uint32]*frontDevice{}
+	f.mu.Unlock()
+	root := DomainPath(f.DomID) + "/device/" + f.Driver.Kind()
+	w, err := f.Client.Watch(ctx, root, "")
+	if err != nil {
+		return err
+	}
+	var cancels []context.CancelFunc
+	defer func() {
+		w.Close(context.WithoutCancel(ctx))
+		for _, c := range cancels {
+			c()
+		}
+		f.wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-w.C:
+			if !ok {
+				return nil // connection gone: the guest is being stopped
+			}
+		}
+		ids, err := f.Client.Directory(ctx, root)
+		if err != nil {
+			continue
+		}
+		for _, s := range ids {
+			id, ok := parseID(s)
+			if !ok {
+				continue
+			}
+			f.mu.Lock()
+			_, running := f.devices[id]
+			f.mu.Unlock()
+			if running {
+				continue
+			}
+			dir := root + "/" + s
+			be, err := f.Client.ReadString(ctx, dir+"/backend")
+			if err != nil {
+				continue
+			}
+			beid, _, err := ReadUint(ctx, f.Client, dir+"/backend-id", 16)
+			if err != nil {
+				continue
+			}
+			if st, err := ReadState(ctx, f.Client, dir); err == nil && st == Closed {
+				continue
+			}
+			d := &frontDevice{dev: FrontDevice{Kind: f.Driver.Kind(), DomID: f.DomID, DevID: id,
+				Frontend: dir, Backend: be, BackendID: uint32(beid)}}
+			dctx, cancel := context.WithCancel(ctx)
+			cancels = append(cancels, cancel)
+			f.mu.Lock()
+			f.devices[id] = d
+			f.mu.Unlock()
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.runDevice(dctx, d)
+				cancel()
+				f.mu.Lock()
+				delete(f.devices, id)
+				f.mu.Unlock()
+			}()
+		}
+	}
+}
+
+func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
+	dev := &d.dev
+	c := f.Client
+	bg := context.WithoutCancel(ctx)
+	h := f.Driver.New(dev)
+	defer h.Disconnect()
+	var (
+		written             State = Unknown
+		talked              bool
+		sawBackendConnected bool
+		failed              bool
+	)
+	setState := func(s State) {
+		if err := SwitchState(ctx, c, dev.Frontend, s); err != nil {
+			f.logf("%s: switching to %s: %v", dev, s, err)
+			return
+		}
+		written = s
+		d.mu.Lock()
+		d.state = s
+		d.mu.Unlock()
+	}
+	fail := func(err error) {
+		h.Disconnect()
+		failed = true
+		f.logf("%s: device failed: %v", dev, err)
+		d.mu.Lock()
+		d.err = err.Error()
+		d.mu.Unlock()
+		// The guest's error dir may not exist or be writable; the state
+		// is what the backend and the toolstack act on.
+		_ = WriteError(ctx, c, dev.DomID, dev.Frontend, err.Error())
+		setState(Closing)
+	}
+	if !strings.HasPrefix(dev.Backend, "/local/domain/") {
+		fail(fmt.Errorf("backend: %q is not a backend path", dev.Backend))
+	}
+	wb, err := c.Watch(ctx, dev.Backend+"/state", "")
+	if err != nil {
+		return
+	}
+	defer wb.Close(bg)
+	wf, err := c.Watch(ctx, dev.Frontend, "")
+	if err != nil {
+		return
+	}
+	defer wf.Close(bg)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wb.C:
+			if !ok {
+				return
+			}
+		case _, ok := <-wf.C:
+			if !ok {
+				return
+			}
+		}
+		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
+			return
+		}
+		if failed {
+			continue
+		}
+		bs, err := ReadState(ctx, c, dev.Backend)
+		if errors.Is(err, xsclient.ErrPermission) || errors.Is(err, xsclient.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			fail(fmt.Errorf("backend state: %v", err))
+			continue
+		}
+		switch bs {
+		case InitWait, Initialised, Connected:
+			if written == Closed || written == Closing {
+				continue
+			}
+			if !talked {
+				next, err := h.Talk(ctx, c)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				talked = true
+				setState(next)
+			}
+			if bs == Connected && !sawBackendConnected {
+				// netfront is Connected already (Linux's goes there
+				// straight after talking); blkfront waits for this.
+				if err := h.BackendConnected(ctx, c); err != nil {
+					fail(err)
+					continue
+				}
+				sawBackendConnected = true
+				if written != Connected {
+					setState(Connected)
+				}
+			}
+		case Closing, Closed:
+			h.Disconnect()
+			if written != Closed {
+				setState(Closed)
+			}
+		}
+	}
+}

@@ -1,0 +1,374 @@
+// Package sandbox is the sandbox host: one process that plays the privileged
+// domain of a Xen host in user space. It runs the embedded xenstored (dom0 on
+// <rundir>/socket, each introduced domain on <rundir>/domains/<id>/socket),
+// the dom0 backends (netback and blkback, control plane) and, for every
+// domain introduced with XS_INTRODUCE, a guest: its memory and grant table
+// (backends/grant), its event channels (backends/evtchn) and the reference
+// frontends (backends/frontends), which talk to XenStore over that domain's
+// own socket, unprivileged. XS_RELEASE stops the guest and removes its files.
+//
+// Start, Stop and Status manage a host detached from the calling process
+// (`xfeat host start|stop|status`); Host is the host itself, in process
+// (`xfeat host run`, and tests).
+//
+// Invariants: a guest or a device failing never stops the host; every grant
+// mapping and event channel a device acquired is released when the device
+// closes or the host stops; a guest's files exist exactly while it is
+// introduced.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xenstored"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// Defaults for a domain whose /libxl/<id>/sandbox limits are absent (xl.cfg's
+// defaults).
+const (
+	DefaultMaxGrantFrames   = 64
+	DefaultMaxEventChannels = 1023
+)
+
+// Config configures a Host.
+type Config struct {
+	Rundir  string
+	Netback netback.Limits
+	Blkback blkback.Limits
+	Quotas  xenstored.Quotas
+	// Logf receives one line per notable event; nil discards them.
+	Logf func(format string, args ...any)
+	// RunFrontends says whether an introduced domain runs the reference
+	// frontends; nil means every domain does. A domain without them still
+	// gets its memory, grant table and event channels (tests drive it).
+	RunFrontends func(domid uint32) bool
+}
+
+// Host is a sandbox host in this process.
+type Host struct {
+	cfg Config
+	srv *xenstored.Server
+	xs  *xsclient.Client // dom0, in process
+	net *xenbus.BackendBus
+	blk *xenbus.BackendBus
+
+	nbDriver *netback.Driver
+	bbDriver *blkback.Driver
+	plat     *backendPlatform
+	events   *eventTable
+
+	mu     sync.Mutex
+	guests map[uint32]*Guest
+	ctx    context.Context // set by Run; guests run under it
+	wg     sync.WaitGroup
+}
+
+// New creates a host listening on <rundir>/socket. Connections are served
+// once Run has advertised the backends' schemas.
+func New(cfg Config) (*Host, error) {
+	if cfg.Rundir == "" {
+		return nil, errors.New("sandbox: no rundir")
+	}
+	if err := cfg.Netback.Check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Blkback.Check(); err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, guests: map[uint32]*Guest{}}
+	srv, err := xenstored.New(xenstored.Config{
+		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: cfg.Logf,
+		OnIntroduce: h.onIntroduce, OnRelease: h.onRelease,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.srv = srv
+	a, b := net.Pipe()
+	go srv.ServeConn(b, 0)
+	h.xs = xsclient.NewClient(a)
+	h.events = newEventTable()
+	h.plat = newBackendPlatform(cfg.Rundir, 0, h.events)
+	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf}
+	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf}
+	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
+	h.blk = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.bbDriver, Logf: h.prefixed("blkback")}
+	return h, nil
+}
+
+func (h *Host) logf(format string, args ...any) {
+	if h.cfg.Logf != nil {
+		h.cfg.Logf(format, args...)
+	}
+}
+
+func (h *Host) prefixed(p string) func(string, ...any) {
+	return func(format string, args ...any) { h.logf(p+": "+format, args...) }
+}
+
+// Socket is domain 0's XenStore socket.
+func (h *Host) Socket() string { return h.srv.SocketPath() }
+
+// Rundir is the host's run directory.
+func (h *Host) Rundir() string { return h.cfg.Rundir }
+
+// XenStore is the host's own dom0 connection (privileged).
+func (h *Host) XenStore() *xsclient.Client { return h.xs }
+
+// Run advertises the backends' schemas, serves XenStore and the devices
+// until ctx is done, then stops every guest, closes every device and the
+// daemon.
+func (h *Host) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.mu.Lock()
+	h.ctx = ctx
+	h.mu.Unlock()
+	defer h.shutdown()
+
+	if err := h.xs.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := tx.Write(ctx, "/local/domain/0/name", []byte("Domain-0")); err != nil {
+			return err
+		}
+		return tx.Write(ctx, "/local/domain/0/domid", []byte("0"))
+	}); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	if err := h.net.Advertise(ctx); err != nil {
+		return fmt.Errorf("sandbox: netback: %w", err)
+	}
+	if err := h.blk.Advertise(ctx); err != nil {
+		return fmt.Errorf("sandbox: blkback: %w", err)
+	}
+	errc := make(chan error, 2)
+	var bwg sync.WaitGroup
+	for _, bus := range []*xenbus.BackendBus{h.net, h.blk} {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			if err := bus.Run(ctx); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	serr := h.srv.Serve(ctx)
+	cancel()
+	bwg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	if serr != nil && !errors.Is(serr, context.Canceled) {
+		return serr
+	}
+	return nil
+}
+
+func (h *Host) shutdown() {
+	h.mu.Lock()
+	ids := slices.Sorted(mapsKeys(h.guests))
+	h.mu.Unlock()
+	for _, id := range ids {
+		h.stopGuest(id)
+	}
+	h.wg.Wait()
+	h.xs.Close()
+	h.srv.Close()
+	h.plat.close()
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// DomainStatus is what Host.Domains reports of one guest.
+type DomainStatus struct {
+	ID        uint32
+	Frontends bool // runs the reference frontends
+	Devices   []xenbus.FrontStatus
+}
+
+// Domains lists the guests, by id.
+func (h *Host) Domains() []DomainStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []DomainStatus
+	for _, id := range slices.Sorted(mapsKeys(h.guests)) {
+		g := h.guests[id]
+		ds := DomainStatus{ID: id, Frontends: g.netfront != nil}
+		if g.netfront != nil {
+			ds.Devices = append(ds.Devices, g.netfront.Devices()...)
+			ds.Devices = append(ds.Devices, g.blkfront.Devices()...)
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+// Guest returns the guest of domid, or nil.
+func (h *Host) Guest(domid uint32) *Guest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.guests[domid]
+}
+
+// BackendDevices lists the devices the backends serve.
+func (h *Host) BackendDevices() []xenbus.DeviceStatus {
+	return append(h.net.Devices(), h.blk.Devices()...)
+}
+
+// GrantMappings is the number of grant mappings the backends hold, for leak
+// checks.
+func (h *Host) GrantMappings() int { return h.plat.mapped() }
+
+// EventChannels is the number of event channels the backends have bound.
+func (h *Host) EventChannels() int { return h.plat.bound() }
+
+// Netback and Blkback return the backend drivers (their connected devices
+// carry the rings a data path serves).
+func (h *Host) Netback() *netback.Driver { return h.nbDriver }
+
+// Blkback returns the block backend driver.
+func (h *Host) Blkback() *blkback.Driver { return h.bbDriver }
+
+// Guest is one introduced domain: its memory, grant table, event channels,
+// XenStore connection and frontends.
+type Guest struct {
+	ID  uint32
+	Dir string // <rundir>/domains/<id>
+
+	plat     *guestPlatform
+	xs       *xsclient.Client
+	netfront *xenbus.FrontendBus
+	blkfront *xenbus.FrontendBus
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Platform is the guest's memory, grant table and event channels, for a
+// test acting as the guest.
+func (g *Guest) Platform() xenbus.GuestPlatform { return g.plat }
+
+// Done is closed when the guest has stopped.
+func (g *Guest) Done() <-chan struct{} { return g.done }
+
+func (h *Host) onIntroduce(d xenstored.Domain) {
+	h.mu.Lock()
+	if _, ok := h.guests[d.ID]; ok || h.ctx == nil {
+		h.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	g := &Guest{ID: d.ID, Dir: filepath.Dir(d.Socket), cancel: cancel, done: make(chan struct{})}
+	h.guests[d.ID] = g
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.wg.Done()
+		defer close(g.done)
+		if err := h.runGuest(ctx, g, d); err != nil {
+			h.logf("guest %d: %v", d.ID, err)
+		}
+	}()
+}
+
+func (h *Host) onRelease(d xenstored.Domain) {
+	go h.stopGuest(d.ID)
+}
+
+func (h *Host) stopGuest(id uint32) {
+	h.mu.Lock()
+	g := h.guests[id]
+	h.mu.Unlock()
+	if g == nil {
+		return
+	}
+	g.cancel()
+	<-g.done
+	h.mu.Lock()
+	if h.guests[id] == g {
+		delete(h.guests, id)
+	}
+	h.mu.Unlock()
+}
+
+// limit reads /libxl/<id>/sandbox/<key>, def when absent or bad.
+func (h *Host) limit(ctx context.Context, id uint32, key string, def int) int {
+	v, err := h.xs.ReadString(ctx, "/libxl/"+strconv.FormatUint(uint64(id), 10)+"/sandbox/"+key)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		h.logf("guest %d: /libxl/%d/sandbox/%s = %q is not a positive number; using %d", id, id, key, v, def)
+		return def
+	}
+	return n
+}
+
+// runGuest sets the guest up, runs its frontends until ctx is done, then
+// releases everything and removes its files.
+func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error {
+	frames := h.limit(ctx, d.ID, "max-grant-frames", DefaultMaxGrantFrames)
+	chans := h.limit(ctx, d.ID, "max-event-channels", DefaultMaxEventChannels)
+	plat, err := newGuestPlatform(g.Dir, d.ID, frames, chans, h.events)
+	if err != nil {
+		return err
+	}
+	g.plat = plat
+	defer func() {
+		plat.close()
+		h.plat.forget(d.ID)
+		os.Remove(g.Dir) // xenstored removed its socket; empty now
+	}()
+	h.logf("guest %d: started (max_grant_frames %d, max_event_channels %d)", d.ID, frames, chans)
+	defer h.logf("guest %d: stopped", d.ID)
+	if h.cfg.RunFrontends != nil && !h.cfg.RunFrontends(d.ID) {
+		<-ctx.Done()
+		return nil
+	}
+	xs, err := xsclient.Dial(ctx, d.Socket)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", d.Socket, err)
+	}
+	g.xs = xs
+	defer xs.Close()
+	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Netfront{Platform: plat}, Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
+	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
+	h.mu.Lock()
+	g.netfront, g.blkfront = nf, bf
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, bus := range []*xenbus.FrontendBus{nf, bf} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := bus.Run(ctx); err != nil && ctx.Err() == nil {
+				h.logf("guest %d: %s: %v", d.ID, bus.Driver.Kind(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
