@@ -114,11 +114,12 @@ var (
 // a backend reads the same files through a Mapper. Safe for concurrent use.
 type Domain struct {
 	ID    DomID
-	mem   []byte // read-write mapping of guest memory
-	memRO []byte // read-only mapping of the same file
-	table []byte // grant entries
-	pins  []byte // active entries
-	n     uint32 // number of grant entries
+	mem   []byte   // read-write mapping of guest memory
+	memRO []byte   // read-only mapping of the same file
+	table []byte   // grant entries
+	pins  []byte   // active entries
+	n     uint32   // number of grant entries
+	memF  *os.File // kept open to map rings contiguously (MapRing)
 
 	mu   sync.Mutex // guards next and free
 	next Ref
@@ -195,6 +196,10 @@ func OpenDomain(dir string, id DomID) (*Domain, error) {
 		d.Close()
 		return nil, err
 	}
+	if d.memF, err = os.OpenFile(mp, os.O_RDWR, 0); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("grant: %w", err)
+	}
 	d.n = uint32(len(d.table) / EntrySize)
 	if len(d.pins) != int(d.n)*pinSize || len(d.memRO) != len(d.mem) {
 		d.Close()
@@ -239,6 +244,10 @@ func (d *Domain) Close() error {
 			*b = nil
 		}
 	}
+	if d.memF != nil {
+		d.memF.Close()
+		d.memF = nil
+	}
 	return first
 }
 
@@ -255,6 +264,16 @@ func (d *Domain) Page(frame uint32) ([]byte, error) {
 	}
 	o := int(frame) * PageSize
 	return d.mem[o : o+PageSize : o+PageSize], nil
+}
+
+// Frames returns n contiguous guest pages from frame first (the guest's
+// own view, for a frontend that puts a multi-page ring in consecutive frames).
+func (d *Domain) Frames(first uint32, n int) ([]byte, error) {
+	if n <= 0 || uint64(first)+uint64(n) > uint64(d.Pages()) {
+		return nil, StatusBadPage.Err()
+	}
+	o := int(first) * PageSize
+	return d.mem[o : o+n*PageSize : o+n*PageSize], nil
 }
 
 // Table returns the grant table view.

@@ -1,9 +1,37 @@
 package grant
 
 import (
+	"fmt"
+	"os"
 	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
+
+// mapContiguous maps the given frames of the memory file at consecutive
+// addresses: it reserves the range, then maps each page over it with
+// MAP_FIXED (what Xen's map into a vmalloc area achieves).
+func mapContiguous(f *os.File, frames []uint32) ([]byte, error) {
+	size := uintptr(len(frames)) * PageSize
+	base, err := unix.MmapPtr(-1, 0, nil, size, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("grant: reserve ring area: %w", err)
+	}
+	for i, fr := range frames {
+		at := unsafe.Add(base, uintptr(i)*PageSize)
+		if _, err := unix.MmapPtr(int(f.Fd()), int64(fr)*PageSize, at, PageSize,
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+			unix.MunmapPtr(base, size)
+			return nil, fmt.Errorf("grant: map ring page %d: %w", i, err)
+		}
+	}
+	return unsafe.Slice((*byte)(base), size), nil
+}
+
+func unmapContiguous(b []byte) error {
+	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
+}
 
 // entryRef points at one grant_entry_v1. flags and domid are accessed as one
 // 32-bit word (flags in the low half on little-endian hosts), so a single

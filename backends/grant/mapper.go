@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -171,9 +172,14 @@ func (m *Mapper) release(ref Ref, write bool) {
 // writable unless readonly, which must be set for a GTF_readonly grant.
 // Errors are Status values (StatusBadGntref, StatusPermissionDenied, ...).
 func (m *Mapper) Map(ref Ref, readonly bool) (Mapping, error) {
+	mp, _, err := m.mapFrame(ref, readonly)
+	return mp, err
+}
+
+func (m *Mapper) mapFrame(ref Ref, readonly bool) (Mapping, uint32, error) {
 	frame, st := m.acquire(ref, !readonly)
 	if st != StatusOkay {
-		return Mapping{}, st.Err()
+		return Mapping{}, 0, st.Err()
 	}
 	m.mu.Lock()
 	var idx uint32
@@ -184,7 +190,7 @@ func (m *Mapper) Map(ref Ref, readonly bool) (Mapping, error) {
 		if len(m.slots) >= 1<<handleIndexBits-1 {
 			m.mu.Unlock()
 			m.release(ref, !readonly)
-			return Mapping{}, StatusNoSpace.Err()
+			return Mapping{}, 0, StatusNoSpace.Err()
 		}
 		m.slots = append(m.slots, mapSlot{})
 		idx = uint32(len(m.slots) - 1)
@@ -200,7 +206,57 @@ func (m *Mapper) Map(ref Ref, readonly bool) (Mapping, error) {
 	if readonly {
 		src = m.guest.memRO
 	}
-	return Mapping{Handle: h, Ref: ref, Writable: !readonly, Page: src[o : o+PageSize : o+PageSize]}, nil
+	return Mapping{Handle: h, Ref: ref, Writable: !readonly, Page: src[o : o+PageSize : o+PageSize]}, frame, nil
+}
+
+// RingMapping is several granted pages mapped writable at consecutive
+// addresses, as a backend maps a multi-page shared ring (ring-ref0..N-1).
+type RingMapping struct {
+	// Mem is the pages in ref order, len(refs)*PageSize bytes.
+	Mem      []byte
+	mappings []Mapping
+}
+
+// MapRing maps refs writable and contiguously, whatever frames they name.
+// Each page counts as one mapping until UnmapRing.
+func (m *Mapper) MapRing(refs []Ref) (*RingMapping, error) {
+	if len(refs) == 0 || len(refs) > 1<<10 {
+		return nil, StatusGeneralError.Err()
+	}
+	r := &RingMapping{}
+	frames := make([]uint32, len(refs))
+	for i, ref := range refs {
+		mp, frame, err := m.mapFrame(ref, false)
+		if err != nil {
+			m.UnmapRing(r)
+			return nil, fmt.Errorf("grant: ring-ref%d (%d): %w", i, ref, err)
+		}
+		r.mappings = append(r.mappings, mp)
+		frames[i] = frame
+	}
+	mem, err := mapContiguous(m.guest.memF, frames)
+	if err != nil {
+		m.UnmapRing(r)
+		return nil, err
+	}
+	r.Mem = mem
+	return r, nil
+}
+
+// UnmapRing undoes MapRing.
+func (m *Mapper) UnmapRing(r *RingMapping) error {
+	var first error
+	if r.Mem != nil {
+		first = unmapContiguous(r.Mem)
+		r.Mem = nil
+	}
+	for _, mp := range r.mappings {
+		if err := m.Unmap(mp.Handle); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.mappings = nil
+	return first
 }
 
 // Unmap releases a mapping (GNTTABOP_unmap_grant_ref). A handle that is not
