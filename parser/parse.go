@@ -111,7 +111,7 @@ func (p *fileParser) parseStmts() {
 			err = &participle.UnexpectedTokenError{Unexpected: *plex.Peek()}
 		}
 		if err != nil {
-			off := p.syntaxError(err)
+			off := p.syntaxError(err, int(cp.RawCursor()))
 			plex.LoadCheckpoint(cp)
 			k := p.nextNewline(off)
 			if k < 0 {
@@ -143,7 +143,7 @@ func (p *fileParser) nextNewline(off int) int {
 }
 
 // syntaxError reports err and returns the byte offset of the offending token.
-func (p *fileParser) syntaxError(err error) int {
+func (p *fileParser) syntaxError(err error, stmtStart int) int {
 	var pos lexer.Position
 	msg := err.Error()
 	detail := ""
@@ -154,6 +154,9 @@ func (p *fileParser) syntaxError(err error) int {
 		pos = ute.Unexpected.Pos
 		msg = "unexpected " + describeToken(ute.Unexpected)
 		detail = expectDetail(ute)
+		if detail == "" {
+			detail = p.expected(stmtStart, pos.Offset)
+		}
 	case errors.As(err, &perr):
 		pos = perr.Position()
 		msg = perr.Message()
@@ -172,6 +175,41 @@ func (p *fileParser) syntaxError(err error) int {
 		p.diags = append(p.diags, &Diagnostic{Severity: DiagError, Summary: "syntax error: " + msg, Detail: detail, Subject: &r})
 	}
 	return pos.Offset
+}
+
+// expected says what the grammar allows at byte offset off, for a statement
+// starting at token index start.
+func (p *fileParser) expected(start, off int) string {
+	toks := p.s.toks
+	depth := 0
+	var prev *lexer.Token
+	for i := start; i < len(toks) && toks[i].Pos.Offset < off && !toks[i].EOF(); i++ {
+		t := &toks[i]
+		if t.Type == tokPunct {
+			switch t.Value {
+			case "[":
+				depth++
+			case "]":
+				depth--
+			}
+		}
+		if t.Type != tokNewline {
+			prev = t
+		}
+	}
+	switch {
+	case prev == nil || prev.Type == tokPunct && prev.Value == ";":
+		return "expected a setting: name = value"
+	case prev.Type == tokIdent:
+		return "expected `=` or `+=` after the name"
+	case prev.Type == tokPunct && (prev.Value == "=" || prev.Value == "+="):
+		return "expected a value: a number, a quoted string or a [list]"
+	case depth > 0 && prev.Type == tokPunct && (prev.Value == "[" || prev.Value == ","):
+		return "expected a value or `]`"
+	case depth > 0:
+		return "expected `,` or `]`"
+	}
+	return "expected a newline or `;`"
 }
 
 func (p *fileParser) tokenAt(off int) lexer.Token {
@@ -213,11 +251,10 @@ func expectDetail(e *participle.UnexpectedTokenError) string {
 }
 
 func newlineDetail(d string) string {
-	const hint = "a value must start on the same line as its `=`, and a list may only break lines after `[`, a value or a `,`"
-	if d == "" {
-		return hint
+	if d == "expected a value: a number, a quoted string or a [list]" {
+		return "expected a value on the same line as the `=`"
 	}
-	return d + "; " + hint
+	return d
 }
 
 // rangeOf converts participle positions into a Range.

@@ -1,0 +1,172 @@
+// Package fmtcmd implements `xfeat fmt`: rewrite xl.cfg files in canonical
+// style (see parser.Format) without changing what xl reads from them.
+package fmtcmd
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	parsecmd "github.com/xfeat/xfeat/cmd/xfeat/parse"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/parser"
+)
+
+// FmtOptions are the inputs of `xfeat fmt`.
+type FmtOptions struct {
+	IO *iostreams.IOStreams
+
+	Files []string // "-" is standard input
+	Write bool
+	Diff  bool
+	Check bool
+}
+
+// NewCmdFmt builds `xfeat fmt`.
+func NewCmdFmt(f *cmdutil.Factory, runF func(*FmtOptions) error) *cobra.Command {
+	opts := &FmtOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "fmt [-w | -d | --check] FILE...",
+		Short: "Rewrite xl.cfg files in canonical style",
+		Long: `Print each FILE (- for standard input) in canonical style: one setting a line
+as NAME = VALUE, double-quoted strings with only the escapes xl accepts,
+lists of more than one item one item a line with a trailing comma, comments
+kept. Only the layout changes: xl reads the same settings from the output.
+
+What xfeat accepts but xl rejects is repaired: an unknown escape such as \;
+is written \\; (the value xfeat and the design's feature syntax read), CRLF
+line ends become LF, and the file ends with a newline.
+
+  -w       write the result back to FILE (atomically: a temporary file in the
+           same directory renamed over it; the mode is kept); a file already
+           formatted is not touched
+  -d       print a unified diff instead of the result
+  --check  print the names of files that are not formatted, and exit 1 if
+           there is one; nothing is written
+
+A file xl would reject is reported (every problem, FILE:LINE:COLUMN: message)
+and left untouched. Exit status: 0 on success, 1 when a file is rejected,
+cannot be read or written, or (with --check) is not formatted; 2 on a usage
+error.`,
+		Example: `  xfeat fmt guest.cfg
+  xfeat fmt -w /etc/xen/*.cfg
+  xfeat fmt --check /etc/xen/*.cfg || echo "run xfeat fmt -w"`,
+		Args: cmdutil.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.Files = args
+			if opts.Write && opts.Check {
+				return cmdutil.FlagErrorf("-w and --check cannot be used together")
+			}
+			for _, f := range args {
+				if f == "-" && opts.Write {
+					return cmdutil.FlagErrorf("-w cannot write back to standard input")
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return fmtRun(opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Write, "write", "w", false, "write the result to the file instead of standard output")
+	cmd.Flags().BoolVarP(&opts.Diff, "diff", "d", false, "print a unified diff of the changes")
+	cmd.Flags().BoolVar(&opts.Check, "check", false, "exit 1 and name the files that are not formatted")
+	return cmd
+}
+
+func fmtRun(opts *FmtOptions) error {
+	failed := false
+	for _, file := range opts.Files {
+		if err := fmtOne(opts, file); err != nil {
+			if err != cmdutil.ErrSilent {
+				fmt.Fprintf(opts.IO.ErrOut, "xfeat: %v\n", err)
+			}
+			failed = true
+		}
+	}
+	if failed {
+		return cmdutil.ErrSilent
+	}
+	return nil
+}
+
+func fmtOne(opts *FmtOptions, file string) error {
+	name, src, err := parsecmd.ReadInput(opts.IO, file)
+	if err != nil {
+		return err
+	}
+	f, diags := parser.Parse(name, src, parser.Options{})
+	if err := diags.Fprint(opts.IO.ErrOut, src, opts.IO.ErrColorEnabled()); err != nil {
+		return err
+	}
+	if f == nil {
+		return cmdutil.ErrSilent
+	}
+	out, err := parser.Format(f)
+	if err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	changed := !bytes.Equal(out, src)
+	if opts.Diff && changed {
+		if _, err := fmt.Fprint(opts.IO.Out, unifiedDiff(name+".orig", name, src, out)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case opts.Check:
+		if changed {
+			fmt.Fprintln(opts.IO.Out, name)
+			return cmdutil.ErrSilent
+		}
+	case opts.Write:
+		if changed {
+			return writeAtomic(file, out)
+		}
+	case !opts.Diff:
+		_, err := opts.IO.Out.Write(out)
+		return err
+	}
+	return nil
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory, synced, given path's mode, then renamed over path, so that a
+// reader sees the old or the new file, never a part.
+func writeAtomic(path string, data []byte) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".xfeat-fmt-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}
