@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	hostcmd "github.com/xfeat/xfeat/cmd/xfeat/host"
 	xenstoredcmd "github.com/xfeat/xfeat/cmd/xfeat/xenstored"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
@@ -65,6 +66,7 @@ per device, what was requested against what was negotiated.`,
 // subcommands lists the constructors of the top-level commands, in help order.
 var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
 }
 
 // Main runs xfeat with args on the process's streams and returns the exit code.

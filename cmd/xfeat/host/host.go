@@ -1,0 +1,319 @@
+// Package host is the `xfeat host` command: the sandbox host (embedded
+// xenstored, dom0 backends and the guests' frontends in one process), run in
+// the foreground or detached, its status, and stopping it.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/sandbox"
+)
+
+// Options are the dependencies and flags of the host subcommands.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Rundir  string
+	Netback netback.Limits
+	Blkback blkback.Limits
+	Timeout time.Duration
+	Output  cmdutil.Output
+	Exe     string // start: binary to run ("" = this one)
+
+	// signals delivers SIGTERM/SIGINT to run; tests replace it.
+	signals func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// NewCmdHost builds `xfeat host` and its subcommands. runF, if set, replaces
+// what each subcommand does (flag tests); it gets the subcommand's name.
+func NewCmdHost(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "host <command>",
+		Short: "Run, start, stop or query the sandbox host",
+		Long: `The sandbox host plays the privileged domain of a Xen host in one user-space
+process: the embedded XenStore daemon (domain 0 on <rundir>/socket, each
+introduced domain on <rundir>/domains/<id>/socket), the domain 0 backends
+(netback for vif, blkback for vbd: feature schema, config-* checks, xenbus
+states, rings mapped through grant tables, event channels), and for every
+domain introduced with XS_INTRODUCE a guest running the reference netfront
+and blkfront over its own, unprivileged XenStore connection. XS_RELEASE stops
+the guest and removes its memory, grant-table and event-channel files.
+
+The run directory is --rundir, else $XDG_RUNTIME_DIR/xfeat for a user with a
+runtime directory, else /run/xfeat. A detached host writes its pid to
+<rundir>/host.pid and its log to <rundir>/host.log. Any libxenstore client
+works against it:
+
+    XENSTORED_PATH=<rundir>/socket xenstore-ls
+
+Backend limits (flags of run and start) set what each backend advertises as
+its own maximum (the schema's -defval) and which features it supports at all;
+a device asking for more is clamped, one asking for a disabled feature is
+refused, both named in the device's xenbus error node.`,
+		Args: cmdutil.NoArgs,
+	}
+	cmd.AddCommand(newCmdRun(f, runF), newCmdStart(f, runF), newCmdStop(f, runF), newCmdStatus(f, runF))
+	return cmd
+}
+
+func newOptions(f *cmdutil.Factory) *Options {
+	return &Options{IO: f.IO, Netback: netback.DefaultLimits(), Blkback: blkback.DefaultLimits()}
+}
+
+func addRundir(cmd *cobra.Command, o *Options) {
+	cmd.Flags().StringVar(&o.Rundir, "rundir", "", "run directory (default $XDG_RUNTIME_DIR/xfeat, or /run/xfeat for root)")
+}
+
+func addLimits(cmd *cobra.Command, o *Options) {
+	fl := cmd.Flags()
+	fl.Uint32Var(&o.Netback.MaxQueues, "vif-max-queues", o.Netback.MaxQueues, "netback's maximum queues per vif (1-16)")
+	fl.StringSliceVar(&o.Netback.Disabled, "vif-disable", nil, "netback bool features not supported at all (comma-separated)")
+	fl.Uint32Var(&o.Blkback.MaxQueues, "vbd-max-queues", o.Blkback.MaxQueues, "blkback's maximum rings per vbd (1-16)")
+	fl.Uint32Var(&o.Blkback.MaxRingPageOrder, "vbd-max-ring-page-order", o.Blkback.MaxRingPageOrder, "blkback's maximum ring page order (0-4)")
+	fl.Uint32Var(&o.Blkback.MaxIndirectSegments, "vbd-max-indirect-segments", o.Blkback.MaxIndirectSegments, "blkback's maximum indirect segments (0-4096; 0 = no indirect descriptors)")
+	fl.StringSliceVar(&o.Blkback.Disabled, "vbd-disable", nil, "blkback bool features not supported at all (comma-separated)")
+}
+
+func checkLimits(o *Options) error {
+	if err := o.Netback.Check(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	if err := o.Blkback.Check(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	return nil
+}
+
+// limitArgs renders the limits as `host run` flags, for a detached start.
+func limitArgs(o *Options) []string {
+	args := []string{
+		"--vif-max-queues=" + strconv.FormatUint(uint64(o.Netback.MaxQueues), 10),
+		"--vbd-max-queues=" + strconv.FormatUint(uint64(o.Blkback.MaxQueues), 10),
+		"--vbd-max-ring-page-order=" + strconv.FormatUint(uint64(o.Blkback.MaxRingPageOrder), 10),
+		"--vbd-max-indirect-segments=" + strconv.FormatUint(uint64(o.Blkback.MaxIndirectSegments), 10),
+	}
+	if len(o.Netback.Disabled) > 0 {
+		args = append(args, "--vif-disable="+strings.Join(o.Netback.Disabled, ","))
+	}
+	if len(o.Blkback.Disabled) > 0 {
+		args = append(args, "--vbd-disable="+strings.Join(o.Blkback.Disabled, ","))
+	}
+	return args
+}
+
+func rundir(o *Options) string {
+	if o.Rundir != "" {
+		return o.Rundir
+	}
+	return sandbox.DefaultRundir()
+}
+
+func newCmdRun(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	o := newOptions(f)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the sandbox host in the foreground",
+		Long: `Run the sandbox host in the foreground until SIGTERM or SIGINT; then every
+guest is stopped, every device closed, and the sockets removed. The log goes
+to standard error.`,
+		Example: `  xfeat host run --rundir /tmp/xf
+  xfeat host run --vif-max-queues 2 --vbd-disable feature-discard`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimits(o); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF("run", o)
+			}
+			return runRun(o)
+		},
+	}
+	addRundir(cmd, o)
+	addLimits(cmd, o)
+	return cmd
+}
+
+func runRun(o *Options) error {
+	dir := rundir(o)
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(o.IO.ErrOut, "%s %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), fmt.Sprintf(format, args...))
+	}
+	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: o.Netback, Blkback: o.Blkback, Logf: logf})
+	if err != nil {
+		return err
+	}
+	removePid, err := sandbox.WritePidFile(dir)
+	if err != nil {
+		return err
+	}
+	defer removePid()
+	sig := o.signals
+	if sig == nil {
+		sig = func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		}
+	}
+	ctx, stop := sig(context.Background())
+	defer stop()
+	logf("host: xenstore on %s", h.Socket())
+	err = h.Run(ctx)
+	logf("host: stopped")
+	return err
+}
+
+func newCmdStart(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	o := newOptions(f)
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start the sandbox host detached and wait until it answers",
+		Long: `Start ` + "`xfeat host run`" + ` detached from the terminal (its own session, log in
+<rundir>/host.log) and wait until its XenStore socket answers; then print the
+socket. If a XenStore already answers in the run directory, nothing is
+started and its socket is printed.`,
+		Example: `  xfeat host start
+  XENSTORED_PATH=$(xfeat host start --rundir /tmp/xf) xenstore-ls`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimits(o); err != nil {
+				return err
+			}
+			if o.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF("start", o)
+			}
+			return runStart(o)
+		},
+	}
+	addRundir(cmd, o)
+	addLimits(cmd, o)
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "how long to wait for the socket to answer")
+	return cmd
+}
+
+func runStart(o *Options) error {
+	sock, err := sandbox.Start(context.Background(), sandbox.Options{Rundir: o.Rundir, Exe: o.Exe, Args: limitArgs(o), Timeout: o.Timeout})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.IO.Out, sock)
+	return nil
+}
+
+func newCmdStop(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	o := newOptions(f)
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop a detached sandbox host",
+		Long: `Send SIGTERM to the host recorded in <rundir>/host.pid and wait until it has
+exited (its guests stopped, its devices closed). A host that is not running is
+reported on standard error; that is not an error.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF("stop", o)
+			}
+			return runStop(o)
+		},
+	}
+	addRundir(cmd, o)
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 20*time.Second, "how long to wait for the host to exit")
+	return cmd
+}
+
+func runStop(o *Options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	err := sandbox.Stop(ctx, o.Rundir)
+	if errors.Is(err, sandbox.ErrNotRunning) {
+		fmt.Fprintf(o.IO.ErrOut, "xfeat host: not running (rundir %s)\n", rundir(o))
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &cmdutil.TimeoutError{Err: err}
+	}
+	return err
+}
+
+func newCmdStatus(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	o := newOptions(f)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether the sandbox host is running",
+		Long: `Say whether a sandbox host runs in the run directory, with its pid, run
+directory, socket and the domains in its XenStore. Exits 0 when it runs, 1
+when it does not.`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF("status", o)
+			}
+			return runStatus(o)
+		},
+	}
+	addRundir(cmd, o)
+	cmdutil.AddOutputFlag(cmd, &o.Output)
+	return cmd
+}
+
+type statusJSON struct {
+	Running bool     `json:"running"`
+	PID     int      `json:"pid,omitempty"`
+	Rundir  string   `json:"rundir"`
+	Socket  string   `json:"socket"`
+	Domains []uint32 `json:"domains"`
+}
+
+func runStatus(o *Options) error {
+	st, err := sandbox.Status(context.Background(), o.Rundir)
+	if err != nil {
+		return err
+	}
+	if o.Output == cmdutil.OutputJSON {
+		doms := st.Domains
+		if doms == nil {
+			doms = []uint32{}
+		}
+		if err := cmdutil.WriteJSON(o.IO.Out, statusJSON{st.Running, st.PID, st.Rundir, st.Socket, doms}); err != nil {
+			return err
+		}
+	} else {
+		state := "not running"
+		if st.Running {
+			state = "running"
+		}
+		fmt.Fprintf(o.IO.Out, "host:    %s\n", state)
+		if st.PID != 0 {
+			fmt.Fprintf(o.IO.Out, "pid:     %d\n", st.PID)
+		}
+		fmt.Fprintf(o.IO.Out, "rundir:  %s\nsocket:  %s\n", st.Rundir, st.Socket)
+		if st.Running {
+			ids := make([]string, len(st.Domains))
+			for i, d := range st.Domains {
+				ids[i] = strconv.FormatUint(uint64(d), 10)
+			}
+			fmt.Fprintf(o.IO.Out, "domains: %s\n", strings.Join(ids, " "))
+		}
+	}
+	if !st.Running {
+		return cmdutil.ErrSilent
+	}
+	return nil
+}
