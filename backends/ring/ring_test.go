@@ -577,3 +577,38 @@ func TestHotPathAllocs(t *testing.T) {
 		t.Fatal(b.Err(), f.Err())
 	}
 }
+
+// TestNotifyBoundaries pins the (old, new] window of
+// RING_PUSH_*_AND_CHECK_NOTIFY at each edge, on both sides, across the wrap.
+func TestNotifyBoundaries(t *testing.T) {
+	for _, start := range []uint32{0, 100, 0xfffffffc} {
+		for _, c := range []struct {
+			event  uint32 // relative to old
+			notify bool
+		}{
+			{0, false}, // event == old: already past
+			{1, true},  // first new entry
+			{3, true},  // event == new
+			{4, false}, // beyond new
+			{0xffffff00, false},
+		} {
+			mem := make([]byte, 4096)
+			f, b := pair(t, mem, start)
+			f.reqEvent.Store(start + c.event)
+			for i := 0; i < 3; i++ {
+				f.PutRequest(&BlkifRequest{})
+			}
+			if got := f.PushRequests(); got != c.notify {
+				t.Errorf("start %#x req_event old+%d: notify %v, want %v", start, c.event, got, c.notify)
+			}
+			for i := 0; i < 3; i++ {
+				b.NextRequest(new(BlkifRequest))
+				b.PutResponse(&BlkifResponse{})
+			}
+			b.rspEvent.Store(start + c.event)
+			if got := b.PushResponses(); got != c.notify {
+				t.Errorf("start %#x rsp_event old+%d: notify %v, want %v", start, c.event, got, c.notify)
+			}
+		}
+	}
+}
