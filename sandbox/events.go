@@ -170,10 +170,18 @@ func (c *eventChannel) Close() error {
 
 // BindInterdomain implements xenbus.EventBinder.
 func (p *backendPlatform) BindInterdomain(ctx context.Context, remote, remotePort uint32) (xenbus.Channel, error) {
-	return p.events.bindInterdomain(p.self, remote, remotePort)
+	ch, err := p.events.bindInterdomain(p.self, remote, remotePort)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return ch, nil
 }
 
 // AllocUnbound implements xenbus.GuestPlatform.
 func (g *guestPlatform) AllocUnbound(ctx context.Context, remote uint32) (xenbus.Channel, error) {
-	return g.events.allocUnbound(g.id, remote)
+	ch, err := g.events.allocUnbound(g.id, remote)
+	if err != nil {
+		return nil, err
+	}
+	return ch, nil
 }

@@ -263,12 +263,20 @@ type Guest struct {
 	netfront *xenbus.FrontendBus
 	blkfront *xenbus.FrontendBus
 	cancel   context.CancelFunc
+	ready    chan struct{} // closed once plat is set (or setting up failed)
 	done     chan struct{}
 }
 
 // Platform is the guest's memory, grant table and event channels, for a
-// test acting as the guest.
-func (g *Guest) Platform() xenbus.GuestPlatform { return g.plat }
+// test acting as the guest. It waits until they are set up; nil means
+// setting up failed.
+func (g *Guest) Platform() xenbus.GuestPlatform {
+	<-g.ready
+	if g.plat == nil {
+		return nil
+	}
+	return g.plat
+}
 
 // Done is closed when the guest has stopped.
 func (g *Guest) Done() <-chan struct{} { return g.done }
@@ -280,7 +288,7 @@ func (h *Host) onIntroduce(d xenstored.Domain) {
 		return
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
-	g := &Guest{ID: d.ID, Dir: filepath.Dir(d.Socket), cancel: cancel, done: make(chan struct{})}
+	g := &Guest{ID: d.ID, Dir: filepath.Dir(d.Socket), cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
 	h.guests[d.ID] = g
 	h.wg.Add(1)
 	h.mu.Unlock()
@@ -334,9 +342,11 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	chans := h.limit(ctx, d.ID, "max-event-channels", DefaultMaxEventChannels)
 	plat, err := newGuestPlatform(g.Dir, d.ID, frames, chans, h.events)
 	if err != nil {
+		close(g.ready)
 		return err
 	}
 	g.plat = plat
+	close(g.ready)
 	defer func() {
 		plat.close()
 		h.plat.forget(d.ID)
