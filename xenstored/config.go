@@ -90,6 +90,10 @@ type Config struct {
 	// watch-event timeout).
 	WriteTimeout time.Duration
 
+	// MaxDomainConns bounds the connections open at once on one domain's
+	// socket (a real guest has a single ring). Zero means 32.
+	MaxDomainConns int
+
 	// Logf, if set, receives one line per notable event (a dropped client,
 	// a bad message, a domain introduced or released).
 	Logf func(format string, args ...any)

@@ -53,6 +53,7 @@ type domain struct {
 	target    uint32
 	nwatches  int
 	ntxs      int
+	nconns    int
 	lis       net.Listener // <rundir>/domains/<id>/socket
 	sock      string
 }
@@ -81,6 +82,9 @@ func newServer(cfg Config) *Server {
 	}
 	if cfg.MaxConnOutput < 2*xsclient.MessageMax {
 		cfg.MaxConnOutput = 2 * xsclient.MessageMax
+	}
+	if cfg.MaxDomainConns <= 0 {
+		cfg.MaxDomainConns = 32
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 20 * time.Second
@@ -285,6 +289,11 @@ func (s *Server) register(nc net.Conn, domid uint32) (*conn, error) {
 		if d == nil {
 			return nil, fmt.Errorf("xenstored: domain %d is not introduced", domid)
 		}
+		if d.nconns >= s.cfg.MaxDomainConns {
+			s.logf("xenstored: domain %d already has %d connections: connection refused", domid, d.nconns)
+			return nil, fmt.Errorf("xenstored: domain %d has too many connections", domid)
+		}
+		d.nconns++
 	}
 	c := newConn(s, nc, domid, d)
 	s.st.conns[c] = struct{}{}
@@ -298,6 +307,9 @@ func (s *Server) dropConnLocked(c *conn) {
 		return
 	}
 	c.gone = true
+	if c.dom != nil {
+		c.dom.nconns--
+	}
 	s.resetConnLocked(c)
 	delete(s.st.conns, c)
 }

@@ -615,6 +615,59 @@ func TestFloodWithoutReading(t *testing.T) {
 	must(t, dom0.WriteString(c, "/ok", "still fine"))
 }
 
+// A guest pipelining many requests through its socket, with a small
+// outstanding quota, gets every reply, in order; one connection more than
+// MaxDomainConns on its socket is refused.
+func TestGuestPipelining(t *testing.T) {
+	goroutineLeakCheck(t)
+	dir := t.TempDir()
+	s, err := New(Config{Rundir: dir, Quotas: Quotas{Outstanding: 4}, MaxDomainConns: 2})
+	must(t, err)
+	defer s.Close()
+	must(t, s.Introduce(5, 0, 1))
+	nc, err := net.Dial("unix", s.DomainSocketPath(5))
+	must(t, err)
+	defer nc.Close()
+	var batch []byte
+	for i := 1; i <= 200; i++ {
+		p := nul("/local/domain/5")
+		batch = append(batch, T.AppendHeader(nil, T.Header{Type: T.TypeGetPerms, ReqID: uint32(i), Len: uint32(len(p))})...)
+		batch = append(batch, p...)
+	}
+	go nc.Write(batch)
+	time.Sleep(100 * time.Millisecond) // let the daemon run ahead of us
+	s.st.Lock()
+	for c := range s.st.conns {
+		c.out.Lock()
+		if q := c.out.replies + c.out.inWrite; q > 4 {
+			t.Errorf("%d replies queued, quota 4", q)
+		}
+		c.out.Unlock()
+	}
+	s.st.Unlock()
+	r := newRaw(t, nc)
+	for i := 1; i <= 200; i++ {
+		h, p, err := r.recv()
+		if err != nil || h.ReqID != uint32(i) || p != nul("n5") {
+			t.Fatalf("reply %d: %+v %q %v", i, h, p, err)
+		}
+	}
+	// The connection limit per domain socket.
+	extra := make([]*T.Client, 0, 2)
+	for i := 0; i < 2; i++ {
+		c, err := T.Dial(ctx(t), s.DomainSocketPath(5))
+		must(t, err)
+		defer c.Close()
+		extra = append(extra, c)
+	}
+	if _, err := extra[0].Read(ctx(t), "x"); !errors.Is(err, T.ErrNotFound) {
+		t.Errorf("second connection: %v", err)
+	}
+	if _, err := extra[1].Read(ctx(t), "x"); !errors.Is(err, T.ErrClosed) {
+		t.Errorf("connection over the limit: %v, want it closed", err)
+	}
+}
+
 func TestDomainSocketsAndRelease(t *testing.T) {
 	goroutineLeakCheck(t)
 	dir := t.TempDir()
