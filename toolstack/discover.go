@@ -75,8 +75,11 @@ func Connect(ctx context.Context, o DiscoverOptions) (*xsclient.Client, Endpoint
 	return nil, Endpoint{}, fmt.Errorf("%w: %w", ErrNoXenStore, errors.Join(errs...))
 }
 
-// Probe dials path and checks that the daemon answers within d.
+// Probe dials path and checks that the daemon answers within d (default 2 s).
 func Probe(ctx context.Context, path string, d time.Duration) (*xsclient.Client, error) {
+	if d <= 0 {
+		d = 2 * time.Second
+	}
 	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	c, err := xsclient.Dial(pctx, path)

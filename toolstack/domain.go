@@ -2,6 +2,7 @@ package toolstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -183,8 +184,35 @@ func (d DeviceRef) Name() string { return fmt.Sprintf("%s %d/%d", d.Kind, d.Fron
 // DeviceState is a device with the states of its two ends (-1: absent).
 type DeviceState struct {
 	DeviceRef
-	BackendState  int `json:"-"`
-	FrontendState int `json:"-"`
+	BackendState  int
+	FrontendState int
+}
+
+// States returns the two states for JSON (nil where absent).
+func (d DeviceState) States() EndStates {
+	var s EndStates
+	if d.BackendState >= 0 {
+		s.Backend = &d.BackendState
+	}
+	if d.FrontendState >= 0 {
+		s.Frontend = &d.FrontendState
+	}
+	return s
+}
+
+// MarshalJSON renders the device as the commands print it:
+// {"device": "vif 5/0", "type", "devid", "backend-id", "backend", "frontend",
+// "state": {"backend": N, "frontend": N}} with null for an absent state.
+func (d DeviceState) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Device    string    `json:"device"`
+		Kind      string    `json:"type"`
+		Devid     uint32    `json:"devid"`
+		BackendID uint32    `json:"backend-id"`
+		Backend   string    `json:"backend"`
+		Frontend  string    `json:"frontend"`
+		State     EndStates `json:"state"`
+	}{d.Name(), d.Kind, d.Devid, d.Backend, d.BackendPath, d.FrontendPath, d.States()})
 }
 
 // LookupDevice finds a device of domid. Its backend is located through the

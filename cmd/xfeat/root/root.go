@@ -10,7 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	createcmd "github.com/xfeat/xfeat/cmd/xfeat/create"
+	destroycmd "github.com/xfeat/xfeat/cmd/xfeat/destroy"
+	featurescmd "github.com/xfeat/xfeat/cmd/xfeat/features"
 	hostcmd "github.com/xfeat/xfeat/cmd/xfeat/host"
+	listcmd "github.com/xfeat/xfeat/cmd/xfeat/list"
+	showcmd "github.com/xfeat/xfeat/cmd/xfeat/show"
 	xenstoredcmd "github.com/xfeat/xfeat/cmd/xfeat/xenstored"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
@@ -65,6 +70,11 @@ per device, what was requested against what was negotiated.`,
 
 // subcommands lists the constructors of the top-level commands, in help order.
 var subcommands = []func(*cmdutil.Factory) *cobra.Command{
+	func(f *cmdutil.Factory) *cobra.Command { return createcmd.NewCmdCreate(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return showcmd.NewCmdShow(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return listcmd.NewCmdList(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return destroycmd.NewCmdDestroy(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return featurescmd.NewCmdFeatures(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
 }

@@ -1,0 +1,139 @@
+// Package features implements `xfeat features`: the feature schema a
+// backend domain advertises for a device type.
+package features
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xfeat/xfeat/cmd/xfeat/internal/xsconn"
+	showcmd "github.com/xfeat/xfeat/cmd/xfeat/show"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/tableprinter"
+	"github.com/xfeat/xfeat/toolstack"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// FeaturesOptions are the inputs of `xfeat features`.
+type FeaturesOptions struct {
+	IO       *iostreams.IOStreams
+	XenStore func(ctx context.Context, flag string, startSandbox bool) (*xsclient.Client, error)
+
+	Kind         string
+	Backend      string
+	Output       cmdutil.Output
+	XenStorePath string
+}
+
+// NewCmdFeatures builds `xfeat features`.
+func NewCmdFeatures(f *cmdutil.Factory, runF func(*FeaturesOptions) error) *cobra.Command {
+	opts := &FeaturesOptions{IO: f.IO, XenStore: xsconn.For(f)}
+	cmd := &cobra.Command{
+		Use:   "features TYPE",
+		Short: "List the features a backend advertises for a device type",
+		Long: `List the features the backend domain advertises for TYPE (vif, vbd or disk)
+under /local/domain/<be>/backend/<type>/features: name, type (uint, int,
+bool, string), default (for a maximum such as multi-queue-max-queues: the
+backend's own maximum, above which it clamps a request), the hard bounds
+-min/-max and allowed -values where given, and the description. These are
+the names and values a vif or disk spec may request (see xfeat-features(5)).
+
+Output: a table on a terminal; otherwise one tab-separated line per feature
+in that column order ("-" for an absent bound). With -o json:
+{"backend": N, "type": T, "path": P, "features": [{"name", "type",
+"default", "min", "max", "values", "description"}]} with null for an absent
+default or bound and [] for no values.
+
+Exit status: 0 on success; 1 when the backend domain does not exist or
+advertises no schema for TYPE; 2 on a usage error.`,
+		Example: `  xfeat features vif
+  xfeat features disk --backend 0 -o json`,
+		Args: cmdutil.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			kind, err := showcmd.ParseKind(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Kind = kind
+			if runF != nil {
+				return runF(opts)
+			}
+			return featuresRun(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Backend, "backend", "0", "backend domain (id or name)")
+	cmd.Flags().StringVar(&opts.XenStorePath, "xenstore", "", "XenStore socket or device to use (default: search as xfeat create does)")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmd
+}
+
+type featureJSON struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	Default     *string  `json:"default"`
+	Min         *int64   `json:"min"`
+	Max         *int64   `json:"max"`
+	Values      []string `json:"values"`
+	Description string   `json:"description"`
+}
+
+func featuresRun(opts *FeaturesOptions) error {
+	ctx := context.Background()
+	c, err := opts.XenStore(ctx, opts.XenStorePath, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	be, _, err := toolstack.ResolveDomain(ctx, c, opts.Backend)
+	if err != nil {
+		return err
+	}
+	s, err := toolstack.ReadSchema(ctx, c, be, opts.Kind)
+	if err != nil {
+		return err
+	}
+	list := make([]featureJSON, 0, len(s.Features))
+	for _, name := range s.Names() {
+		ft := s.Features[name]
+		j := featureJSON{Name: name, Type: string(ft.Type), Min: ft.Min, Max: ft.Max, Values: ft.Values, Description: ft.Desc}
+		if ft.Defval != "" {
+			d := ft.Defval
+			j.Default = &d
+		}
+		if j.Values == nil {
+			j.Values = []string{}
+		}
+		list = append(list, j)
+	}
+	if opts.Output == cmdutil.OutputJSON {
+		return cmdutil.WriteJSON(opts.IO.Out, struct {
+			Backend  uint32        `json:"backend"`
+			Type     string        `json:"type"`
+			Path     string        `json:"path"`
+			Features []featureJSON `json:"features"`
+		}{be, opts.Kind, s.Dir(), list})
+	}
+	tp := tableprinter.New(opts.IO, "NAME", "TYPE", "DEFAULT", "MIN", "MAX", "VALUES", "DESCRIPTION")
+	num := func(p *int64) string {
+		if p == nil {
+			return "-"
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	for _, j := range list {
+		def := "-"
+		if j.Default != nil {
+			def = *j.Default
+		}
+		vals := "-"
+		if len(j.Values) > 0 {
+			vals = strings.Join(j.Values, ",")
+		}
+		tp.Row(j.Name, j.Type, def, num(j.Min), num(j.Max), vals, j.Description)
+	}
+	return tp.Render()
+}
