@@ -21,13 +21,14 @@ import (
 
 // Options are the command's dependencies and flags.
 type Options struct {
-	IO      *iostreams.IOStreams
-	Rundir  string
-	Restore bool
-	Quotas  xenstored.Quotas
-	MaxOut  int
-	Timeout time.Duration
-	Verbose bool
+	IO       *iostreams.IOStreams
+	Rundir   string
+	Restore  bool
+	Quotas   xenstored.Quotas
+	MaxOut   int
+	MaxConns int
+	Timeout  time.Duration
+	Verbose  bool
 
 	// signals delivers SIGTERM/SIGINT; tests replace it.
 	signals func(context.Context) (context.Context, context.CancelFunc)
@@ -95,6 +96,7 @@ permissions and the introduced domains are saved to <rundir>/xenstored.state;
 	fl.IntVar(&opts.Quotas.PathMax, "quota-path-max", opts.Quotas.PathMax, "path length for a domain, below /local/domain/<id>/")
 	fl.IntVar(&opts.Quotas.Payload, "quota-payload", opts.Quotas.Payload, "request payload bytes (at most 4096)")
 	fl.IntVar(&opts.MaxOut, "max-conn-output", 1<<20, "bytes of unread output after which a client is disconnected")
+	fl.IntVar(&opts.MaxConns, "max-domain-conns", 32, "connections at once on one domain's socket")
 	fl.DurationVar(&opts.Timeout, "write-timeout", 20*time.Second, "time a client may leave its replies unread before it is disconnected")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log connections dropped and domains introduced or released")
 	return cmd
@@ -102,10 +104,11 @@ permissions and the introduced domains are saved to <rundir>/xenstored.state;
 
 func xenstoredRun(opts *Options) error {
 	cfg := xenstored.Config{
-		Rundir:        opts.Rundir,
-		Quotas:        opts.Quotas,
-		MaxConnOutput: opts.MaxOut,
-		WriteTimeout:  opts.Timeout,
+		Rundir:         opts.Rundir,
+		Quotas:         opts.Quotas,
+		MaxConnOutput:  opts.MaxOut,
+		MaxDomainConns: opts.MaxConns,
+		WriteTimeout:   opts.Timeout,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(opts.IO.ErrOut, format+"\n", args...)
 		},
