@@ -217,7 +217,7 @@ func TestClampedRequestIsReported(t *testing.T) {
 
 	for _, c := range []struct {
 		be, kind, feature, effective, fe string
-		want                           schema.Verdict
+		want                             schema.Verdict
 	}{
 		{vif, "vif", "multi-queue-max-queues", "2", fePath("vif", 1, 0), schema.Clamped},
 		{vbd, "vbd", "max-ring-page-order", "1", fePath("vbd", 1, 51712), schema.Clamped},

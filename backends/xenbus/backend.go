@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
@@ -66,9 +67,10 @@ type BackendBus struct {
 	Driver    BackendDriver
 	Logf      func(format string, args ...any)
 
-	mu      sync.Mutex
-	devices map[string]*backendDevice // by "<fe>/<devid>"
-	wg      sync.WaitGroup
+	advertised atomic.Bool
+	mu         sync.Mutex
+	devices    map[string]*backendDevice // by "<fe>/<devid>"
+	wg         sync.WaitGroup
 }
 
 type backendDevice struct {
@@ -97,7 +99,7 @@ func (b *BackendBus) logf(format string, args ...any) {
 // Advertise writes the driver's schema under backend/<kind>/features.
 func (b *BackendBus) Advertise(ctx context.Context) error {
 	s := b.Driver.Schema(b.BackendID)
-	return b.Client.Transact(ctx, func(tx *xsclient.Tx) error {
+	err := b.Client.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := tx.Rm(ctx, s.Dir()); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
 			return err
 		}
@@ -108,6 +110,10 @@ func (b *BackendBus) Advertise(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		b.advertised.Store(true)
+	}
+	return err
 }
 
 // Run advertises the schema and serves devices until ctx is done; then every
@@ -116,12 +122,20 @@ func (b *BackendBus) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.devices = map[string]*backendDevice{}
 	b.mu.Unlock()
-	if err := b.Advertise(ctx); err != nil {
-		return fmt.Errorf("%s backend: advertising the schema: %w", b.Driver.Kind(), err)
+	if !b.advertised.Load() {
+		if err := b.Advertise(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s backend: advertising the schema: %w", b.Driver.Kind(), err)
+		}
 	}
 	root := BackendRoot(b.BackendID, b.Driver.Kind())
 	w, err := b.Client.Watch(ctx, root, "")
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer func() {
@@ -139,6 +153,9 @@ func (b *BackendBus) Run(ctx context.Context) error {
 			return nil
 		case ev, ok := <-w.C:
 			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return fmt.Errorf("%s backend: xenstore connection lost", b.Driver.Kind())
 			}
 			b.scan(ctx, root, ev.Path)
