@@ -9,6 +9,7 @@ FUZZ_TARGETS  += ./xsclient:FuzzReadMessage ./xenstored:FuzzRequest
 # Request/response rate against a bare unix-socket echo server measured in the
 # same run (the "ratio" column: median echo time / median daemon time over
 # interleaved blocks; 1.0 = no overhead, target >= 0.8), pipelined throughput
-# of 64 clients, and the time to write 1000 guests with 4 devices each.
+# of 64 clients, the time to write 1000 guests with 4 devices each, and the
+# client library's cost per call (alone and shared by many goroutines).
 bench-xenstore:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./xenstored
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./xenstored ./xsclient

@@ -198,6 +198,11 @@ func (c *Client) readLoop() {
 	close(c.done)
 }
 
+// replyChans recycles the channels replies are handed over on. A channel is
+// returned only after its reply was received; one abandoned by a cancelled
+// call may still get a late reply and is left to the garbage collector.
+var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
+
 var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, MessageMax); return &b }}
 
 // request sends one message and waits for its reply. args are sent as
@@ -219,7 +224,7 @@ func (c *Client) request(ctx context.Context, typ MsgType, tx uint32, args []str
 		return nil, err
 	}
 	id := c.nextReq.Add(1)
-	ch := make(chan reply, 1)
+	ch := replyChans.Get().(chan reply)
 	c.calls.Lock()
 	if c.calls.m == nil {
 		err := c.calls.err
@@ -249,6 +254,11 @@ func (c *Client) request(ctx context.Context, typ MsgType, tx uint32, args []str
 
 	select {
 	case r, ok := <-ch:
+		if ok {
+			// Exactly one reply per id was sent: the channel is empty
+			// and nobody else holds it, so it can be reused.
+			replyChans.Put(ch)
+		}
 		if !ok {
 			c.calls.Lock()
 			err := c.calls.err
