@@ -75,6 +75,13 @@ var xlDetails = map[string]string{
 // grant_usage= are keywords) and xfeat's feature keys. Where xl only fails
 // later (an invalid vdev, an empty one) this is an error too.
 func ParseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnostics) {
+	d, diags, _ := parseDisk(specs, index, opts)
+	return d, diags
+}
+
+// parseDisk is ParseDisk that also says which feature each diagnostic is
+// about.
+func parseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnostics, map[*parser.Diagnostic]string) {
 	where := opts.where(len(specs))
 	label := opts.label()
 	var diags parser.Diagnostics
@@ -88,7 +95,7 @@ func ParseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnost
 	for i, s := range specs {
 		if j := strings.IndexByte(s, 0); j >= 0 {
 			errf(i, j, j+1, "NUL byte in disk spec", "")
-			return d, diags
+			return d, diags, nil
 		}
 	}
 	sc := diskScanner{dialect: DialectHead}
@@ -149,7 +156,11 @@ func ParseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnost
 			d.VirtualDevice = uint32(n)
 		}
 	}
-	return d, diags
+	var about map[*parser.Diagnostic]string
+	if fs != nil {
+		about = fs.about
+	}
+	return d, diags, about
 }
 
 func (d *Disk) fromXL(x *DiskXL) {

@@ -167,24 +167,32 @@ type featureSet struct {
 	diags parser.Diagnostics
 	where func(start, end int) parser.Range
 	label string
+	// about maps each diagnostic to the feature (as written) it concerns.
+	about map[*parser.Diagnostic]string
+	cur   string // feature being added
+}
+
+func (fs *featureSet) note(d *parser.Diagnostic) {
+	if fs.about == nil {
+		fs.about = map[*parser.Diagnostic]string{}
+	}
+	fs.about[d] = fs.cur
+	fs.diags = append(fs.diags, d)
 }
 
 func (fs *featureSet) errorf(r parser.Range, summary, detail string) {
-	fs.diags = append(fs.diags, &parser.Diagnostic{
-		Severity: parser.DiagError, Summary: fs.label + summary, Detail: detail, Subject: r.Ptr(),
-	})
+	fs.note(diagError(r, fs.label+summary, detail))
 }
 
 func (fs *featureSet) warnf(r parser.Range, summary, detail string) {
-	fs.diags = append(fs.diags, &parser.Diagnostic{
-		Severity: parser.DiagWarning, Summary: fs.label + summary, Detail: detail, Subject: r.Ptr(),
-	})
+	fs.note(diagWarning(r, fs.label+summary, detail))
 }
 
 // add records a request written as spelling (a shorthand key, or a name in
 // features=) with value, located at [start,end) (whole request) and
 // [vstart,vend) (value) of the spec.
 func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vstart, vend int, generic bool) {
+	fs.cur = nameAsWritten
 	r := fs.where(start, end)
 	vr := fs.where(vstart, vend)
 	name, kind := nameAsWritten, featureString
@@ -222,6 +230,11 @@ func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vst
 		fs.errorf(r, "feature "+quote(nameAsWritten)+" has an empty value", "write NAME:VALUE (or KEY=VALUE)")
 		return
 	}
+	if strings.ContainsRune(value, ';') {
+		fs.errorf(vr, "feature "+quote(nameAsWritten)+": value "+quote(value)+" contains ';'",
+			"';' separates the items of features=; a value cannot contain it")
+		return
+	}
 	switch kind {
 	case featureBool, featureBoolInverted:
 		b, ok := parseBool(value)
@@ -251,6 +264,7 @@ func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vst
 // addGeneric parses the value of features=NAME:VALUE;NAME:VALUE (where ';'
 // may be written "\;") found at offset base of the spec.
 func (fs *featureSet) addGeneric(val string, base int) {
+	fs.cur = ""
 	if val == "" {
 		fs.errorf(fs.where(base, base), "empty features=", "write features=NAME:VALUE;NAME:VALUE")
 		return
@@ -262,6 +276,7 @@ func (fs *featureSet) addGeneric(val string, base int) {
 			j++
 		}
 		item := val[i:j]
+		fs.cur, _, _ = strings.Cut(item, ":")
 		if item == "" {
 			fs.errorf(fs.where(base+i, base+j), "empty item in features=", "separate NAME:VALUE items with ';' (or \\;), without empty items")
 		} else if name, v, ok := strings.Cut(item, ":"); !ok {

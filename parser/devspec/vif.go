@@ -93,6 +93,12 @@ var vifKeys = append([]string{"type", "mac", "bridge", "netdev", "gatewaydev", "
 // error here; what xl accepts silently but is probably a mistake (a
 // trailing blank in a value, text after a devid= number) is a warning.
 func ParseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics) {
+	v, diags, _ := parseVif(spec, index, opts)
+	return v, diags
+}
+
+// parseVif is ParseVif that also says which feature each diagnostic is about.
+func parseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics, map[*parser.Diagnostic]string) {
 	where := opts.where(1)
 	label := opts.label()
 	xlOnly := opts != nil && opts.XLOnly
@@ -107,7 +113,7 @@ func ParseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics) 
 	}
 	if i := strings.IndexByte(spec, 0); i >= 0 {
 		errf(i, i+1, "NUL byte in vif spec", "")
-		return v, diags
+		return v, diags, nil
 	}
 	fs := &featureSet{t: TypeVif, label: label, where: func(s, e int) parser.Range { return where(0, s, e) }}
 
@@ -207,7 +213,7 @@ func ParseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics) 
 	diags = append(diags, fs.diags...)
 	sortDiags(diags)
 	v.Features = fs.list
-	return v, diags
+	return v, diags, fs.about
 }
 
 func contains(list []string, s string) bool {
@@ -327,7 +333,7 @@ func (v *Vif) String() string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		add(k, v.Colo[k])
+		parts = append(parts, k+"="+v.Colo[k]) // even empty: the key is kept
 	}
 	if v.Trusted != nil {
 		if *v.Trusted {

@@ -16,6 +16,8 @@ import (
 	hostcmd "github.com/xfeat/xfeat/cmd/xfeat/host"
 	listcmd "github.com/xfeat/xfeat/cmd/xfeat/list"
 	showcmd "github.com/xfeat/xfeat/cmd/xfeat/show"
+	speccmd "github.com/xfeat/xfeat/cmd/xfeat/spec"
+	validatecmd "github.com/xfeat/xfeat/cmd/xfeat/validate"
 	xenstoredcmd "github.com/xfeat/xfeat/cmd/xfeat/xenstored"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
@@ -75,6 +77,8 @@ var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return listcmd.NewCmdList(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return destroycmd.NewCmdDestroy(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return featurescmd.NewCmdFeatures(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return speccmd.NewCmdSpec(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return validatecmd.NewCmdValidate(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
 }
