@@ -19,6 +19,10 @@
 // (XSA-115), @introduceDomain/@releaseDomain, and C's per-domain quotas
 // with their default values; exceeding a quota answers eNOSPC, as C
 // xenstored does (E2BIG for the watch count, EINVAL for the path length).
+// Two quotas differ in form: outstanding replies are limited per connection
+// (a real guest has one ring; a domain socket accepts at most
+// Config.MaxDomainConns connections), and C's per-domain memory quota is
+// replaced by the per-connection output bound below.
 //
 // Invariants:
 //   - Every request gets exactly one reply (an errno for bad input) or its
