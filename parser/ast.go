@@ -174,6 +174,7 @@ type File struct {
 	src      []byte
 	opts     Options
 	settings []*Setting
+	strayAt  int // offset of an ignored bad last byte, or -1
 }
 
 // Settings returns every assignment in file order, with the values libxlutil

@@ -27,35 +27,40 @@ type stmtNode struct {
 }
 
 type assignNode struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Name   identNode  `parser:"@@"`
-	Op     opNode     `parser:"@@"`
-	Value  *valueNode `parser:"@@"`
+	Pos   lexer.Position
+	Name  identNode  `parser:"@@"`
+	Op    opNode     `parser:"@@"`
+	Value *valueNode `parser:"@@"`
 }
 
 type identNode struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Name   string `parser:"@Ident"`
+	Pos  lexer.Position
+	Name string `parser:"@Ident"`
 }
 
 type opNode struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Op     string `parser:"@( \"=\" | \"+=\" )"`
+	Pos lexer.Position
+	Op  string `parser:"@( \"=\" | \"+=\" )"`
 }
 
 type valueNode struct {
 	Pos    lexer.Position
-	EndPos lexer.Position
 	String *string   `parser:"(  @String"`
 	Number *string   `parser:" | @Number"`
 	List   *listNode `parser:" | @@ )"`
 }
 
 type listNode struct {
-	Items []*valueNode `parser:"\"[\" Newline? ( @@ Newline? ( \",\" Newline? @@ Newline? )* ( \",\" Newline? )? )? \"]\""`
+	Items []*valueNode `parser:"\"[\" Newline? ( @@ Newline? ( \",\" Newline? @@ Newline? )* ( \",\" Newline? )? )?"`
+	Close closeNode    `parser:"@@"`
+}
+
+// closeNode is the `]` of a list, captured for its position. (participle's
+// EndPos is the start of the next token, blanks included, so ends are
+// computed from the last token instead.)
+type closeNode struct {
+	Pos     lexer.Position
+	Bracket string `parser:"@\"]\""`
 }
 
 // stmtParser is built once: participle's grammar construction uses

@@ -93,10 +93,12 @@ type scanner struct {
 	// reported on it would only repeat the same problem (libxlutil
 	// suppresses those as well).
 	lexErrLine int
+	// strayAt is the offset of a bad last byte libxlutil ignores, or -1.
+	strayAt int
 }
 
 func scan(filename string, src []byte, opts Options) *scanner {
-	s := &scanner{filename: filename, src: src, str: string(src), opts: opts, line: 1, lastNL: -1}
+	s := &scanner{filename: filename, src: src, str: string(src), opts: opts, line: 1, lastNL: -1, strayAt: -1}
 	s.toks = make([]lexer.Token, 0, len(src)/4+1)
 	s.run()
 	return s
@@ -224,16 +226,20 @@ func (s *scanner) run() {
 			}
 			i = s.lexError(i)
 		case c == 0:
-			// libxlutil truncates a string at a NUL byte (and can abort on
-			// one); no text file has one.
-			s.errorf(DiagError, s.rng(i, i+1), "NUL byte in the file", "")
-			s.lexErrLine = s.line
-			i++
+			i++ // reported once, below
 		default:
 			i = s.lexError(i)
 		}
 	}
 	s.toks = append(s.toks, lexer.EOFToken(s.pos(n)))
+	if at := bytes.IndexByte(src, 0); at >= 0 {
+		// libxlutil truncates a string at a NUL byte (and can abort on
+		// one); no text file has one.
+		line := 1 + bytes.Count(src[:at], []byte{'\n'})
+		col := at - (bytes.LastIndexByte(src[:at], '\n') + 1) + 1
+		r := Range{Filename: s.filename, Start: Pos{line, col, at}, End: Pos{line, col + 1, at + 1}}
+		s.errorf(DiagError, r, "NUL byte in the file", "xl.cfg is a text file")
+	}
 }
 
 // stringEnd returns the end of the quoted string starting at src[i], if the
@@ -269,6 +275,7 @@ func (s *scanner) lexError(i int) int {
 	if i+1 == n {
 		s.errorf(DiagWarning, s.rng(i, n), "stray "+quoteText(string(src[i:]))+" at the end of the file is ignored",
 			"xl ignores it too; delete it")
+		s.strayAt = i
 		return n
 	}
 	j := i + 1

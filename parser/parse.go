@@ -46,7 +46,7 @@ func Parse(filename string, src []byte, opts Options) (*File, Diagnostics) {
 	if p.diags.HasErrors() {
 		return nil, p.diags
 	}
-	return &File{Filename: filename, src: src, opts: opts, settings: p.settings}, p.diags
+	return &File{Filename: filename, src: src, opts: opts, settings: p.settings, strayAt: s.strayAt}, p.diags
 }
 
 func diagBefore(a, b *Diagnostic) bool {
@@ -257,6 +257,25 @@ func newlineDetail(d string) string {
 	return d
 }
 
+// tokenEnd returns the position just after a token of text t at pos (tokens
+// other than Newline runs are on one line).
+func tokenEnd(pos lexer.Position, t string) lexer.Position {
+	pos.Offset += len(t)
+	pos.Column += len(t)
+	return pos
+}
+
+// valueEnd returns the position just after a value.
+func valueEnd(n *valueNode) lexer.Position {
+	switch {
+	case n.Number != nil:
+		return tokenEnd(n.Pos, *n.Number)
+	case n.String != nil:
+		return tokenEnd(n.Pos, *n.String)
+	}
+	return tokenEnd(n.List.Close.Pos, "]")
+}
+
 // rangeOf converts participle positions into a Range.
 func (p *fileParser) rangeOf(start, end lexer.Position) Range {
 	return Range{Filename: p.s.filename, Start: posOf(start), End: posOf(end)}
@@ -265,7 +284,7 @@ func (p *fileParser) rangeOf(start, end lexer.Position) Range {
 // value builds the Value of n, dequoting strings and reporting escape
 // problems.
 func (p *fileParser) value(n *valueNode) *Value {
-	r := p.rangeOf(n.Pos, n.EndPos)
+	r := p.rangeOf(n.Pos, valueEnd(n))
 	switch {
 	case n.Number != nil:
 		return &Value{Kind: KindString, Str: *n.Number, Raw: *n.Number, Number: true, Range: r}
@@ -326,16 +345,17 @@ func (p *fileParser) escapeProblem(tok Range, raw string, pr escapeProblem) {
 // store applies libxlutil's xlu__cfg_set_store to one assignment.
 func (p *fileParser) store(a *assignNode) {
 	own := p.value(a.Value)
+	end := valueEnd(a.Value)
 	set := &Setting{
 		Name:      a.Name.Name,
 		Op:        a.Op.Op,
 		Line:      a.Value.Pos.Line,
 		Value:     own,
-		NameRange: p.rangeOf(a.Name.Pos, a.Name.EndPos),
-		OpRange:   p.rangeOf(a.Op.Pos, a.Op.EndPos),
-		Range:     p.rangeOf(a.Pos, a.EndPos),
-		stmt: &stmtSpan{start: a.Pos.Offset, end: a.EndPos.Offset,
-			valStart: a.Value.Pos.Offset, valEnd: a.Value.EndPos.Offset, own: own},
+		NameRange: p.rangeOf(a.Name.Pos, tokenEnd(a.Name.Pos, a.Name.Name)),
+		OpRange:   p.rangeOf(a.Op.Pos, tokenEnd(a.Op.Pos, a.Op.Op)),
+		Range:     p.rangeOf(a.Pos, end),
+		stmt: &stmtSpan{start: a.Pos.Offset, end: end.Offset,
+			valStart: a.Value.Pos.Offset, valEnd: end.Offset, own: own},
 	}
 	if set.Op == "+=" {
 		if prev := p.last[set.Name]; prev != nil {

@@ -108,14 +108,16 @@ func (f *File) Set(name string, v *Value) error {
 
 // appendStmt adds a statement as the file's last line.
 func (f *File) appendStmt(stmt string) error {
-	prefix := ""
-	if len(f.src) > 0 && f.src[len(f.src)-1] != '\n' {
-		prefix = "\n"
-		if bytes.HasSuffix(f.src, []byte("\r")) {
-			prefix = "" // cannot happen in a valid file; keep it simple
-		}
+	at := len(f.src)
+	if f.strayAt >= 0 {
+		// A bad last byte is only harmless as the last byte: drop it.
+		at = f.strayAt
 	}
-	return f.apply(edit{len(f.src), len(f.src), prefix + stmt + "\n"})
+	prefix := ""
+	if at > 0 && f.src[at-1] != '\n' {
+		prefix = "\n"
+	}
+	return f.apply(edit{at, len(f.src), prefix + stmt + "\n"})
 }
 
 // Remove deletes every assignment of name (the statement and its
@@ -144,28 +146,35 @@ func (f *File) stmtExtent(st *stmtSpan) edit {
 	for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
 		j++
 	}
+	lineStart := bytes.LastIndexByte(src[:start], '\n') + 1
+	first := strings.Trim(string(src[lineStart:start]), " \t") == ""
 	switch {
 	case j < len(src) && src[j] == ';':
 		end = j + 1
 		for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
 			end++
 		}
-	case j < len(src) && (src[j] == '#' || src[j] == '\n' || src[j] == '\r'):
+		if first {
+			start = lineStart
+		}
+	case first && j < len(src) && (src[j] == '#' || src[j] == '\n' || src[j] == '\r'):
+		// Alone on its line: the whole line goes, its comment included.
 		nl := bytes.IndexByte(src[j:], '\n')
 		if nl < 0 {
 			end = len(src)
 		} else {
 			end = j + nl + 1
 		}
+		start = lineStart
 	default:
+		// After another statement on its line: keep the line end (and
+		// comment), drop the blanks before the statement.
 		end = j
-	}
-	lineStart := bytes.LastIndexByte(src[:start], '\n') + 1
-	if strings.Trim(string(src[lineStart:start]), " \t") == "" {
-		// Alone at the start of its line: take the indentation too, unless
-		// another statement follows on the same line after a `;`.
-		if end == len(src) || src[end-1] == '\n' {
-			start = lineStart
+		if j < len(src) && src[j] != ';' {
+			end = st.end
+		}
+		for start > lineStart && (src[start-1] == ' ' || src[start-1] == '\t') {
+			start--
 		}
 	}
 	return edit{start, end, ""}

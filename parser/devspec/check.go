@@ -45,12 +45,12 @@ type DomainKeys struct {
 
 // Defaults applied by libxl and the hypervisor when a key is not set.
 const (
-	DefaultEventChannels     = 1023
-	DefaultGrantFrames       = 64
-	DefaultMaptrackFrames    = 1024
-	maxEventChannelsFIFO     = 131071 // EVTCHN_FIFO_NR_CHANNELS - 1
-	maxEventChannelsAnyABI   = maxEventChannelsFIFO
-	defaultEventChannelsNote = "0 means the default, 1023"
+	DefaultEventChannels  = 1023
+	DefaultGrantFrames    = 64
+	DefaultMaptrackFrames = 1024
+	// MaxEventChannels is the largest max_event_channels any event channel
+	// ABI can use (FIFO: EVTCHN_FIFO_NR_CHANNELS - 1).
+	MaxEventChannels = 131071
 )
 
 // EventChannels is the effective max_event_channels.
@@ -185,8 +185,8 @@ func (c *Config) checkDomain(f *parser.File) parser.Diagnostics {
 		u := uint32(v)
 		return &u
 	}
-	c.Domain.MaxEventChannels = bounded("max_event_channels", 0, maxEventChannelsAnyABI,
-		"no event channel ABI has more than 131071 ("+defaultEventChannelsNote+")")
+	c.Domain.MaxEventChannels = bounded("max_event_channels", 0, MaxEventChannels,
+		"no event channel ABI has more than 131071 (0 means the default, 1023)")
 	c.Domain.MaxGrantFrames = bounded("max_grant_frames", 1, math.MaxInt32,
 		"Xen refuses a grant table of fewer than 1 frame (xl passes 0 on and domain creation fails)")
 	c.Domain.MaxMaptrackFrames = bounded("max_maptrack_frames", 0, math.MaxInt32, "xl's bounds")
