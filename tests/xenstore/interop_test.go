@@ -334,6 +334,19 @@ func TestXenTestXenstore(t *testing.T) {
 	if strings.Contains(r.out, "failed") {
 		t.Errorf("test-xenstore:\n%s", r.out)
 	}
+	// The same as an unprivileged guest through its domain socket: relative
+	// paths below its home, its quotas, its transactions.
+	c, err := xsclient.Dial(context.Background(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Introduce(context.Background(), 5, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, s.DomainSocketPath(5), testXenstore); r.code != 0 || strings.Contains(r.out, "failed") {
+		t.Fatalf("test-xenstore as domain 5 failed (exit %d):\n%s%s", r.code, r.out, r.err)
+	}
 	// Random mode: 30 s in CI, shorter locally.
 	secs := "5"
 	if os.Getenv("CI") == "true" {
