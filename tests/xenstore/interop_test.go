@@ -7,6 +7,7 @@ package xenstore_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,6 +254,18 @@ func TestGuestThroughDomainSocket(t *testing.T) {
 	// n0: the guest cannot read it, and learns it is denied, nothing more.
 	r := run(t, guest, "xenstore-read", "/secret/key")
 	want(t, r, "", 1)
+	if !strings.Contains(r.err, "couldn't read path /secret/key") {
+		t.Errorf("guest xenstore-read stderr %q", r.err)
+	}
+	// xenstore-read does not print the errno; the reply it got is EACCES.
+	g, err := xsclient.Dial(ctx, guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.Read(ctx, "/secret/key"); !errors.Is(err, xsclient.ErrPermission) {
+		t.Errorf("guest READ of an n0 node: %v, want EACCES", err)
+	}
 	r = run(t, guest, "xenstore-ls", "/secret")
 	if r.code != 1 || !strings.Contains(r.err, "Permission denied") {
 		t.Errorf("guest xenstore-ls of n0 node: %+v", r)
