@@ -4,6 +4,7 @@ package validate
 
 import (
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -33,7 +34,8 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*ValidateOptions) error) *cobr
 requests and the domain keys max_event_channels, max_grant_frames,
 max_maptrack_frames and e820_host, and list every problem found.
 
-Each problem is printed as FILE:LINE:COLUMN: message, the position pointing
+Each problem is printed as FILE:LINE:COLUMN: message (on a terminal, followed
+by the source line with a caret under the problem), the position pointing
 inside the spec string for a device problem, with the device named as
 "vif #N" or "disk #N" (N is the position in the list, counted from 0: the
 vif's default devid). Warnings (what xfeat accepts but xl would not, or what
@@ -111,6 +113,15 @@ func validateRun(opts *ValidateOptions) error {
 		if err := cmdutil.WriteJSON(opts.IO.Out, list); err != nil {
 			return err
 		}
+	} else if opts.IO.IsStdoutTTY() {
+		// For a person: each problem with its source line and a caret.
+		src, _ := os.ReadFile(opts.File)
+		if err := diags.Fprint(opts.IO.Out, src, opts.IO.ColorEnabled()); err != nil {
+			return err
+		}
+		if !diags.HasErrors() && cfg != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "%s: valid (%d vif, %d disk)\n", opts.File, len(cfg.Vifs), len(cfg.Disks))
+		}
 	} else {
 		for _, d := range diags {
 			if d.Subject == nil {
@@ -118,9 +129,6 @@ func validateRun(opts *ValidateOptions) error {
 			} else {
 				fmt.Fprintln(opts.IO.Out, d.Error())
 			}
-		}
-		if !diags.HasErrors() && cfg != nil && opts.IO.IsStderrTTY() {
-			fmt.Fprintf(opts.IO.ErrOut, "%s: valid (%d vif, %d disk)\n", opts.File, len(cfg.Vifs), len(cfg.Disks))
 		}
 	}
 	if diags.HasErrors() || f == nil {

@@ -118,3 +118,18 @@ func TestValidateExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateTerminalShowsSource(t *testing.T) {
+	p := writeCfg(t, badCfg)
+	io, _, stdout, _ := iostreams.Test()
+	io.SetStdoutTTY(true)
+	io.SetColorEnabled(false)
+	err := validateRun(&ValidateOptions{IO: io, File: p, Output: cmdutil.OutputTable})
+	if cmdutil.ExitCodeOf(err) != cmdutil.ExitError {
+		t.Fatalf("exit %v", cmdutil.ExitCodeOf(err))
+	}
+	out := stdout.String()
+	if !strings.Contains(out, p+":3:21: error: vif #1: unknown vif key \"queus\"") || !strings.Contains(out, `"bridge=br0,queus=2" ]`) || !strings.Contains(out, "^") {
+		t.Errorf("terminal output:\n%s", out)
+	}
+}
