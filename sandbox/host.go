@@ -29,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/backends/evtchn"
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -68,7 +69,7 @@ type Host struct {
 	nbDriver *netback.Driver
 	bbDriver *blkback.Driver
 	plat     *backendPlatform
-	events   *eventTable
+	events   *evtchn.Host
 
 	mu     sync.Mutex
 	guests map[uint32]*Guest
@@ -100,8 +101,11 @@ func New(cfg Config) (*Host, error) {
 	a, b := net.Pipe()
 	go srv.ServeConn(b, 0)
 	h.xs = xsclient.NewClient(a)
-	h.events = newEventTable()
-	h.plat = newBackendPlatform(cfg.Rundir, 0, h.events)
+	h.events = evtchn.NewHost(eventDir(cfg.Rundir))
+	if h.plat, err = newBackendPlatform(cfg.Rundir, 0, h.events); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf}
 	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf}
 	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
@@ -190,6 +194,14 @@ func (h *Host) shutdown() {
 	h.xs.Close()
 	h.srv.Close()
 	h.plat.close()
+	h.events.Close()
+	// The domains' socket directories are empty now; a stopped host
+	// leaves no trace of its guests.
+	dirs, _ := filepath.Glob(filepath.Join(h.cfg.Rundir, "domains", "*"))
+	for _, d := range dirs {
+		os.Remove(d)
+	}
+	os.Remove(filepath.Join(h.cfg.Rundir, "domains"))
 }
 
 func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
@@ -243,7 +255,7 @@ func (h *Host) BackendDevices() []xenbus.DeviceStatus {
 func (h *Host) GrantMappings() int { return h.plat.mapped() }
 
 // EventChannels is the number of event channels the backends have bound.
-func (h *Host) EventChannels() int { return h.plat.bound() }
+func (h *Host) EventChannels() int { return int(h.plat.bound.Load()) }
 
 // Netback and Blkback return the backend drivers (their connected devices
 // carry the rings a data path serves).

@@ -92,7 +92,7 @@ func startHost(t *testing.T, mod func(*Config)) *testHost {
 			t.Error("host did not stop")
 		}
 		// Nothing of a guest survives the host.
-		if left, _ := filepath.Glob(filepath.Join(dir, "domains", "*", "*")); len(left) > 0 {
+		if left, _ := filepath.Glob(filepath.Join(dir, "domains", "*")); len(left) > 0 {
 			t.Errorf("guest files left after the host stopped: %v", left)
 		}
 	})

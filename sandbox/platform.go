@@ -5,26 +5,77 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/xfeat/xfeat/backends/evtchn"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/xenbus"
 )
 
-// guestDir is where a domain's memory, grant table and event channel files
-// live: next to its XenStore socket.
+// Where a domain's files live. Grant files (domN.mem, .gnttab, .gntpin) go
+// next to its XenStore socket, in <rundir>/domains/<id>; event channel
+// files (domN.evtchn) of every domain, dom0's included, in <rundir>/domains,
+// since binding a channel maps both ends' files through one evtchn.Host.
 func guestDir(rundir string, domid uint32) string {
-	return fmt.Sprintf("%s/domains/%d", rundir, domid)
+	return filepath.Join(rundir, "domains", strconv.FormatUint(uint64(domid), 10))
 }
 
-// backendPlatform is dom0's access to the guests' grants and event
-// channels (xenbus.BackendPlatform). It opens a guest's files on first use
-// with its own mappings, so a guest stopping never pulls memory from under a
+func eventDir(rundir string) string { return filepath.Join(rundir, "domains") }
+
+// backendMaxChannels is dom0's port table: enough for every queue of every
+// device of every guest the sandbox runs.
+const backendMaxChannels = 1 << 16
+
+// channel adapts an evtchn port to xenbus.Channel; Close closes the port
+// (EVTCHNOP_close) once.
+type channel struct {
+	host  *evtchn.Host
+	dom   evtchn.DomID
+	ch    *evtchn.Channel
+	count *atomic.Int64
+	once  sync.Once
+}
+
+func (c *channel) Port() uint32                               { return uint32(c.ch.Port()) }
+func (c *channel) Notify() error                              { return c.ch.Notify() }
+func (c *channel) Wait(timeout time.Duration) (uint32, error) { return c.ch.Wait(timeout) }
+
+func (c *channel) Close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.host.CloseChannel(c.dom, c.ch.Port())
+		if c.count != nil {
+			c.count.Add(-1)
+		}
+	})
+	return err
+}
+
+func openChannel(h *evtchn.Host, dom evtchn.DomID, port evtchn.Port, count *atomic.Int64) (xenbus.Channel, error) {
+	ch, err := h.Channel(dom, port)
+	if err != nil {
+		h.CloseChannel(dom, port)
+		return nil, err
+	}
+	if count != nil {
+		count.Add(1)
+	}
+	return &channel{host: h, dom: dom, ch: ch, count: count}, nil
+}
+
+// backendPlatform is dom0's access to the guests' grants and event channels
+// (xenbus.BackendPlatform). It opens a guest's grant files on first use with
+// its own mappings, so a guest stopping never pulls memory from under a
 // backend: the view is closed only when its last mapping is gone.
 type backendPlatform struct {
 	rundir string
 	self   uint32
-	events *eventTable
+	events *evtchn.Host
+	bound  atomic.Int64
 
 	mu     sync.Mutex
 	guests map[uint32]*guestView
@@ -37,8 +88,15 @@ type guestView struct {
 	gone   bool // the guest was released: close when live drops to 0
 }
 
-func newBackendPlatform(rundir string, self uint32, events *eventTable) *backendPlatform {
-	return &backendPlatform{rundir: rundir, self: self, events: events, guests: map[uint32]*guestView{}}
+func newBackendPlatform(rundir string, self uint32, events *evtchn.Host) (*backendPlatform, error) {
+	if err := os.MkdirAll(eventDir(rundir), 0o755); err != nil {
+		return nil, err
+	}
+	events.RemoveDomain(evtchn.DomID(self)) // a previous host's, if any
+	if err := events.CreateDomain(evtchn.DomID(self), backendMaxChannels); err != nil {
+		return nil, err
+	}
+	return &backendPlatform{rundir: rundir, self: self, events: events, guests: map[uint32]*guestView{}}, nil
 }
 
 func (p *backendPlatform) view(fe uint32) (*guestView, error) {
@@ -47,25 +105,21 @@ func (p *backendPlatform) view(fe uint32) (*guestView, error) {
 	if v := p.guests[fe]; v != nil && !v.gone {
 		return v, nil
 	}
-	if fe > 0x7FEF {
+	if fe == 0 || fe >= 0x7FF0 {
 		return nil, fmt.Errorf("no domain %d", fe)
 	}
 	d, err := grant.OpenDomain(guestDir(p.rundir, fe), grant.DomID(fe))
 	if err != nil {
 		return nil, fmt.Errorf("domain %d has no grant table: %w", fe, err)
 	}
+	// A released guest whose pages are still mapped keeps its old view
+	// (reachable from those mappings) until they are unmapped.
 	v := &guestView{dom: d, mapper: grant.NewMapper(grant.DomID(p.self), d)}
-	if old := p.guests[fe]; old != nil {
-		// A released guest whose mappings are still live keeps its old
-		// view until they go; the new domain with the same id gets a new
-		// one. The old view is tracked by its mappings' closures.
-		_ = old
-	}
 	p.guests[fe] = v
 	return v, nil
 }
 
-// release drops a guest's view once nothing maps it.
+// forget drops a released guest's view once nothing maps it.
 func (p *backendPlatform) forget(fe uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -80,6 +134,7 @@ func (p *backendPlatform) forget(fe uint32) {
 	}
 }
 
+// mapped is the number of live grant mappings over all guests.
 func (p *backendPlatform) mapped() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -90,42 +145,42 @@ func (p *backendPlatform) mapped() int {
 	return n
 }
 
-func (p *backendPlatform) bound() int { return p.events.count(p.self) }
-
 func (p *backendPlatform) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for id, v := range p.guests {
 		if v.live == 0 {
 			v.dom.Close()
 			delete(p.guests, id)
 		}
 	}
+	p.mu.Unlock()
+	p.events.RemoveDomain(evtchn.DomID(p.self))
 }
 
-// grantMapping is a set of grant mappings seen as one contiguous area.
+// grantMapping is one page (Map) or a multi-page ring (MapRing).
 type grantMapping struct {
-	p       *backendPlatform
-	fe      uint32
-	v       *guestView
-	handles []grant.Handle
-	mem     []byte
-	region  []byte // our own contiguous view (multi-page), nil for one page
-	once    sync.Once
+	p    *backendPlatform
+	fe   uint32
+	v    *guestView
+	page grant.Mapping
+	ring *grant.RingMapping
+	once sync.Once
 }
 
-func (m *grantMapping) Bytes() []byte { return m.mem }
+func (m *grantMapping) Bytes() []byte {
+	if m.ring != nil {
+		return m.ring.Mem
+	}
+	return m.page.Page
+}
 
 func (m *grantMapping) Unmap() error {
-	var first error
+	var err error
 	m.once.Do(func() {
-		if m.region != nil {
-			first = unmapRegion(m.region)
-		}
-		for _, h := range m.handles {
-			if err := m.v.mapper.Unmap(h); err != nil && first == nil {
-				first = err
-			}
+		if m.ring != nil {
+			err = m.v.mapper.UnmapRing(m.ring)
+		} else {
+			err = m.v.mapper.Unmap(m.page.Handle)
 		}
 		m.p.mu.Lock()
 		m.v.live--
@@ -137,7 +192,7 @@ func (m *grantMapping) Unmap() error {
 		}
 		m.p.mu.Unlock()
 	})
-	return first
+	return err
 }
 
 // MapGrants implements xenbus.GrantMapper.
@@ -145,36 +200,42 @@ func (p *backendPlatform) MapGrants(ctx context.Context, fe uint32, refs []uint3
 	if len(refs) == 0 {
 		return nil, errors.New("no grant references")
 	}
+	if len(refs) > 1 && !writable {
+		return nil, errors.New("multi-page rings are mapped writable")
+	}
 	v, err := p.view(fe)
+	if err != nil {
+		return nil, err
+	}
+	m := &grantMapping{p: p, fe: fe, v: v}
+	if len(refs) == 1 {
+		m.page, err = v.mapper.Map(grant.Ref(refs[0]), !writable)
+	} else {
+		gr := make([]grant.Ref, len(refs))
+		for i, r := range refs {
+			gr[i] = grant.Ref(r)
+		}
+		m.ring, err = v.mapper.MapRing(gr)
+	}
 	if err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
 	v.live++
 	p.mu.Unlock()
-	m := &grantMapping{p: p, fe: fe, v: v}
-	frames := make([]uint32, 0, len(refs))
-	for _, r := range refs {
-		mp, err := v.mapper.Map(grant.Ref(r), !writable)
-		if err != nil {
-			m.Unmap()
-			return nil, fmt.Errorf("grant %d: %w", r, err)
-		}
-		m.handles = append(m.handles, mp.Handle)
-		if len(refs) == 1 {
-			m.mem = mp.Page
-			return m, nil
-		}
-		frames = append(frames, frameOf(v.dom, mp.Page))
+	return m, nil
+}
+
+// BindInterdomain implements xenbus.EventBinder.
+func (p *backendPlatform) BindInterdomain(ctx context.Context, remote, remotePort uint32) (xenbus.Channel, error) {
+	if remote >= 0x7FF0 {
+		return nil, fmt.Errorf("no domain %d", remote)
 	}
-	mem, _, _ := grant.Paths(guestDir(p.rundir, fe), grant.DomID(fe))
-	region, err := mapFrames(mem, frames, writable)
+	port, err := p.events.BindInterdomain(evtchn.DomID(p.self), evtchn.DomID(remote), evtchn.Port(remotePort))
 	if err != nil {
-		m.Unmap()
 		return nil, err
 	}
-	m.region, m.mem = region, region
-	return m, nil
+	return openChannel(p.events, evtchn.DomID(p.self), port, &p.bound)
 }
 
 // guestPlatform is one guest's memory, grant table and event channels
@@ -183,13 +244,13 @@ type guestPlatform struct {
 	dir    string
 	id     uint32
 	dom    *grant.Domain
-	events *eventTable
+	events *evtchn.Host
 
 	mu   sync.Mutex
 	used []bool // frames handed out
 }
 
-func newGuestPlatform(dir string, id uint32, frames, chans int, events *eventTable) (*guestPlatform, error) {
+func newGuestPlatform(dir string, id uint32, frames, chans int, events *evtchn.Host) (*guestPlatform, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -199,18 +260,34 @@ func newGuestPlatform(dir string, id uint32, frames, chans int, events *eventTab
 	if pages > 1<<16 {
 		pages = 1 << 16
 	}
+	// Files a previous host left for this id (it was killed) go first.
+	grant.RemoveDomain(dir, grant.DomID(id))
+	events.RemoveDomain(evtchn.DomID(id))
 	d, err := grant.CreateDomain(dir, grant.DomID(id), pages, frames)
 	if err != nil {
 		return nil, err
 	}
-	events.addDomain(id, chans)
+	if err := events.CreateDomain(evtchn.DomID(id), chans); err != nil {
+		d.Close()
+		grant.RemoveDomain(dir, grant.DomID(id))
+		return nil, err
+	}
 	return &guestPlatform{dir: dir, id: id, dom: d, events: events, used: make([]bool, pages)}, nil
 }
 
 func (g *guestPlatform) close() {
-	g.events.removeDomain(g.id)
+	g.events.RemoveDomain(evtchn.DomID(g.id))
 	g.dom.Close()
 	grant.RemoveDomain(g.dir, grant.DomID(g.id))
+}
+
+// AllocUnbound implements xenbus.GuestPlatform.
+func (g *guestPlatform) AllocUnbound(ctx context.Context, remote uint32) (xenbus.Channel, error) {
+	port, err := g.events.AllocUnbound(evtchn.DomID(g.id), evtchn.DomID(remote))
+	if err != nil {
+		return nil, err
+	}
+	return openChannel(g.events, evtchn.DomID(g.id), port, nil)
 }
 
 // AllocPages implements xenbus.GuestPlatform: n contiguous free frames,
@@ -230,10 +307,13 @@ func (g *guestPlatform) AllocPages(n int) (xenbus.Pages, error) {
 		run++
 		if run == n {
 			first := f - n + 1
+			mem, err := g.dom.Frames(uint32(first), n)
+			if err != nil {
+				return nil, err
+			}
 			for i := first; i <= f; i++ {
 				g.used[i] = true
 			}
-			mem := framesOf(g.dom, uint32(first), n)
 			clear(mem)
 			return &guestPages{g: g, first: uint32(first), mem: mem}, nil
 		}
@@ -264,18 +344,22 @@ func (p *guestPages) Grant(i int, dom uint32, readonly bool) (uint32, error) {
 }
 
 // Free ends the grants and returns the frames. A grant the backend still
-// maps cannot be ended (as under Xen): its frames stay allocated.
+// maps cannot be ended (as under Xen): then the frames stay allocated.
 func (p *guestPages) Free() error {
 	if p.freed {
 		return nil
 	}
+	var kept []grant.Ref
 	var first error
 	for _, r := range p.refs {
-		if err := p.g.dom.EndAccess(r); err != nil && first == nil {
-			first = err
+		if err := p.g.dom.EndAccess(r); err != nil {
+			kept = append(kept, r)
+			if first == nil {
+				first = err
+			}
 		}
 	}
-	p.refs = nil
+	p.refs = kept
 	if first != nil {
 		return first
 	}

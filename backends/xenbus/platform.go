@@ -1,6 +1,9 @@
 package xenbus
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // The interfaces below are what the drivers need from the host they run on:
 // pages a peer granted, and event channels. The sandbox host implements them
@@ -31,9 +34,10 @@ type EventBinder interface {
 type Channel interface {
 	Port() uint32
 	Notify() error
-	// Events delivers one value per batch of notifications from the peer;
-	// it is closed when the channel is closed.
-	Events() <-chan struct{}
+	// Wait blocks until the peer notified (timeout <= 0: no limit) and
+	// returns how many notifications it consumed; one goroutine waits
+	// at a time.
+	Wait(timeout time.Duration) (uint32, error)
 	Close() error
 }
 
