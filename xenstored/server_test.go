@@ -557,12 +557,10 @@ func TestStuckReaderDisconnected(t *testing.T) {
 	stuck := newRaw(t, pipeConn(t, s, 0))
 	stuck.send(T.TypeWatch, 0, nul("/flood", "t")) // and never read
 	dom0 := client(t, s, 0)
-	start := time.Now()
+	// Were this client held up by the stuck one, it would wait for the
+	// one-minute write timeout and run out of its 20 s context.
 	for i := 0; i < 500; i++ {
 		must(t, dom0.WriteString(c, "/flood/"+strings.Repeat("n", 60)+strconv.Itoa(i), "v"))
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("other client slowed down to %v by a stuck one", d)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
