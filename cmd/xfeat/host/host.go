@@ -43,25 +43,43 @@ func NewCmdHost(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Co
 		Use:   "host <command>",
 		Short: "Run, start, stop or query the sandbox host",
 		Long: `The sandbox host plays the privileged domain of a Xen host in one user-space
-process: the embedded XenStore daemon (domain 0 on <rundir>/socket, each
-introduced domain on <rundir>/domains/<id>/socket), the domain 0 backends
+process: the embedded XenStore daemon (domain 0 on RUNDIR/socket, each
+introduced domain on RUNDIR/domains/ID/socket), the domain 0 backends
 (netback for vif, blkback for vbd: feature schema, config-* checks, xenbus
 states, rings mapped through grant tables, event channels), and for every
 domain introduced with XS_INTRODUCE a guest running the reference netfront
 and blkfront over its own, unprivileged XenStore connection. XS_RELEASE stops
 the guest and removes its memory, grant-table and event-channel files.
 
-The run directory is --rundir, else $XDG_RUNTIME_DIR/xfeat for a user with a
-runtime directory, else /run/xfeat. A detached host writes its pid to
-<rundir>/host.pid and its log to <rundir>/host.log. Any libxenstore client
-works against it:
+The run directory RUNDIR is --rundir, else $XDG_RUNTIME_DIR/xfeat for a user
+with a runtime directory, else /run/xfeat. A detached host writes its pid to
+RUNDIR/host.pid and its log to RUNDIR/host.log. A guest's memory and grant
+table are RUNDIR/domains/ID/domID.{mem,gnttab,gntpin}; event channel files are
+RUNDIR/domains/domID.evtchn. The domain's limits come from
+/libxl/ID/sandbox/max-grant-frames and max-event-channels (defaults 64 and
+1023), written by the toolstack before XS_INTRODUCE. Any libxenstore client
+works against the host:
 
-    XENSTORED_PATH=<rundir>/socket xenstore-ls
+    XENSTORED_PATH=RUNDIR/socket xenstore-ls
 
 Backend limits (flags of run and start) set what each backend advertises as
 its own maximum (the schema's -defval) and which features it supports at all;
 a device asking for more is clamped, one asking for a disabled feature is
-refused, both named in the device's xenbus error node.`,
+refused, both named in the device's xenbus error node
+(/local/domain/0/error/backend/TYPE/DOMID/DEVID/error, one
+"config-NAME: reason" clause per feature) and in the log. A guest that writes
+garbage (bad ring references, a queue layout that does not add up, missing
+keys) makes only its own device fail: Closing, with the reason in that node.
+
+Features netback advertises (vif): multi-queue-max-queues (1-16, default 4),
+feature-sg, feature-gso-tcpv4, feature-gso-tcpv6, feature-ipv6-csum-offload,
+feature-split-event-channels (default on), feature-no-csum-offload,
+feature-multicast-control (default off). Features blkback advertises (vbd):
+multi-queue-max-queues (1-16, default 4), max-ring-page-order (0-4, default 4),
+feature-max-indirect-segments (0-4096, default 256), feature-persistent,
+feature-flush-cache, feature-barrier, feature-discard (default on). blkback
+serves the raw image named by the backend's params key; a missing image fails
+the device.`,
 		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(newCmdRun(f, runF), newCmdStart(f, runF), newCmdStop(f, runF), newCmdStatus(f, runF))
@@ -180,7 +198,7 @@ func newCmdStart(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.C
 		Use:   "start",
 		Short: "Start the sandbox host detached and wait until it answers",
 		Long: `Start ` + "`xfeat host run`" + ` detached from the terminal (its own session, log in
-<rundir>/host.log) and wait until its XenStore socket answers; then print the
+RUNDIR/host.log) and wait until its XenStore socket answers; then print the
 socket. If a XenStore already answers in the run directory, nothing is
 started and its socket is printed.`,
 		Example: `  xfeat host start
@@ -219,7 +237,7 @@ func newCmdStop(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Co
 	cmd := &cobra.Command{
 		Use:   "stop",
 		Short: "Stop a detached sandbox host",
-		Long: `Send SIGTERM to the host recorded in <rundir>/host.pid and wait until it has
+		Long: `Send SIGTERM to the host recorded in RUNDIR/host.pid and wait until it has
 exited (its guests stopped, its devices closed). A host that is not running is
 reported on standard error; that is not an error.`,
 		Args: cmdutil.NoArgs,
