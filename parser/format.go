@@ -120,7 +120,7 @@ func (w *formatter) measureLists() {
 			switch {
 			case t.Type == tokString || t.Type == tokNumber || t.Type == tokPunct && t.Value == "[":
 				top.items++
-			case t.Type == tokNewline && strings.Contains(t.Value, "#"):
+			case (t.Type == tokNewline || t.Type == tokListNewline) && strings.Contains(t.Value, "#"):
 				top.multi = true
 			}
 		}
@@ -256,7 +256,7 @@ func (w *formatter) value(indent string) error {
 			return nil
 		case t.Type == tokPunct && t.Value == ",":
 			w.i++
-		case t.Type == tokNewline:
+		case t.Type == tokNewline || t.Type == tokListNewline:
 			if multi {
 				w.newlines(t, inner, false)
 			}

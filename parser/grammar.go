@@ -15,8 +15,8 @@ import (
 //	valuelist  : /*empty*/ | values | values ',' nlok
 //	values     : value nlok | values ',' nlok value nlok
 //
-// Runs of NEWLINEs arrive as one Newline token (see xlLexer), so every `nlok`
-// is `Newline?`. The file is parsed one statement at a time by parseStmts,
+// Runs of NEWLINEs arrive as one Newline token (see xlLexer); inside a list
+// they are elided ListNewline tokens, so `nlok` disappears. The file is parsed one statement at a time by parseStmts,
 // which provides bison's `error NEWLINE` recovery and the rule that the last
 // assignment may end at EOF without a terminator.
 
@@ -27,46 +27,46 @@ type stmtNode struct {
 }
 
 type assignNode struct {
-	Pos   lexer.Position
-	Name  identNode  `parser:"@@"`
-	Op    opNode     `parser:"@@"`
-	Value *valueNode `parser:"@@"`
-}
-
-type identNode struct {
-	Pos  lexer.Position
-	Name string `parser:"@Ident"`
-}
-
-type opNode struct {
-	Pos lexer.Position
-	Op  string `parser:"@( \"=\" | \"+=\" )"`
+	Pos   lexer.Position // of the name
+	Name  string         `parser:"@Ident"`
+	Op    string         `parser:"@( \"=\" | \"+=\" )"`
+	Value *valueNode     `parser:"@@"`
 }
 
 type valueNode struct {
-	Pos    lexer.Position
-	String *string   `parser:"(  @String"`
-	Number *string   `parser:" | @Number"`
-	List   *listNode `parser:" | @@ )"`
+	Pos  lexer.Position
+	Atom *string   `parser:"(  @( String | Number )"` // a STRING starts with its quote
+	List *listNode `parser:" | @@ )"`
 }
 
+// listNode is a list. Newlines inside a list are ListNewline tokens, which
+// the grammar never sees (elided): libxlutil allows them between any two
+// tokens of a list (nlok after `[`, each value and each `,`), so eliding
+// them is exact. Every node is costly in participle (reflection and a
+// deferred capture each), so the grammar has as few as the tree needs: the
+// positions of the operator and of the closing `]` are found from the
+// scanner's tokens instead (participle's EndPos would be the start of the
+// next token, blanks included, anyway).
 type listNode struct {
-	Items []*valueNode `parser:"\"[\" Newline? ( @@ Newline? ( \",\" Newline? @@ Newline? )* ( \",\" Newline? )? )?"`
-	Close closeNode    `parser:"@@"`
+	Items []*valueNode `parser:"\"[\" ( @@ ( \",\" @@ )* \",\"? )? \"]\""`
 }
 
-// closeNode is the `]` of a list, captured for its position. (participle's
-// EndPos is the start of the next token, blanks included, so ends are
-// computed from the last token instead.)
-type closeNode struct {
-	Pos     lexer.Position
-	Bracket string `parser:"@\"]\""`
+// fileNode is a whole file, for the fast path of parseStmts.
+type fileNode struct {
+	Stmts []*stmtNode `parser:"@@*"`
 }
+
+var fileGrammar = participle.MustBuild[fileNode](
+	participle.Lexer(xlLexer{}),
+	participle.UseLookahead(2),
+	participle.Elide("ListNewline"),
+)
 
 // stmtParser is built once: participle's grammar construction uses
 // reflection and is far costlier than parsing a statement. The lookahead of
-// 3 lets `( "," Newline? @@ )*` back out of a trailing comma.
+// 2 lets `( "," @@ )*` back out of a trailing comma.
 var stmtParser = participle.MustBuild[stmtNode](
 	participle.Lexer(xlLexer{}),
-	participle.UseLookahead(3),
+	participle.UseLookahead(2),
+	participle.Elide("ListNewline"),
 )

@@ -16,16 +16,18 @@ const (
 	tokString
 	tokPunct   // = += ; [ ] ,
 	tokNewline // a run of NEWLINE tokens (newlines and comments, with the blanks between)
+	tokListNewline
 )
 
 func tokenSymbols() map[string]lexer.TokenType {
 	return map[string]lexer.TokenType{
-		"EOF":     lexer.EOF,
-		"Ident":   tokIdent,
-		"Number":  tokNumber,
-		"String":  tokString,
-		"Punct":   tokPunct,
-		"Newline": tokNewline,
+		"EOF":         lexer.EOF,
+		"Ident":       tokIdent,
+		"Number":      tokNumber,
+		"String":      tokString,
+		"Punct":       tokPunct,
+		"Newline":     tokNewline,
+		"ListNewline": tokListNewline,
 	}
 }
 
@@ -95,6 +97,11 @@ type scanner struct {
 	lexErrLine int
 	// strayAt is the offset of a bad last byte libxlutil ignores, or -1.
 	strayAt int
+	// closeOf maps the offset of each `[` to that of its `]`; opens is the
+	// stack of unclosed `[` offsets.
+	closeOf map[int]int
+	opens   []int
+	depth   int // deepest nesting seen
 }
 
 func scan(filename string, src []byte, opts Options) *scanner {
@@ -212,7 +219,24 @@ func (s *scanner) run() {
 			}
 			s.emit(tokNumber, i, j)
 			i = j
-		case c == ',' || c == '[' || c == ']' || c == '=' || c == ';':
+		case c == ',' || c == '=' || c == ';':
+			s.emit(tokPunct, i, i+1)
+			i++
+		case c == '[':
+			s.opens = append(s.opens, i)
+			if len(s.opens) > s.depth {
+				s.depth = len(s.opens)
+			}
+			s.emit(tokPunct, i, i+1)
+			i++
+		case c == ']':
+			if k := len(s.opens); k > 0 {
+				if s.closeOf == nil {
+					s.closeOf = map[int]int{}
+				}
+				s.closeOf[s.opens[k-1]] = i
+				s.opens = s.opens[:k-1]
+			}
 			s.emit(tokPunct, i, i+1)
 			i++
 		case c == '+' && i+1 < n && src[i+1] == '=':
@@ -232,6 +256,9 @@ func (s *scanner) run() {
 		}
 	}
 	s.toks = append(s.toks, lexer.EOFToken(s.pos(n)))
+	if s.closeOf != nil {
+		s.markListNewlines()
+	}
 	if at := bytes.IndexByte(src, 0); at >= 0 {
 		// libxlutil truncates a string at a NUL byte (and can abort on
 		// one); no text file has one.
@@ -239,6 +266,31 @@ func (s *scanner) run() {
 		col := at - (bytes.LastIndexByte(src[:at], '\n') + 1) + 1
 		r := Range{Filename: s.filename, Start: Pos{line, col, at}, End: Pos{line, col + 1, at + 1}}
 		s.errorf(DiagError, r, "NUL byte in the file", "xl.cfg is a text file")
+	}
+}
+
+// markListNewlines retypes the Newline runs inside matched brackets as
+// ListNewline. Only matched pairs count, so that an unclosed `[` does not
+// swallow the statement ends after it (which error recovery needs).
+func (s *scanner) markListNewlines() {
+	depth := 0
+	var closes []int // offsets of the `]` that end the open matched lists
+	for i := range s.toks {
+		t := &s.toks[i]
+		switch {
+		case t.Type == tokPunct && t.Value == "[":
+			if c, ok := s.closeOf[t.Pos.Offset]; ok {
+				closes = append(closes, c)
+				depth++
+			}
+		case t.Type == tokPunct && t.Value == "]":
+			if depth > 0 && closes[depth-1] == t.Pos.Offset {
+				closes = closes[:depth-1]
+				depth--
+			}
+		case t.Type == tokNewline && depth > 0:
+			t.Type = tokListNewline
+		}
 	}
 }
 

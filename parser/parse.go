@@ -35,7 +35,7 @@ func Parse(filename string, src []byte, opts Options) (*File, Diagnostics) {
 			p.lexErrLines[d.Subject.Start.Line] = true
 		}
 	}
-	if s.maxDepth() > maxNesting {
+	if s.depth > maxNesting {
 		p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
 			Summary: fmt.Sprintf("lists nested more than %d deep", maxNesting),
 			Subject: &Range{Filename: filename}})
@@ -56,29 +56,6 @@ func diagBefore(a, b *Diagnostic) bool {
 	return a.Subject.Start.Byte < b.Subject.Start.Byte
 }
 
-// maxDepth returns the deepest list nesting of the token stream.
-func (s *scanner) maxDepth() int {
-	depth, max := 0, 0
-	for i := range s.toks {
-		t := &s.toks[i]
-		if t.Type != tokPunct {
-			continue
-		}
-		switch t.Value {
-		case "[":
-			depth++
-			if depth > max {
-				max = depth
-			}
-		case "]":
-			if depth > 0 {
-				depth--
-			}
-		}
-	}
-	return max
-}
-
 type fileParser struct {
 	s           *scanner
 	diags       Diagnostics
@@ -92,12 +69,26 @@ type fileParser struct {
 // that every error of the file is reported.
 func (p *fileParser) parseStmts() {
 	toks := p.s.toks
-	plex, err := lexer.Upgrade(&sliceLexer{toks: toks})
+	plex, err := lexer.Upgrade(&sliceLexer{toks: toks}, tokListNewline)
 	if err != nil { // cannot happen: sliceLexer never fails
 		p.diags = append(p.diags, &Diagnostic{Severity: DiagError, Summary: err.Error()})
 		return
 	}
 	p.last = map[string]*Setting{}
+	// Fast path: the whole file in one participle call. Only when that fails
+	// (or two statements share a line without a `;`, which the file grammar
+	// cannot see) is it parsed again statement by statement, for recovery
+	// and every error.
+	start := plex.MakeCheckpoint()
+	if fn, err := fileGrammar.ParseFromLexer(plex); err == nil && terminated(fn.Stmts) {
+		for _, st := range fn.Stmts {
+			if st.Assign != nil {
+				p.store(st.Assign)
+			}
+		}
+		return
+	}
+	plex.LoadCheckpoint(start)
 	for !plex.Peek().EOF() {
 		cp := plex.MakeCheckpoint()
 		st, err := stmtParser.ParseFromLexer(plex, participle.AllowTrailing(true))
@@ -126,13 +117,24 @@ func (p *fileParser) parseStmts() {
 	}
 }
 
+// terminated reports whether every assignment but the last has its
+// terminator.
+func terminated(stmts []*stmtNode) bool {
+	for i, st := range stmts {
+		if st.Assign != nil && st.Term == "" && i != len(stmts)-1 {
+			return false
+		}
+	}
+	return true
+}
+
 // nextNewline returns the index of the first Newline token at or after byte
 // offset off, or -1.
 func (p *fileParser) nextNewline(off int) int {
 	toks := p.s.toks
 	i := sort.Search(len(toks), func(i int) bool { return toks[i].Pos.Offset >= off || toks[i].EOF() })
 	for ; i < len(toks); i++ {
-		if toks[i].Type == tokNewline {
+		if toks[i].Type == tokNewline || toks[i].Type == tokListNewline {
 			return i
 		}
 		if toks[i].EOF() {
@@ -266,14 +268,47 @@ func tokenEnd(pos lexer.Position, t string) lexer.Position {
 }
 
 // valueEnd returns the position just after a value.
-func valueEnd(n *valueNode) lexer.Position {
-	switch {
-	case n.Number != nil:
-		return tokenEnd(n.Pos, *n.Number)
-	case n.String != nil:
-		return tokenEnd(n.Pos, *n.String)
+func (p *fileParser) valueEnd(n *valueNode) lexer.Position {
+	if n.Atom != nil {
+		return tokenEnd(n.Pos, *n.Atom)
 	}
-	return tokenEnd(n.List.Close.Pos, "]")
+	return p.posAt(p.s.closeOf[n.Pos.Offset] + 1)
+}
+
+// posAt returns the position of byte offset off (on a line that has a
+// token: it searches the tokens for the line).
+func (p *fileParser) posAt(off int) lexer.Position {
+	toks := p.s.toks
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].Pos.Offset > off || toks[i].EOF() })
+	// toks[i-1] starts at or before off; count lines inside it when it is a
+	// Newline run.
+	if i == 0 {
+		return lexer.Position{Filename: p.s.filename, Offset: off, Line: 1, Column: off + 1}
+	}
+	t := toks[i-1]
+	pos := t.Pos
+	src := p.s.src
+	for j := t.Pos.Offset; j < off; j++ {
+		if src[j] == '\n' {
+			pos.Line++
+			pos.Column = 1
+		} else {
+			pos.Column++
+		}
+	}
+	pos.Offset = off
+	return pos
+}
+
+// opPos returns the position of the operator after a name.
+func (p *fileParser) opPos(a *assignNode) lexer.Position {
+	pos := tokenEnd(a.Pos, a.Name)
+	src := p.s.src
+	for pos.Offset < len(src) && (src[pos.Offset] == ' ' || src[pos.Offset] == '\t') {
+		pos.Offset++
+		pos.Column++
+	}
+	return pos
 }
 
 // rangeOf converts participle positions into a Range.
@@ -284,12 +319,12 @@ func (p *fileParser) rangeOf(start, end lexer.Position) Range {
 // value builds the Value of n, dequoting strings and reporting escape
 // problems.
 func (p *fileParser) value(n *valueNode) *Value {
-	r := p.rangeOf(n.Pos, valueEnd(n))
-	switch {
-	case n.Number != nil:
-		return &Value{Kind: KindString, Str: *n.Number, Raw: *n.Number, Number: true, Range: r}
-	case n.String != nil:
-		raw := *n.String
+	r := p.rangeOf(n.Pos, p.valueEnd(n))
+	if n.Atom != nil {
+		raw := *n.Atom
+		if raw[0] != '"' && raw[0] != '\'' {
+			return &Value{Kind: KindString, Str: raw, Raw: raw, Number: true, Range: r}
+		}
 		str, probs := dequote(raw)
 		for _, pr := range probs {
 			p.escapeProblem(r, raw, pr)
@@ -345,14 +380,15 @@ func (p *fileParser) escapeProblem(tok Range, raw string, pr escapeProblem) {
 // store applies libxlutil's xlu__cfg_set_store to one assignment.
 func (p *fileParser) store(a *assignNode) {
 	own := p.value(a.Value)
-	end := valueEnd(a.Value)
+	end := p.valueEnd(a.Value)
+	op := p.opPos(a)
 	set := &Setting{
-		Name:      a.Name.Name,
-		Op:        a.Op.Op,
+		Name:      a.Name,
+		Op:        a.Op,
 		Line:      a.Value.Pos.Line,
 		Value:     own,
-		NameRange: p.rangeOf(a.Name.Pos, tokenEnd(a.Name.Pos, a.Name.Name)),
-		OpRange:   p.rangeOf(a.Op.Pos, tokenEnd(a.Op.Pos, a.Op.Op)),
+		NameRange: p.rangeOf(a.Pos, tokenEnd(a.Pos, a.Name)),
+		OpRange:   p.rangeOf(op, tokenEnd(op, a.Op)),
 		Range:     p.rangeOf(a.Pos, end),
 		stmt: &stmtSpan{start: a.Pos.Offset, end: end.Offset,
 			valStart: a.Value.Pos.Offset, valEnd: end.Offset, own: own},

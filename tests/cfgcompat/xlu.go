@@ -54,6 +54,19 @@ static void xf_close(xf_run *r) {
 	if (r->report) fclose(r->report);
 }
 
+// xf_parse_only is what the benchmark times: a whole libxlutil parse of
+// data (set-up, scan, grammar, storage, teardown), reporting to report.
+static int xf_parse_only(FILE *report, const char *data, int len) {
+	XLU_Config *cfg = xlu_cfg_init(report, "bench");
+	int rc;
+	if (!cfg) return -1;
+	rc = xlu_cfg_readdata(cfg, data, len);
+	xlu_cfg_destroy(cfg);
+	return rc;
+}
+
+static FILE *xf_devnull(void) { return fopen("/dev/null", "w"); }
+
 static struct xf_setting *xf_first(XLU_Config *c) { return ((struct xf_config *)c)->settings; }
 static struct xf_value *xf_item(struct xf_value *v, int i) { return v->u.list.values[i]; }
 static XLU_ConfigValue *xf_pub(struct xf_value *v) { return (XLU_ConfigValue *)v; }
@@ -186,6 +199,30 @@ func crossCheck(cfg *C.XLU_Config, sets []Setting) error {
 		C.free(unsafe.Pointer(cname))
 	}
 	return nil
+}
+
+// Bench parses one input repeatedly with libxlutil, for benchmarks: the
+// input is copied to C memory once, and libxlutil's messages go to
+// /dev/null.
+type Bench struct {
+	data   *C.char
+	len    C.int
+	report *C.FILE
+}
+
+// NewBench prepares data for ParseOnce. Close releases it.
+func NewBench(data []byte) *Bench {
+	return &Bench{data: (*C.char)(C.CBytes(data)), len: C.int(len(data)), report: C.xf_devnull()}
+}
+
+// ParseOnce runs xlu_cfg_init, xlu_cfg_readdata and xlu_cfg_destroy and
+// returns readdata's result.
+func (b *Bench) ParseOnce() int { return int(C.xf_parse_only(b.report, b.data, b.len)) }
+
+// Close frees the input.
+func (b *Bench) Close() {
+	C.free(unsafe.Pointer(b.data))
+	C.fclose(b.report)
 }
 
 // String renders v like parser.Value.String, for comparisons and messages.
