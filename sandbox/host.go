@@ -290,6 +290,25 @@ func (g *Guest) Platform() xenbus.GuestPlatform {
 	return g.plat
 }
 
+// Netfront and Blkfront are the guest's frontend drivers (nil when the
+// guest runs none); their devices carry the guest's side of the rings.
+func (g *Guest) Netfront() *frontends.Netfront {
+	<-g.ready
+	if g.netfront == nil {
+		return nil
+	}
+	return g.netfront.Driver.(*frontends.Netfront)
+}
+
+// Blkfront is the guest's block frontend driver.
+func (g *Guest) Blkfront() *frontends.Blkfront {
+	<-g.ready
+	if g.blkfront == nil {
+		return nil
+	}
+	return g.blkfront.Driver.(*frontends.Blkfront)
+}
+
 // Done is closed when the guest has stopped.
 func (g *Guest) Done() <-chan struct{} { return g.done }
 
@@ -358,7 +377,6 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 		return err
 	}
 	g.plat = plat
-	close(g.ready)
 	defer func() {
 		plat.close()
 		h.plat.forget(d.ID)
@@ -367,11 +385,13 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	h.logf("guest %d: started (max_grant_frames %d, max_event_channels %d)", d.ID, frames, chans)
 	defer h.logf("guest %d: stopped", d.ID)
 	if h.cfg.RunFrontends != nil && !h.cfg.RunFrontends(d.ID) {
+		close(g.ready)
 		<-ctx.Done()
 		return nil
 	}
 	xs, err := xsclient.Dial(ctx, d.Socket)
 	if err != nil {
+		close(g.ready)
 		return fmt.Errorf("connecting to %s: %w", d.Socket, err)
 	}
 	g.xs = xs
@@ -381,6 +401,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	h.mu.Lock()
 	g.netfront, g.blkfront = nf, bf
 	h.mu.Unlock()
+	close(g.ready)
 	var wg sync.WaitGroup
 	for _, bus := range []*xenbus.FrontendBus{nf, bf} {
 		wg.Add(1)

@@ -346,6 +346,8 @@ func TestHostileGuestsFailOnlyTheirDevice(t *testing.T) {
 	img := image(t, 1<<20)
 	// A well-behaved guest, connected throughout.
 	h.createDomain(t, 1, []vifSpec{{devid: 0}}, []vbdSpec{{devid: 51712, params: img}})
+	h.waitState(t, bePath("vif", 1, 0), xenbus.Connected)
+	h.waitState(t, bePath("vbd", 1, 51712), xenbus.Connected)
 	// The hostile guest's devices.
 	h.createDomain(t, 2,
 		[]vifSpec{{devid: 0}, {devid: 1}, {devid: 2}, {devid: 3}, {devid: 4}},

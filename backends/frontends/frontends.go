@@ -221,6 +221,13 @@ func (d *NetDevice) Disconnect() {
 	d.drv.track(d.dev.DevID, nil)
 }
 
+// Device returns the connected netfront device devid, or nil.
+func (n *Netfront) Device(devid uint32) *NetDevice {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.vifs[devid]
+}
+
 func (n *Netfront) track(id uint32, d *NetDevice) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -242,6 +249,30 @@ type Blkfront struct {
 	// backend's maximum.
 	MaxQueues        int
 	MaxRingPageOrder int
+
+	mu   sync.Mutex
+	vbds map[uint32]*BlkDevice
+}
+
+// Device returns the blkfront device devid once it has set its rings up, or
+// nil.
+func (b *Blkfront) Device(devid uint32) *BlkDevice {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.vbds[devid]
+}
+
+func (b *Blkfront) track(id uint32, d *BlkDevice) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.vbds == nil {
+		b.vbds = map[uint32]*BlkDevice{}
+	}
+	if d == nil {
+		delete(b.vbds, id)
+	} else {
+		b.vbds[id] = d
+	}
 }
 
 // Kind implements xenbus.FrontendDriver.
@@ -365,6 +396,7 @@ func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	if err != nil {
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
 	}
+	d.drv.track(d.dev.DevID, d)
 	return xenbus.Initialised, nil
 }
 
@@ -406,4 +438,5 @@ func (d *BlkDevice) Disconnect() {
 		}
 	}
 	d.Queues = nil
+	d.drv.track(d.dev.DevID, nil)
 }
