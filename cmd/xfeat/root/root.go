@@ -13,8 +13,10 @@ import (
 	createcmd "github.com/xfeat/xfeat/cmd/xfeat/create"
 	destroycmd "github.com/xfeat/xfeat/cmd/xfeat/destroy"
 	featurescmd "github.com/xfeat/xfeat/cmd/xfeat/features"
+	fmtcmd "github.com/xfeat/xfeat/cmd/xfeat/fmt"
 	hostcmd "github.com/xfeat/xfeat/cmd/xfeat/host"
 	listcmd "github.com/xfeat/xfeat/cmd/xfeat/list"
+	parsecmd "github.com/xfeat/xfeat/cmd/xfeat/parse"
 	showcmd "github.com/xfeat/xfeat/cmd/xfeat/show"
 	speccmd "github.com/xfeat/xfeat/cmd/xfeat/spec"
 	validatecmd "github.com/xfeat/xfeat/cmd/xfeat/validate"
@@ -77,6 +79,8 @@ var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return listcmd.NewCmdList(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return destroycmd.NewCmdDestroy(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return featurescmd.NewCmdFeatures(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return parsecmd.NewCmdParse(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return fmtcmd.NewCmdFmt(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return speccmd.NewCmdSpec(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return validatecmd.NewCmdValidate(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },

@@ -1,0 +1,119 @@
+package fmtcmd_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xfeat/xfeat/cmd/xfeat/root"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/iostreams"
+)
+
+const messy = "# guest\nname='g' # n\nmemory=512;vcpus=2\nvif=['bridge=br0,features=queues:2\\;max-ring-page-order:0',\"bridge=br1\"]\r\n"
+const tidy = "# guest\nname = \"g\" # n\nmemory = 512\nvcpus = 2\nvif = [\n    \"bridge=br0,features=queues:2\\\\;max-ring-page-order:0\",\n    \"bridge=br1\",\n]\n"
+
+func run(t *testing.T, stdin string, args ...string) (code cmdutil.ExitCode, stdout, stderr string) {
+	t.Helper()
+	ios, in, out, errOut := iostreams.Test()
+	in.WriteString(stdin)
+	code = root.Run(&cmdutil.Factory{IO: ios, Version: "test"}, args)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, text string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "guest.cfg")
+	if err := os.WriteFile(p, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFmtStdout(t *testing.T) {
+	p := writeFile(t, messy, 0o644)
+	code, out, errOut := run(t, "", "fmt", p)
+	if code != 0 || out != tidy {
+		t.Errorf("exit %d\n%s\nwant\n%s", code, out, tidy)
+	}
+	if !strings.Contains(errOut, "warning:") {
+		t.Errorf("no leniency warning: %q", errOut)
+	}
+	if b, _ := os.ReadFile(p); string(b) != messy {
+		t.Error("fmt without -w changed the file")
+	}
+	if code, out, _ := run(t, tidy, "fmt", "-"); code != 0 || out != tidy {
+		t.Errorf("not idempotent: %q", out)
+	}
+}
+
+func TestFmtWrite(t *testing.T) {
+	p := writeFile(t, messy, 0o640)
+	if code, out, _ := run(t, "", "fmt", "-w", p); code != 0 || out != "" {
+		t.Fatalf("exit %d, out %q", code, out)
+	}
+	b, _ := os.ReadFile(p)
+	if string(b) != tidy {
+		t.Errorf("file after -w:\n%s", b)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", st.Mode().Perm())
+	}
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+	// Already formatted: not rewritten (the inode stays).
+	before, _ := os.Stat(p)
+	run(t, "", "fmt", "-w", p)
+	after, _ := os.Stat(p)
+	if !os.SameFile(before, after) {
+		t.Error("-w rewrote a formatted file")
+	}
+}
+
+func TestFmtRejectedUntouched(t *testing.T) {
+	bad := "a = 1\nb = [1 2]\n"
+	p := writeFile(t, bad, 0o644)
+	code, out, errOut := run(t, "", "fmt", "-w", p)
+	if code != cmdutil.ExitError || out != "" || !strings.Contains(errOut, p+":2:8: error:") {
+		t.Errorf("exit %d, out %q, stderr %q", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(p); string(b) != bad {
+		t.Error("rejected file was changed")
+	}
+}
+
+func TestFmtCheckAndDiff(t *testing.T) {
+	messyPath := writeFile(t, messy, 0o644)
+	tidyPath := writeFile(t, tidy, 0o644)
+	code, out, _ := run(t, "", "fmt", "--check", tidyPath, messyPath)
+	if code != cmdutil.ExitError || out != messyPath+"\n" {
+		t.Errorf("--check: exit %d, out %q", code, out)
+	}
+	if code, out, _ := run(t, "", "fmt", "--check", tidyPath); code != 0 || out != "" {
+		t.Errorf("--check on a tidy file: exit %d, out %q", code, out)
+	}
+	code, out, _ = run(t, "", "fmt", "-d", messyPath)
+	for _, want := range []string{"--- " + messyPath + ".orig\n", "+++ " + messyPath + "\n", "@@ -1,4 +1,8 @@\n", " # guest\n", "-name='g' # n\n", "+name = \"g\" # n\n", "+vcpus = 2\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("-d: exit %d", code)
+	}
+	if b, _ := os.ReadFile(messyPath); string(b) != messy {
+		t.Error("-d changed the file")
+	}
+}
+
+func TestFmtUsage(t *testing.T) {
+	for _, args := range [][]string{{"fmt"}, {"fmt", "-w", "--check", "x"}, {"fmt", "-w", "-"}} {
+		if code, _, _ := run(t, "", args...); code != cmdutil.ExitUsage {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
