@@ -21,12 +21,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/evtchn"
@@ -71,6 +73,8 @@ type Host struct {
 	plat     *backendPlatform
 	events   *evtchn.Host
 
+	stopping atomic.Bool
+
 	mu     sync.Mutex
 	guests map[uint32]*Guest
 	ctx    context.Context // set by Run; guests run under it
@@ -91,7 +95,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, guests: map[uint32]*Guest{}}
 	srv, err := xenstored.New(xenstored.Config{
-		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: cfg.Logf,
+		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: h.daemonLogf,
 		OnIntroduce: h.onIntroduce, OnRelease: h.onRelease,
 	})
 	if err != nil {
@@ -117,6 +121,17 @@ func (h *Host) logf(format string, args ...any) {
 	if h.cfg.Logf != nil {
 		h.cfg.Logf(format, args...)
 	}
+}
+
+// daemonLogf passes the daemon's log on, except the end of the host's own
+// in-process connection when the host stops.
+func (h *Host) daemonLogf(format string, args ...any) {
+	if h.stopping.Load() && len(args) > 0 {
+		if err, ok := args[len(args)-1].(error); ok && errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+	}
+	h.logf(format, args...)
 }
 
 func (h *Host) prefixed(p string) func(string, ...any) {
@@ -169,6 +184,7 @@ func (h *Host) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	context.AfterFunc(ctx, func() { h.stopping.Store(true) })
 	serr := h.srv.Serve(ctx)
 	cancel()
 	bwg.Wait()
@@ -191,8 +207,10 @@ func (h *Host) shutdown() {
 		h.stopGuest(id)
 	}
 	h.wg.Wait()
-	h.xs.Close()
+	// The daemon first: it closes our in-process connection itself,
+	// without logging it as a client gone astray.
 	h.srv.Close()
+	h.xs.Close()
 	h.plat.close()
 	h.events.Close()
 	// The domains' socket directories are empty now; a stopped host
