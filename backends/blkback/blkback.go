@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,6 +282,11 @@ func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool
 	}
 	if path == "" {
 		return nil, fmt.Errorf("params: empty (no medium)")
+	}
+	// The host runs detached, from "/": a relative path would name some
+	// other file than the administrator meant.
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("params: %q is not an absolute path", path)
 	}
 	flag := os.O_RDWR
 	if readOnly {
