@@ -18,8 +18,8 @@ var simpleEscapes = [256]byte{'"': '"', '\'': '\'', '\\': '\\', 'a': 7, 'b': 8, 
 
 // classifyEscape returns the kind of the escape at raw[j] and how many raw
 // bytes it spans. raw is the whole token, quotes included; the lexer
-// guarantees raw[j+1] exists and is not the closing quote's position... or
-// is, for `\"`.
+// guarantees that a backslash inside it is followed by a character other than
+// a newline, before the closing quote.
 //
 // It follows libxlutil's xlu__cfgl_dequote, bugs included:
 //   - `\x` always fails (it skips one character too many, and its length
@@ -126,9 +126,8 @@ func dequote(raw string) (string, []escapeProblem) {
 
 // quoteString renders s as a double-quoted xl.cfg string that libxlutil
 // reads back as s: backslash, double quote and control characters that have
-// a named escape are escaped; every other byte is written as is (libxlutil
-// strings are 8-bit clean). s must not contain a newline-free requirement:
-// a newline is written as \n.
+// a named escape are escaped (a newline must be, a raw one ends the token);
+// every other byte is written as is (libxlutil strings are 8-bit clean).
 func quoteString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
