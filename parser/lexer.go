@@ -249,8 +249,6 @@ func (s *scanner) run() {
 				continue
 			}
 			i = s.lexError(i)
-		case c == 0:
-			i++ // reported once, below
 		default:
 			i = s.lexError(i)
 		}
@@ -258,14 +256,6 @@ func (s *scanner) run() {
 	s.toks = append(s.toks, lexer.EOFToken(s.pos(n)))
 	if s.closeOf != nil {
 		s.markListNewlines()
-	}
-	if at := bytes.IndexByte(src, 0); at >= 0 {
-		// libxlutil truncates a string at a NUL byte (and can abort on
-		// one); no text file has one.
-		line := 1 + bytes.Count(src[:at], []byte{'\n'})
-		col := at - (bytes.LastIndexByte(src[:at], '\n') + 1) + 1
-		r := Range{Filename: s.filename, Start: Pos{line, col, at}, End: Pos{line, col + 1, at + 1}}
-		s.errorf(DiagError, r, "NUL byte in the file", "xl.cfg is a text file")
 	}
 }
 
@@ -311,6 +301,13 @@ func (s *scanner) stringEnd(i int) (int, bool) {
 				return 0, false
 			}
 			j++
+			if src[j] == 0 {
+				s.errorf(DiagError, s.rng(j, j+1), "NUL byte in a string", "xl.cfg is a text file")
+			}
+		case 0:
+			// libxlutil truncates the string at a NUL byte (or fails an
+			// assertion): no value can hold one.
+			s.errorf(DiagError, s.rng(j, j+1), "NUL byte in a string", "xl.cfg is a text file")
 		}
 	}
 	return 0, false

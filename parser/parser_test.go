@@ -52,9 +52,10 @@ func TestValues(t *testing.T) {
 		{"l = [1]\nl += [2]\nl += [[3]]\n", "l = []\nl += []\nl += [1, 2, [3]]\n"},
 		{"n += 'fresh'\n", "n += \"fresh\"\n"},
 		{"\n\n;;\n# only\n", ""},
-		{"a = 1\n@", "a = 1\n"},      // libxlutil ignores a bad last byte
-		{"a = 1 #", "a = 1\n"},       // a lone # as the last byte too
-		{"#c\r\na = 1\n", "a = 1\n"}, // a comment may end in CRLF (`.` matches CR)
+		{"a = 1\n@", "a = 1\n"},        // libxlutil ignores a bad last byte
+		{"a = 1 #", "a = 1\n"},         // a lone # as the last byte too
+		{"#c\r\na = 1\n", "a = 1\n"},   // a comment may end in CRLF (`.` matches CR)
+		{"# \x00\na = 1\n", "a = 1\n"}, // a comment may hold anything
 	}
 	for _, tt := range tests {
 		f := mustParse(t, tt.src)
@@ -91,7 +92,7 @@ func TestRejects(t *testing.T) {
 		"a + = 1\n", "a == 1\n", "= 1\n", "a = \n", "a = [1\n", "a = ]\n", "a = \"x\n", "a = 'x\"\n",
 		"a = \"x\"\na += [\"y\"]\n", "a = [1]\na += \"y\"\n", "a = \"\\x41\"\n", "a = \"\\1\"\n",
 		"a = \"\\12\"\n", "a = \"x\\7\"\n", "a = 1\n@x", "a = 1\rb = 2\n", "a = \"x\x00\"\n",
-		"a = yes\n", "a = (1)\n",
+		"a = yes\n", "a = (1)\n", "a = \"\\\x00\"\n", "a = \x00\n",
 	} {
 		if f, diags := Parse("t.cfg", []byte(src), Options{}); f != nil || !diags.HasErrors() {
 			t.Errorf("Parse(%q) accepted: %s", src, dump(f))

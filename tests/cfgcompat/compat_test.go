@@ -173,6 +173,7 @@ var pieces = []string{
 	"\n", "\n", "\n", "# comment\n", "#\n", "#c\r\n",
 	" ", " ", "\t",
 	"@", "-", "+", "(", ")", ":", ".", "F", "_x", "\r", "\r\n", "#", `"open`, "+ =",
+	"\f", "\v", "\xff", // no NUL: in a string it can abort libxlutil (an assert) "'", `"`, "\\", "[\n", "\n]", ",\n", "\n,",
 }
 
 // genSoup returns a random sequence of pieces (mostly rejected inputs).
@@ -226,7 +227,7 @@ func genValue(r *rand.Rand, b *strings.Builder, depth int) {
 		k := r.Intn(4)
 		for i := 0; i < k; i++ {
 			if i > 0 {
-				b.WriteString([]string{",", ", ", ",\n", " ,\n  # c\n  "}[r.Intn(4)])
+				b.WriteString([]string{",", ", ", ",\n", " ,\n  # c\n  ", "\n,", "\n\n,\n\n", "# c\n,"}[r.Intn(7)])
 			}
 			genValue(r, b, depth+1)
 		}
