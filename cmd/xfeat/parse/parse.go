@@ -40,7 +40,9 @@ With --json the output is a JSON array with one object per setting:
 (nested) array of strings exactly as libxlutil stores them: numbers as written
 (0x1f stays "0x1f"), strings after escape processing, a += joined with the
 earlier value. "line" is the line libxlutil records, that of the value's first
-token. Shadowed settings are included: xl uses the last one of each name.
+token. Shadowed settings are included: xl uses the last one of each name. (As
+in libxlutil, a list extended by a later += is left empty in the earlier
+setting: its items moved to the later one.)
 
 Every problem of the file is printed to standard error as
 FILE:LINE:COLUMN: message, with the source line and a caret. xfeat accepts, with
