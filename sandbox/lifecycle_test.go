@@ -83,6 +83,25 @@ func TestFrontendInitiatedClose(t *testing.T) {
 	if err := pages.Free(); err != nil {
 		t.Errorf("the guest cannot end its grants after the backend closed: %v", err)
 	}
+
+	// The driver comes back: the backend offers the device again and
+	// connects to the new rings.
+	hg.write("state", "1")
+	h.waitState(t, be, xenbus.InitWait)
+	pages, err = hg.g.Platform().AllocPages(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		ring.Init(pages.Bytes()[i*4096 : (i+1)*4096])
+	}
+	tx, _ = pages.Grant(0, 0, false)
+	rx, _ = pages.Grant(1, 0, false)
+	hg.write("tx-ring-ref", itoa(tx), "rx-ring-ref", itoa(rx), "event-channel", hg.port(), "state", "4")
+	h.waitState(t, be, xenbus.Connected)
+	if h.GrantMappings() != 2 || h.EventChannels() != 1 {
+		t.Errorf("reconnected: %d mappings, %d channels; want 2, 1", h.GrantMappings(), h.EventChannels())
+	}
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

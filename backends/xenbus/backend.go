@@ -380,12 +380,15 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 			}
 			continue
 		}
-		if failed || written == Closed {
+		if failed {
 			continue
 		}
 		fs, err := ReadState(ctx, c, dev.Frontend)
 		if err != nil {
 			fail(fmt.Errorf("frontend state: %v", err))
+			continue
+		}
+		if written == Closed && fs != Initialising {
 			continue
 		}
 		switch fs {
@@ -400,6 +403,12 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 			connected = true
 			setState(Connected)
 			b.logf("%s: connected", dev)
+		case Initialising:
+			// A frontend coming back after closing (a guest
+			// reloading its driver): offer the device again.
+			if written == Closed || written == Closing {
+				setState(InitWait)
+			}
 		case Closing:
 			if written != Closing {
 				disconnect()
