@@ -121,10 +121,17 @@ func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error)
 			obs.Effective = &v
 		}
 		if rule.FrontendKey != "" {
-			if v, ok, err := readOpt(ctx, ops, ref.FrontendPath+"/"+rule.FrontendKey); err != nil {
-				return nil, err
-			} else if ok {
-				obs.Negotiated = &v
+			// With several queues the guest writes per-queue keys (ring refs,
+			// event channels) under queue-N/ (netif.h): queue-0 stands for all.
+			for _, p := range []string{ref.FrontendPath + "/" + rule.FrontendKey, ref.FrontendPath + "/queue-0/" + rule.FrontendKey} {
+				v, ok, err := readOpt(ctx, ops, p)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					obs.Negotiated = &v
+					break
+				}
 			}
 		}
 		eff, neg, verdict := rule.Judge(obs)

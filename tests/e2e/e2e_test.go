@@ -80,6 +80,7 @@ func TestCreateShowDestroy(t *testing.T) {
 	}
 
 	verdicts := map[string]map[string]string{}
+	negotiated := map[string]string{}
 	for _, dev := range [][2]string{{"vif", "guest/0"}, {"vif", "1/1"}, {"disk", "guest/xvda"}, {"vbd", "1/51728"}} {
 		tsv := h.xfeat(t, "show", dev[0], dev[1])
 		js := h.xfeat(t, "show", dev[0], dev[1], "-o", "json")
@@ -98,6 +99,7 @@ func TestCreateShowDestroy(t *testing.T) {
 		for _, f := range rep.Features {
 			fromJSON = append(fromJSON, strings.Join([]string{f.Name, orDash(f.Requested), orDash(f.Advertised), orDash(f.Effective), orDash(f.Negotiated), f.Verdict}, "\t"))
 			v[f.Name] = f.Verdict
+			negotiated[rep.Device+" "+f.Name] = orDash(f.Negotiated)
 		}
 		if got := strings.TrimSuffix(tsv.out, "\n"); got != strings.Join(fromJSON, "\n") {
 			t.Errorf("show %v: the table and the JSON differ:\n%s\n---\n%s", dev, got, strings.Join(fromJSON, "\n"))
@@ -114,6 +116,20 @@ func TestCreateShowDestroy(t *testing.T) {
 			if got := verdicts[dev][f]; got != want {
 				t.Errorf("%s %s: verdict %q, want %q", dev, f, got, want)
 			}
+		}
+	}
+
+	// What the guests chose: the clamp, split channels per queue (queue-N/).
+	for key, want := range map[string]string{
+		"vif 1/0 multi-queue-max-queues":       "2",
+		"vif 1/0 feature-split-event-channels": "1",
+		"vif 1/1 multi-queue-max-queues":       "4",
+		"vif 1/1 feature-split-event-channels": "0",
+		"vbd 1/51712 max-ring-page-order":      "2",
+		"vbd 1/51728 feature-persistent":       "0",
+	} {
+		if negotiated[key] != want {
+			t.Errorf("%s: negotiated %q, want %q", key, negotiated[key], want)
 		}
 	}
 

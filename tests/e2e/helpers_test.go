@@ -52,7 +52,7 @@ type host struct {
 	dir string
 }
 
-func startHost(t *testing.T, mod func(*sandbox.Config)) *host {
+func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xfe2e") // short: unix socket paths are limited
 	if err != nil {
@@ -98,12 +98,12 @@ type result struct {
 
 // xfeat runs the binary with --xenstore pointing at h (when the command
 // takes it) and returns what it printed and its exit status.
-func (h *host) xfeat(t *testing.T, args ...string) result {
+func (h *host) xfeat(t testing.TB, args ...string) result {
 	t.Helper()
 	return runXfeat(t, nil, append(args, "--xenstore", h.Socket())...)
 }
 
-func runXfeat(t *testing.T, env []string, args ...string) result {
+func runXfeat(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -124,7 +124,7 @@ func runXfeat(t *testing.T, env []string, args ...string) result {
 }
 
 // dump is the whole tree with values and permissions.
-func (h *host) dump(t *testing.T) string {
+func (h *host) dump(t testing.TB) string {
 	t.Helper()
 	s, err := toolstack.DumpTree(context.Background(), h.xs, "/")
 	if err != nil {
@@ -134,7 +134,7 @@ func (h *host) dump(t *testing.T) string {
 }
 
 // images makes n raw disk images of size bytes in a temporary directory.
-func images(t *testing.T, n int, size int64) []string {
+func images(t testing.TB, n int, size int64) []string {
 	t.Helper()
 	dir := t.TempDir()
 	var paths []string
@@ -154,7 +154,7 @@ func images(t *testing.T, n int, size int64) []string {
 }
 
 // writeCfg writes an xl.cfg file and returns its path.
-func writeCfg(t *testing.T, name, src string) string {
+func writeCfg(t testing.TB, name, src string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
@@ -164,7 +164,7 @@ func writeCfg(t *testing.T, name, src string) string {
 }
 
 // guestCfg is examples/guest.cfg with its disk images at imgs.
-func guestCfg(t *testing.T, imgs []string) string {
+func guestCfg(t testing.TB, imgs []string) string {
 	t.Helper()
 	src, err := os.ReadFile("../../examples/guest.cfg")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ is Connected.
 
 Before anything is written FILE is parsed as xl parses it, every device spec
 is checked, and every requested feature is checked against the schema its
-backend domain advertises under /local/domain/<be>/backend/<type>/features
+backend domain advertises under /local/domain/BE/backend/TYPE/features
 (a backend advertising no schema is an error). A request for a maximum above
 what the backend offers (queues, max-ring-page-order, max-indirect-segments)
 is accepted with a warning: the backend clamps it. Then the grant and event
@@ -72,9 +73,9 @@ feature, the value, what is allowed and which backend domain said so.
 Then the domain id (the smallest free one from 1) is claimed under /libxl,
 the domain is introduced to XenStore, and one transaction writes the domain
 directory and every device with libxl's layout and permissions, plus one
-config-<feature> node per request in the device's backend directory, with
-permissions n<backend-domid>: readable by the backend and dom0, never by the
-guest. No hotplug script runs: hotplug-status is not written.
+config-FEATURE node per request in the device's backend directory, owned by
+the backend domain with no access for anyone else (n0 for a dom0 backend):
+readable by the backend and dom0, never by the guest. No hotplug script runs: hotplug-status is not written.
 
 XenStore is found as libxenstore finds it (--xenstore, XENSTORED_PATH, the
 xenstored socket, /dev/xen/xenbus), then the sandbox host's socket; if none
@@ -117,7 +118,18 @@ device is named with the state of both its ends).`,
 	return cmd
 }
 
+// printDiags prints diagnostics in file order, those without a position first.
 func printDiags(ios *iostreams.IOStreams, file string, diags parser.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return a == nil && b != nil
+		}
+		if a.Start.Line != b.Start.Line {
+			return a.Start.Line < b.Start.Line
+		}
+		return a.Start.Column < b.Start.Column
+	})
 	for _, d := range diags {
 		if d.Subject == nil {
 			fmt.Fprintf(ios.ErrOut, "%s: %s\n", file, d.Error())
@@ -168,7 +180,7 @@ func createRun(opts *CreateOptions) error {
 		progress = func(states []toolstack.DeviceState) {
 			var parts []string
 			for _, s := range states {
-				parts = append(parts, fmt.Sprintf("%s %s/%s", s.Name(), abbrev(s.BackendState), abbrev(s.FrontendState)))
+				parts = append(parts, fmt.Sprintf("%s %s/%s", s.Name(), toolstack.StateName(s.BackendState), toolstack.StateName(s.FrontendState)))
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "\r\033[Kwaiting: %s", strings.Join(parts, ", "))
 		}
@@ -214,10 +226,6 @@ func nonNil(d []toolstack.DeviceState) []toolstack.DeviceState {
 		return []toolstack.DeviceState{}
 	}
 	return d
-}
-
-func abbrev(s int) string {
-	return toolstack.StateName(s)
 }
 
 func dryRun(ctx context.Context, opts *CreateOptions, c *xsclient.Client, plan *toolstack.Plan) error {

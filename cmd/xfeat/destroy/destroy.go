@@ -35,7 +35,7 @@ func NewCmdDestroy(f *cmdutil.Factory, runF func(*DestroyOptions) error) *cobra.
 		Long: `Destroy domain DOM (an id or a name) as libxl does: every device's backend is
 asked to close (online=0, state=Closing) and given up to --wait to reach
 Closed; then the devices' frontend, backend, error and /libxl directories,
-the domain's home and /libxl/<domid> are removed, and the domain is
+the domain's home and /libxl/DOMID are removed, and the domain is
 released (XS_RELEASE, which stops the sandbox guest). A backend that did not
 close in time is reported on stderr and its device removed anyway, so that
 nothing is left behind.

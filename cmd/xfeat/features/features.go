@@ -36,7 +36,7 @@ func NewCmdFeatures(f *cmdutil.Factory, runF func(*FeaturesOptions) error) *cobr
 		Use:   "features TYPE",
 		Short: "List the features a backend advertises for a device type",
 		Long: `List the features the backend domain advertises for TYPE (vif, vbd or disk)
-under /local/domain/<be>/backend/<type>/features: name, type (uint, int,
+under /local/domain/BE/backend/TYPE/features: name, type (uint, int,
 bool, string), default (for a maximum such as multi-queue-max-queues: the
 backend's own maximum, above which it clamps a request), the hard bounds
 -min/-max and allowed -values where given, and the description. These are

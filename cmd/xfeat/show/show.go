@@ -70,7 +70,7 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Long: `Show, for one device, every feature its backend advertises or that was
 requested for it, side by side:
 
-    REQUESTED   the config-<feature> node written at creation
+    REQUESTED   the config-FEATURE node written at creation
     ADVERTISED  the backend's advertised default (for a maximum: its own)
     EFFECTIVE   what the backend put into effect (its key in the backend dir)
     NEGOTIATED  what the guest chose (its key in the frontend dir)

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/toolstack"
+)
+
+// BenchmarkCreateCLI is the time from starting `xfeat create` (a new
+// process: parse, connect, read schemas, claim, introduce, write, wait) to
+// every device of examples/guest.cfg (2 vifs, 2 disks) Connected, against
+// a sandbox host; the destroy after each create is not timed.
+func BenchmarkCreateCLI(b *testing.B) {
+	h := startHost(b, nil)
+	cfg := guestCfg(b, images(b, 2, 8<<20))
+	var times []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		r := runXfeat(b, nil, "create", "--xenstore", h.Socket(), cfg)
+		times = append(times, time.Since(start))
+		if r.code != 0 {
+			b.Fatalf("create: %d %s", r.code, r.err)
+		}
+		b.StopTimer()
+		if r := runXfeat(b, nil, "destroy", "--xenstore", h.Socket(), "guest"); r.code != 0 {
+			b.Fatalf("destroy: %d %s", r.code, r.err)
+		}
+		b.StartTimer()
+	}
+	reportPercentiles(b, times)
+}
+
+// BenchmarkCreateInProcess is the same create through the toolstack
+// package, without process start-up: plan (schemas read), claim, introduce,
+// write, wait for Connected.
+func BenchmarkCreateInProcess(b *testing.B) {
+	h := startHost(b, nil)
+	cfgPath := guestCfg(b, images(b, 2, 8<<20))
+	ctx := context.Background()
+	var times []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		f, diags := parser.ParseFile(cfgPath, parser.Options{})
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		cfg, diags := devspec.CheckFile(f)
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		plan, diags, err := toolstack.NewPlan(ctx, h.xs, f, cfg)
+		if err != nil || plan == nil {
+			b.Fatal(err, diags)
+		}
+		got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 10 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+		b.StopTimer()
+		if _, err := toolstack.Destroy(ctx, h.xs, got.Domid, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportPercentiles(b, times)
+}
+
+func reportPercentiles(b *testing.B, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(times[len(times)/2]), "p50-ms")
+	b.ReportMetric(ms(times[len(times)*95/100]), "p95-ms")
+	b.ReportMetric(ms(times[len(times)-1]), "max-ms")
+}
