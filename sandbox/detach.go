@@ -169,6 +169,13 @@ func readPid(dir string) int {
 			return 0
 		}
 	}
+	// A stale pid file may name a pid reused by some other program: only
+	// a process running `... host run` is the host (Stop signals it).
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		if !bytes.Contains(cmd, []byte("\x00host\x00run")) && pid != os.Getpid() {
+			return 0
+		}
+	}
 	return pid
 }
 

@@ -1,0 +1,72 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultRundir(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	want := "/run/user/1000/xfeat"
+	if os.Geteuid() == 0 {
+		want = "/run/xfeat"
+	}
+	if got := DefaultRundir(); got != want {
+		t.Errorf("DefaultRundir() = %q, want %q", got, want)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	if got := DefaultRundir(); got != "/run/xfeat" {
+		t.Errorf("without XDG_RUNTIME_DIR: %q", got)
+	}
+}
+
+func TestStartReportsAHostThatDies(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fake-xfeat")
+	// Stands in for a binary whose `host run` fails at once.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"cannot run: $*\" >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), Options{Rundir: filepath.Join(dir, "run"), Exe: script, Timeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "cannot run: host run --rundir") {
+		t.Errorf("Start with a dying host: %v", err)
+	}
+}
+
+func TestStopAndStatusWithoutHost(t *testing.T) {
+	dir := t.TempDir()
+	if err := Stop(context.Background(), dir); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Stop without a host: %v", err)
+	}
+	st, err := Status(context.Background(), dir)
+	if err != nil || st.Running || st.PID != 0 {
+		t.Errorf("Status without a host: %+v, %v", st, err)
+	}
+	// A stale pid file naming a live process that is not a host: neither
+	// running nor signalled.
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleeper.Process.Kill()
+	os.WriteFile(filepath.Join(dir, PidFileName), []byte(strconv.Itoa(sleeper.Process.Pid)+"\n"), 0o644)
+	if err := Stop(context.Background(), dir); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Stop with a stale pid file: %v", err)
+	}
+	// Signalled, our unwaited child would now be a zombie.
+	time.Sleep(50 * time.Millisecond)
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(sleeper.Process.Pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || stat[i+2] == 'Z' {
+		t.Errorf("the unrelated process was stopped: %s", stat)
+	}
+}
