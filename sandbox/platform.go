@@ -77,8 +77,9 @@ type backendPlatform struct {
 	events *evtchn.Host
 	bound  atomic.Int64
 
-	mu     sync.Mutex
-	guests map[uint32]*guestView
+	mu      sync.Mutex
+	guests  map[uint32]*guestView
+	orphans map[*guestView]struct{} // released guests' views still mapped
 }
 
 type guestView struct {
@@ -96,7 +97,8 @@ func newBackendPlatform(rundir string, self uint32, events *evtchn.Host) (*backe
 	if err := events.CreateDomain(evtchn.DomID(self), backendMaxChannels); err != nil {
 		return nil, err
 	}
-	return &backendPlatform{rundir: rundir, self: self, events: events, guests: map[uint32]*guestView{}}, nil
+	return &backendPlatform{rundir: rundir, self: self, events: events,
+		guests: map[uint32]*guestView{}, orphans: map[*guestView]struct{}{}}, nil
 }
 
 func (p *backendPlatform) view(fe uint32) (*guestView, error) {
@@ -113,7 +115,10 @@ func (p *backendPlatform) view(fe uint32) (*guestView, error) {
 		return nil, fmt.Errorf("domain %d has no grant table: %w", fe, err)
 	}
 	// A released guest whose pages are still mapped keeps its old view
-	// (reachable from those mappings) until they are unmapped.
+	// until they are unmapped; a new domain with its id gets a new one.
+	if old := p.guests[fe]; old != nil {
+		p.orphans[old] = struct{}{}
+	}
 	v := &guestView{dom: d, mapper: grant.NewMapper(grant.DomID(p.self), d)}
 	p.guests[fe] = v
 	return v, nil
@@ -140,6 +145,9 @@ func (p *backendPlatform) mapped() int {
 	defer p.mu.Unlock()
 	n := 0
 	for _, v := range p.guests {
+		n += v.mapper.Mapped()
+	}
+	for v := range p.orphans {
 		n += v.mapper.Mapped()
 	}
 	return n
@@ -189,6 +197,7 @@ func (m *grantMapping) Unmap() error {
 			if m.p.guests[m.fe] == m.v {
 				delete(m.p.guests, m.fe)
 			}
+			delete(m.p.orphans, m.v)
 		}
 		m.p.mu.Unlock()
 	})
