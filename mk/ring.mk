@@ -1,0 +1,9 @@
+# backends/ring, backends/grant, backends/evtchn (issue 4).
+# `make bench-ring`: Go ring round trip vs the same loop in C with Xen's
+# ring.h (Go/C ratios), event-channel batching, grant map/copy cost.
+BENCH_TARGETS += bench-ring
+RING_BENCH_ROUNDS ?= 5
+
+.PHONY: bench-ring
+bench-ring: deps
+	@GO=$(GO) sh backends/ring/testdata/bench-compare.sh bin $(RING_BENCH_ROUNDS)
