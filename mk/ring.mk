@@ -7,3 +7,5 @@ RING_BENCH_ROUNDS ?= 5
 .PHONY: bench-ring
 bench-ring: deps
 	@GO=$(GO) sh backends/ring/testdata/bench-compare.sh bin $(RING_BENCH_ROUNDS)
+
+FUZZ_TARGETS += ./backends/ring:FuzzBackHostile
