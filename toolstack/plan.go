@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -423,6 +424,13 @@ func diskKeys(d *Device, disk *devspec.Disk) {
 	target := ""
 	if disk.Target != nil {
 		target = *disk.Target
+	}
+	// A relative image path means the one next to where xfeat create runs;
+	// the backend (a detached host, running from /) needs it absolute.
+	if target != "" && !filepath.IsAbs(target) {
+		if abs, err := filepath.Abs(target); err == nil {
+			target = abs
+		}
 	}
 	discard := rw // libxl__device_disk_setdefault: discard on for writable disks
 	if disk.Discard != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ max_grant_frames = 2000
 vif = [ "bridge=xenbr0,mac=00:16:3e:00:00:01,queues=2,tso4=off",
         "bridge=xenbr0,queues=8" ]
 disk = [ "/srv/a.img,raw,xvda,rw,queues=2,max-ring-page-order=1",
-         "/srv/b.img,raw,xvdb,ro" ]
+         "b.img,raw,xvdb,ro" ]
 `
 
 func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
@@ -41,6 +42,7 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cwd, _ := os.Getwd()
 	id := got.Domid
 	if id != 1 {
 		t.Fatalf("first domain got id %d, want 1", id)
@@ -81,7 +83,7 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 		LibxlPath(id) + "/sandbox/max-event-channels":        "1023",
 		FrontendPath(id, "vbd", 51728) + "/virtual-device":   "51728",
 		BackendPath(0, "vbd", id, 51728) + "/mode":           "r",
-		BackendPath(0, "vbd", id, 51728) + "/params":         "/srv/b.img",
+		BackendPath(0, "vbd", id, 51728) + "/params":         cwd + "/b.img", // relative: resolved against the cwd
 		BackendPath(0, "vbd", id, 51728) + "/discard-enable": "0",
 		BackendPath(0, "vbd", id, 51712) + "/discard-enable": "1",
 	} {

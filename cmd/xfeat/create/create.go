@@ -75,7 +75,9 @@ the domain is introduced to XenStore, and one transaction writes the domain
 directory and every device with libxl's layout and permissions, plus one
 config-FEATURE node per request in the device's backend directory, owned by
 the backend domain with no access for anyone else (n0 for a dom0 backend):
-readable by the backend and dom0, never by the guest. No hotplug script runs: hotplug-status is not written.
+readable by the backend and dom0, never by the guest. No hotplug script runs:
+hotplug-status is not written. A disk's target is written to params as an
+absolute path (a relative one is taken from the current directory).
 
 XenStore is found as libxenstore finds it (--xenstore, XENSTORED_PATH, the
 xenstored socket, /dev/xen/xenbus), then the sandbox host's socket; if none
