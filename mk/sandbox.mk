@@ -3,3 +3,4 @@
 # against the host's socket.
 APT_PACKAGES += xenstore-utils
 FUZZ_TARGETS += ./backends/xenbus:FuzzParseState
+FUZZ_TARGETS += ./sandbox:FuzzHostileVif

@@ -49,7 +49,7 @@ func (l *syncLog) contains(s string) bool {
 	return false
 }
 
-func startHost(t *testing.T, mod func(*Config)) *testHost {
+func startHost(t testing.TB, mod func(*Config)) *testHost {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xfh")
 	if err != nil {
@@ -58,7 +58,10 @@ func startHost(t *testing.T, mod func(*Config)) *testHost {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	lg := &syncLog{}
 	cfg := Config{Rundir: dir, Netback: netback.DefaultLimits(), Blkback: blkback.DefaultLimits(),
-		Logf: func(f string, a ...any) { lg.logf(f, a...); t.Logf(f, a...) }}
+		Logf: lg.logf}
+	if tt, ok := t.(*testing.T); ok { // a fuzz target's F may not log from its goroutines
+		cfg.Logf = func(f string, a ...any) { lg.logf(f, a...); tt.Logf(f, a...) }
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -125,7 +128,7 @@ type vbdSpec struct {
 
 // createDomain lays a domain and its devices out as the toolstack does
 // (contract, xen-spec §E), INTRODUCE included.
-func (h *testHost) createDomain(t *testing.T, id uint32, vifs []vifSpec, vbds []vbdSpec) {
+func (h *testHost) createDomain(t testing.TB, id uint32, vifs []vifSpec, vbds []vbdSpec) {
 	t.Helper()
 	ctx := bg
 	ids := strconv.Itoa(int(id))
@@ -214,7 +217,7 @@ func (h *testHost) createDomain(t *testing.T, id uint32, vifs []vifSpec, vbds []
 	}
 }
 
-func (h *testHost) read(t *testing.T, path string) string {
+func (h *testHost) read(t testing.TB, path string) string {
 	t.Helper()
 	v, err := h.xs.ReadString(bg, path)
 	if err != nil {
@@ -229,7 +232,7 @@ func (h *testHost) readOpt(path string) (string, bool) {
 }
 
 // waitState waits until dir/state is want.
-func (h *testHost) waitState(t *testing.T, dir string, want xenbus.State) {
+func (h *testHost) waitState(t testing.TB, dir string, want xenbus.State) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 15*time.Second)
 	defer cancel()
@@ -246,7 +249,7 @@ func bePath(kind string, fe, dev uint32) string { return xenbus.BackendPath(0, k
 func fePath(kind string, fe, dev uint32) string { return xenbus.FrontendPath(fe, kind, dev) }
 
 // destroy tears a device down as libxl does and checks both ends close.
-func (h *testHost) destroy(t *testing.T, kind string, fe, dev uint32) {
+func (h *testHost) destroy(t testing.TB, kind string, fe, dev uint32) {
 	t.Helper()
 	be := bePath(kind, fe, dev)
 	err := h.xs.Transact(bg, func(tx *xsclient.Tx) error {

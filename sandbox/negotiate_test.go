@@ -74,7 +74,7 @@ func TestBackendSeedsKeysAtInitWait(t *testing.T) {
 	}
 }
 
-func (h *testHost) dialGuest(t *testing.T, id uint32) *xsclient.Client {
+func (h *testHost) dialGuest(t testing.TB, id uint32) *xsclient.Client {
 	t.Helper()
 	c, err := xsclient.Dial(bg, filepath.Join(h.Rundir(), "domains", strconv.Itoa(int(id)), "socket"))
 	if err != nil {
@@ -281,14 +281,14 @@ func TestMissingImageFailsOnlyThatDevice(t *testing.T) {
 
 // hostileGuest plays domain id's frontend for one device by hand.
 type hostileGuest struct {
-	t  *testing.T
+	t  testing.TB
 	h  *testHost
 	xs *xsclient.Client
 	fe string
 	g  *Guest
 }
 
-func (h *testHost) hostile(t *testing.T, id uint32, kind string, dev uint32) *hostileGuest {
+func (h *testHost) hostile(t testing.TB, id uint32, kind string, dev uint32) *hostileGuest {
 	t.Helper()
 	var g *Guest
 	for deadline := time.Now().Add(5 * time.Second); g == nil; {

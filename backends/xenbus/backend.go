@@ -373,7 +373,9 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 		online, _ := ReadBool(ctx, c, dev.Backend+"/online", true)
 		own, ownErr := ReadState(ctx, c, dev.Backend)
 		if !online || (ownErr == nil && own != written && own == Closing) || (ownErr == nil && own == Closed && written != Closed) {
-			if written != Closed {
+			// Closed even if the toolstack wrote Closing over our
+			// Closed (libxl would not, another toolstack might).
+			if written != Closed || own != Closed {
 				disconnect()
 				setState(Closed)
 				b.logf("%s: closed", dev)

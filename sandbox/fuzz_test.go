@@ -1,0 +1,160 @@
+package sandbox
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// FuzzHostileVif: whatever a guest writes into its vif frontend directory,
+// the host keeps running, the device ends up InitWait, Connected or Closing
+// (never anything else), another guest's device stays Connected, and after
+// teardown no grant mapping or event channel is left. In the inputs, "g"
+// as a ring ref stands for a page really granted to dom0, "p" as a port for
+// a channel really allocated for dom0.
+func FuzzHostileVif(f *testing.F) {
+	f.Add("", "g", "g", "p", "", "", "4", true)
+	f.Add("2", "g", "g", "p", "", "", "4", true)
+	f.Add("1", "g", "g", "", "p", "p", "4", true)
+	f.Add("1", "7777", "g", "p", "", "", "4", true)
+	f.Add("x", "g", "g", "p", "", "", "3", false)
+	f.Add("1", "g", "g", "p", "p", "", "4", true)
+	f.Add("", "g", "g", "p", "", "", "9", true)
+	f.Add("0", "", "", "", "", "", "4", true)
+	f.Add("1", "g", "g", "p", "", "", "6", true)
+	f.Add("1", "g", "g", "p", "", "", "5", true)
+
+	h := startHost(f, noFrontends(2))
+	h.createDomain(f, 1, []vifSpec{{devid: 0}}, nil)
+	h.waitState(f, bePath("vif", 1, 0), xenbus.Connected)
+	h.createDomain(f, 2, nil, nil)
+	good := h.GrantMappings()
+	devid := uint32(0)
+
+	f.Fuzz(func(t *testing.T, nq, tx, rx, ev, evtx, evrx, state string, rxCopy bool) {
+		devid++
+		d := strconv.Itoa(int(devid))
+		be := bePath("vif", 2, devid)
+		fe := fePath("vif", 2, devid)
+		err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+			for _, kv := range [][3]string{
+				{fe + "/backend", be, ""}, {fe + "/backend-id", "0", ""}, {fe + "/state", "1", ""}, {fe + "/handle", d, ""},
+				{be + "/frontend", fe, "b"}, {be + "/frontend-id", "2", "b"}, {be + "/online", "1", "b"}, {be + "/state", "1", "b"},
+			} {
+				if err := txn.Write(bg, kv[0], []byte(kv[1])); err != nil {
+					return err
+				}
+			}
+			if err := txn.SetPerms(bg, fe, p("n2", "r0")); err != nil {
+				return err
+			}
+			for _, k := range []string{"backend", "backend-id", "state", "handle"} {
+				if err := txn.SetPerms(bg, fe+"/"+k, p("n2", "r0")); err != nil {
+					return err
+				}
+			}
+			return txn.SetPerms(bg, be, p("n0", "r2"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(t, be, xenbus.InitWait)
+		hg := h.hostile(t, 2, "vif", devid)
+		var pages []xenbus.Pages
+		var chans []xenbus.Channel
+		val := func(key, v string) string {
+			switch {
+			case v == "g" && (key == "tx-ring-ref" || key == "rx-ring-ref"):
+				pg, err := hg.g.Platform().AllocPages(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ring.Init(pg.Bytes())
+				r, err := pg.Grant(0, 0, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages = append(pages, pg)
+				return strconv.Itoa(int(r))
+			case v == "p" && len(key) >= 13 && key[:13] == "event-channel":
+				ch, err := hg.g.Platform().AllocUnbound(bg, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chans = append(chans, ch)
+				return strconv.Itoa(int(ch.Port()))
+			}
+			return v
+		}
+		for _, kv := range [][2]string{{"multi-queue-num-queues", nq}, {"tx-ring-ref", tx}, {"rx-ring-ref", rx},
+			{"event-channel", ev}, {"event-channel-tx", evtx}, {"event-channel-rx", evrx}} {
+			if kv[1] != "" {
+				// Values the daemon refuses (bad characters) are the
+				// guest's problem, not the host's.
+				_ = hg.xs.WriteString(bg, fe+"/"+kv[0], val(kv[0], kv[1]))
+			}
+		}
+		if rxCopy {
+			hg.write("request-rx-copy", "1")
+		}
+		_ = hg.xs.WriteString(bg, fe+"/state", state)
+
+		// Wait for what the backend must do: fail garbage, go Closing or
+		// Closed after the frontend, try to connect on Initialised or
+		// Connected (Connected or Closing), stay InitWait otherwise.
+		fs, perr := xenbus.ParseState(state)
+		var allowed []string
+		switch {
+		case perr != nil:
+			allowed = []string{"5"}
+		case fs == xenbus.Initialised || fs == xenbus.Connected:
+			allowed = []string{"4", "5"}
+		case fs == xenbus.Closing:
+			allowed = []string{"5"}
+		case fs == xenbus.Closed:
+			allowed = []string{"6"}
+		default:
+			allowed = []string{"2"}
+			time.Sleep(5 * time.Millisecond)
+		}
+		st := h.read(t, be+"/state")
+		for deadline := time.Now().Add(5 * time.Second); !slices.Contains(allowed, st); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("backend state %q after the guest wrote state %q; want one of %v", st, state, allowed)
+			}
+			st = h.read(t, be+"/state")
+		}
+		if s := h.read(t, bePath("vif", 1, 0)+"/state"); s != "4" {
+			t.Fatalf("the other guest's device went to %s", s)
+		}
+		// Teardown as the toolstack does it; then nothing of this device
+		// may stay mapped or bound.
+		if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+			if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
+				return err
+			}
+			return txn.Write(bg, be+"/state", []byte("5"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(t, be, xenbus.Closed)
+		if n := h.GrantMappings(); n != good {
+			t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
+		}
+		h.xs.Rm(bg, be)
+		h.xs.Rm(bg, fe)
+		for _, pg := range pages {
+			if err := pg.Free(); err != nil {
+				t.Fatalf("guest cannot end its grant after teardown: %v", err)
+			}
+		}
+		for _, ch := range chans {
+			ch.Close()
+		}
+	})
+}
