@@ -42,11 +42,17 @@ int main(int argc, char **argv) {
 	if (RING_SIZE(&br) != (32u << __builtin_ctz(npages)))
 		die("ring size %u for %d pages", RING_SIZE(&br), npages);
 
+	struct evtchn ev = {0};
+	int use_ev = evtchn_open(&ev, dir, me);
 	uint32_t done = 0, notifies = 0;
 	unsigned spins = 0;
 	while (done < nreq) {
 		int more;
 		RING_FINAL_CHECK_FOR_REQUESTS(&br, more);
+		if (!more && use_ev) {
+			evtchn_wait(&ev);
+			continue;
+		}
 		if (!more) {
 			if (++spins % 64 == 0)
 				sched_yield();
@@ -100,9 +106,11 @@ int main(int argc, char **argv) {
 		int notify;
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&br, notify);
 		notifies += notify;
+		if (notify && use_ev)
+			evtchn_notify(&ev);
 	}
 	for (int p = 0; p < npages; p++)
 		release(gt, strtoul(argv[5 + p], NULL, 10));
-	printf("DONE %u %u\n", done, notifies);
+	printf("DONE %u %u %u\n", done, notifies, use_ev ? ev.waits : 0);
 	return 0;
 }

@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
 		freeslots[k] = MAX_INFLIGHT - 1 - k;
 		slot_of[k] = UINT32_MAX;
 	}
+	struct evtchn ev = {0};
+	int use_ev = evtchn_open(&ev, dir, guest);
 	uint32_t sent = 0, done = 0, notifies = 0;
 	unsigned spins = 0;
 	while (done < nreq) {
@@ -87,9 +89,15 @@ int main(int argc, char **argv) {
 			int notify;
 			RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&fr, notify);
 			notifies += notify;
+			if (notify && use_ev)
+				evtchn_notify(&ev);
 		}
 		int more;
 		RING_FINAL_CHECK_FOR_RESPONSES(&fr, more);
+		if (!more && use_ev) {
+			evtchn_wait(&ev); /* everything producible is in flight */
+			continue;
+		}
 		if (!more) {
 			if (++spins % 64 == 0)
 				sched_yield();
@@ -135,6 +143,6 @@ int main(int argc, char **argv) {
 		}
 		fr.rsp_cons = rp;
 	}
-	printf("DONE %u %u\n", done, notifies);
+	printf("DONE %u %u %u\n", done, notifies, use_ev ? ev.waits : 0);
 	return 0;
 }

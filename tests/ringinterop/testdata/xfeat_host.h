@@ -19,6 +19,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <limits.h>
+#include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 /* ring.h leaves the barriers to the includer (Linux userspace, x86 TSO). */
 #define mb()  __sync_synchronize()
@@ -96,6 +103,76 @@ static inline long acquire(grant_entry_v1_t *t, size_t n, grant_ref_t ref, domid
 
 static inline void release(grant_entry_v1_t *t, grant_ref_t ref) {
 	__sync_fetch_and_and(&t[ref].flags, (uint16_t)~(GTF_reading | GTF_writing));
+}
+
+/* Event channels of the sandbox host (backends/evtchn): dir/domN.evtchn
+ * has a 64-byte header then 64-byte port entries (state @0, remote domid @4,
+ * remote port @8, pending word @16). The pending word counts notifications
+ * (bits 0..29) and bit 31 marks a sleeping waiter; it is a shared futex. The
+ * Go test allocates and binds the channel (port in XFEAT_EVTCHN_PORT); C
+ * only notifies and waits. */
+#define EVTCHN_COUNT ((1u << 30) - 1)
+#define EVTCHN_WAITER (1u << 31)
+
+struct evtchn {
+	uint32_t *local, *remote;
+	uint32_t notifies, waits;
+};
+
+static inline uint8_t *evtchn_entry(uint8_t *f, size_t len, uint32_t port) {
+	if (*(uint32_t *)f != 0x56454658 || 64 + (size_t)(port + 1) * 64 > len)
+		die("bad event channel file or port %u", port);
+	return f + 64 + (size_t)port * 64;
+}
+
+/* evtchn_open finds the interdomain peer of dom's port; 0 when the
+ * environment names no port (polling mode). */
+static inline int evtchn_open(struct evtchn *e, const char *dir, int dom) {
+	const char *ps = getenv("XFEAT_EVTCHN_PORT");
+	if (!ps)
+		return 0;
+	size_t len, rlen;
+	uint8_t *f = map_file(dir, dom, "evtchn", &len, NULL);
+	uint8_t *ent = evtchn_entry(f, len, atoi(ps));
+	if (*(uint32_t *)ent != 2)
+		die("port %s of domain %d is not interdomain-bound", ps, dom);
+	uint32_t rdom = *(uint32_t *)(ent + 4), rport = *(uint32_t *)(ent + 8);
+	uint8_t *rf = map_file(dir, rdom, "evtchn", &rlen, NULL);
+	e->local = (uint32_t *)(ent + 16);
+	e->remote = (uint32_t *)(evtchn_entry(rf, rlen, rport) + 16);
+	e->notifies = e->waits = 0;
+	return 1;
+}
+
+static inline void evtchn_notify(struct evtchn *e) {
+	uint32_t old = __atomic_load_n(e->remote, __ATOMIC_SEQ_CST), n;
+	do {
+		n = (old & EVTCHN_COUNT) < EVTCHN_COUNT ? old + 1 : old;
+	} while (!__atomic_compare_exchange_n(e->remote, &old, n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	if (old & EVTCHN_WAITER)
+		syscall(SYS_futex, e->remote, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	e->notifies++;
+}
+
+/* evtchn_wait sleeps until a notification is pending and consumes all. */
+static inline uint32_t evtchn_wait(struct evtchn *e) {
+	e->waits++;
+	for (;;) {
+		uint32_t old = __atomic_load_n(e->local, __ATOMIC_SEQ_CST);
+		if (old & EVTCHN_COUNT) {
+			if (__atomic_compare_exchange_n(e->local, &old, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				return old & EVTCHN_COUNT;
+			continue;
+		}
+		if (!(old & EVTCHN_WAITER)) {
+			if (!__atomic_compare_exchange_n(e->local, &old, old | EVTCHN_WAITER, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				continue;
+			old |= EVTCHN_WAITER;
+		}
+		struct timespec ts = {.tv_sec = 30};
+		if (syscall(SYS_futex, e->local, FUTEX_WAIT, old, &ts, NULL, 0) < 0 && errno == ETIMEDOUT)
+			die("no event for 30s: lost wakeup");
+	}
 }
 
 /* The request plan both sides follow and check.
