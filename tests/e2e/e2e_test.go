@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
@@ -329,6 +330,40 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("xfeat %v: exit %d (want %d), stderr %q (want %q)", tc.args, r.code, tc.code, r.err, tc.want)
 		}
 	}
+	// Any command that cannot reach XenStore exits 1 and says where it looked.
+	for _, cmd := range [][]string{{"list"}, {"show", "vif", "1/0"}, {"features", "vif"}, {"destroy", "g"}} {
+		r := runXfeat(t, nil, append(cmd, "--xenstore", "/nonexistent/socket")...)
+		if r.code != 1 || !strings.Contains(r.err, "no XenStore answered: /nonexistent/socket (--xenstore)") {
+			t.Errorf("xfeat %v with no XenStore: exit %d, %q", cmd, r.code, r.err)
+		}
+	}
+	// features -o json: the schema as the backend advertises it.
+	r0 := h.xfeat(t, "features", "disk", "-o", "json")
+	var schemaJSON struct {
+		Backend  uint32 `json:"backend"`
+		Type     string `json:"type"`
+		Features []struct {
+			Name    string   `json:"name"`
+			Type    string   `json:"type"`
+			Default *string  `json:"default"`
+			Min     *int64   `json:"min"`
+			Max     *int64   `json:"max"`
+			Values  []string `json:"values"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal([]byte(r0.out), &schemaJSON); err != nil || r0.code != 0 {
+		t.Fatalf("features -o json: %v %d %s", err, r0.code, r0.err)
+	}
+	seen := false
+	for _, f := range schemaJSON.Features {
+		if f.Name == "max-ring-page-order" {
+			seen = f.Type == "uint" && f.Default != nil && *f.Default == "4" && f.Min != nil && *f.Min == 0 && f.Max != nil && *f.Max == 4 && f.Values != nil
+		}
+	}
+	if schemaJSON.Type != "vbd" || !seen {
+		t.Errorf("features disk -o json: %s", r0.out)
+	}
+
 	// --dry-run wrote nothing but printed every node with its permissions.
 	r := h.xfeat(t, "create", "--dry-run", "-o", "json", cfg)
 	var dry struct {
@@ -520,5 +555,38 @@ func TestStartsSandboxWhenNothingAnswers(t *testing.T) {
 	st, err := sandbox.Status(context.Background(), rundir)
 	if err != nil || !st.Running {
 		t.Errorf("host status: %+v %v", st, err)
+	}
+}
+
+// TestInterruptLeavesNothing: SIGINT while create waits for devices removes
+// everything it wrote and releases the domain.
+func TestInterruptLeavesNothing(t *testing.T) {
+	h := startHost(t, func(c *sandbox.Config) { c.RunFrontends = func(uint32) bool { return false } })
+	before := h.dump(t)
+	cfg := writeCfg(t, "int.cfg", "name=\"int\"\nvif=[\"queues=1\"]\n")
+	cmd := exec.Command(xfeatBin, "create", "--wait", "60s", "--xenstore", h.Socket(), cfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Signal once the domain is there (the devices then wait forever).
+	for i := 0; ; i++ {
+		if ok, _ := h.xs.Exists(context.Background(), "/local/domain/1/device/vif/0"); ok {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the domain never appeared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted; nothing was left behind") {
+		t.Fatalf("interrupted create: %v\n%s", err, stderr.String())
+	}
+	if after := h.dump(t); after != before {
+		t.Fatalf("an interrupted create left the tree changed:\n%s", diffLines(before, after))
 	}
 }
