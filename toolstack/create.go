@@ -16,9 +16,11 @@ var ErrNameTaken = errors.New("domain name already in use")
 var ErrNoDomid = errors.New("no free domain id")
 
 // freeDomid returns the smallest id >= 1 used neither under /local/domain
-// nor under /libxl, after checking that no domain has name. Run inside a
-// transaction, the listings it reads make concurrent claims conflict.
-func freeDomid(ctx context.Context, ops xsclient.Ops, name string) (uint32, error) {
+// nor under /libxl nor by a domain xenstored still has introduced (one whose
+// directories someone removed without releasing it), after checking that no
+// domain has name. Run inside a transaction, the listings it reads make
+// concurrent claims conflict.
+func freeDomid(ctx context.Context, c *xsclient.Client, ops xsclient.Ops, name string) (uint32, error) {
 	ids, err := allDomids(ctx, ops)
 	if err != nil {
 		return 0, err
@@ -32,26 +34,29 @@ func freeDomid(ctx context.Context, ops xsclient.Ops, name string) (uint32, erro
 			return 0, fmt.Errorf("%w: domain %d is named %q", ErrNameTaken, id, name)
 		}
 	}
-	next := uint32(1)
+	used := make(map[uint32]bool, len(ids))
 	for _, id := range ids {
-		if id < next {
+		used[id] = true
+	}
+	for next := uint32(1); next <= MaxDomid; next++ {
+		if used[next] {
 			continue
 		}
-		if id > next {
-			break
+		introduced, err := c.IsDomainIntroduced(ctx, next)
+		if err != nil {
+			return 0, err
 		}
-		next++
+		if !introduced {
+			return next, nil
+		}
 	}
-	if next > MaxDomid {
-		return 0, ErrNoDomid
-	}
-	return next, nil
+	return 0, ErrNoDomid
 }
 
 // NextDomid is the id Create would claim now (for --dry-run); it fails like
 // Create does when the name is taken.
-func (pl *Plan) NextDomid(ctx context.Context, ops xsclient.Ops) (uint32, error) {
-	return freeDomid(ctx, ops, pl.Name)
+func (pl *Plan) NextDomid(ctx context.Context, c *xsclient.Client) (uint32, error) {
+	return freeDomid(ctx, c, c, pl.Name)
 }
 
 // writeNodes writes nodes in order, setting explicit permissions.
@@ -74,7 +79,7 @@ func writeNodes(ctx context.Context, tx *xsclient.Tx, nodes []Node) error {
 func (pl *Plan) Claim(ctx context.Context, c *xsclient.Client) (uint32, error) {
 	var domid uint32
 	err := c.Transact(ctx, func(tx *xsclient.Tx) error {
-		id, err := freeDomid(ctx, tx, pl.Name)
+		id, err := freeDomid(ctx, c, tx, pl.Name)
 		if err != nil {
 			return err
 		}

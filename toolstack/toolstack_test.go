@@ -170,6 +170,24 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 	}
 }
 
+// TestClaimSkipsIntroducedIDs: an id xenstored still has introduced is not
+// free even when its directories are gone.
+func TestClaimSkipsIntroducedIDs(t *testing.T) {
+	s, c := store(t)
+	advertise(t, c)
+	if err := s.Introduce(1, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rm(context.Background(), DomainPath(1)); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := plan(t, c, `name="x"`)
+	id, err := p.Claim(context.Background(), c)
+	if err != nil || id != 2 {
+		t.Fatalf("claim: %d %v, want 2", id, err)
+	}
+}
+
 func TestTimeoutNamesStuckDevicesAndLeavesNothing(t *testing.T) {
 	s, c := store(t)
 	advertise(t, c)
