@@ -580,6 +580,18 @@ func TestInterruptLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Meanwhile show says what is pending: the backend offers the one queue
+	// asked for, the guest has not answered.
+	for i := 0; ; i++ {
+		r := h.xfeat(t, "show", "vif", "int/0")
+		if strings.HasPrefix(r.out, "multi-queue-max-queues\t1\t4\t1\t-\tpending\n") {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("show while waiting: %d %q %s", r.code, r.out, r.err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	var ee *exec.ExitError
@@ -588,5 +600,31 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	}
 	if after := h.dump(t); after != before {
 		t.Fatalf("an interrupted create left the tree changed:\n%s", diffLines(before, after))
+	}
+}
+
+// TestShowRefused: a feature the backend does not support at all is
+// refused (named in the backend's error node).
+func TestShowRefused(t *testing.T) {
+	h := startHost(t, func(c *sandbox.Config) { c.Netback.Disabled = []string{"feature-multicast-control"} })
+	cfg := writeCfg(t, "mc.cfg", "name=\"mc\"\nvif=[\"queues=2,features=feature-multicast-control:1\"]\n")
+	if r := h.xfeat(t, "create", cfg); r.code != 0 {
+		// A refused feature need not stop the device from connecting.
+		t.Fatalf("create: %d %s", r.code, r.err)
+	}
+	r := h.xfeat(t, "show", "vif", "mc/0", "-o", "json")
+	var rep showJSON
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatal(err, r.err)
+	}
+	got := map[string]string{}
+	for _, f := range rep.Features {
+		got[f.Name] = f.Verdict + " " + orDash(f.Requested) + "/" + orDash(f.Effective)
+	}
+	if got["feature-multicast-control"] != "refused 1/0" || got["multi-queue-max-queues"] != "applied 2/2" {
+		t.Errorf("verdicts: %v", got)
+	}
+	if r := h.xfeat(t, "destroy", "mc"); r.code != 0 {
+		t.Fatalf("destroy: %d %s", r.code, r.err)
 	}
 }
