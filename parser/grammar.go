@@ -16,9 +16,11 @@ import (
 //	values     : value nlok | values ',' nlok value nlok
 //
 // Runs of NEWLINEs arrive as one Newline token (see xlLexer); inside a list
-// they are elided ListNewline tokens, so `nlok` disappears. The file is parsed one statement at a time by parseStmts,
-// which provides bison's `error NEWLINE` recovery and the rule that the last
-// assignment may end at EOF without a terminator.
+// they are elided ListNewline tokens, so `nlok` disappears. parseStmts parses
+// the whole file with fileGrammar; when that fails it parses it again one
+// statement at a time with stmtParser, which gives bison's `error NEWLINE`
+// recovery. Both check the rule that only the last assignment may end at EOF
+// without a terminator.
 
 type stmtNode struct {
 	Assign *assignNode `parser:"(  @@"`

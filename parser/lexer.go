@@ -41,7 +41,8 @@ func tokenSymbols() map[string]lexer.TokenType {
 // It folds every run of NEWLINE tokens (newlines and comments, and the blanks
 // between them) into one Newline token: the grammar only ever accepts "any
 // number of NEWLINEs" (nlok, or a series of empty statements), and folding
-// keeps participle's lookahead bounded.
+// keeps participle's lookahead bounded. A run inside a matched pair of
+// brackets becomes a ListNewline token, which the grammar elides.
 type xlLexer struct{}
 
 var _ lexer.BytesDefinition = xlLexer{}
