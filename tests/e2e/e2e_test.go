@@ -628,3 +628,52 @@ func TestShowRefused(t *testing.T) {
 		t.Fatalf("destroy: %d %s", r.code, r.err)
 	}
 }
+
+// TestHostileGuestFrontend: a guest owns its frontend directory and may
+// write anything there. It cannot redirect show to another backend (the
+// toolstack's /libxl record is used), and what it writes is printed quoted,
+// never as terminal escapes; list and destroy still work.
+func TestHostileGuestFrontend(t *testing.T) {
+	h := startHost(t, nil)
+	before := h.dump(t)
+	cfg := writeCfg(t, "h.cfg", "name=\"h\"\nvif=[\"queues=1\"]\n")
+	if r := h.xfeat(t, "create", cfg); r.code != 0 {
+		t.Fatalf("create: %d %s", r.code, r.err)
+	}
+	ctx := context.Background()
+	guest, err := xsclient.Dial(ctx, filepath.Join(h.dir, "domains", "1", "socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	fe := "/local/domain/1/device/vif/0"
+	for k, v := range map[string]string{
+		"backend":                fe, // points back at itself
+		"state":                  "4\x1b[2J",
+		"multi-queue-num-queues": "\x1b]0;pwned\x07",
+	} {
+		if err := guest.WriteString(ctx, fe+"/"+k, v); err != nil {
+			t.Fatalf("guest write %s: %v", k, err)
+		}
+	}
+	r := h.xfeat(t, "show", "vif", "h/0")
+	if r.code != 0 || strings.Contains(r.out, "\x1b") || !strings.Contains(r.out, `multi-queue-max-queues	1	4	1	"\x1b]0;pwned\a"	`) {
+		t.Errorf("show with a hostile frontend: %d\n%q\n%s", r.code, r.out, r.err)
+	}
+	r = h.xfeat(t, "show", "vif", "h/0", "-o", "json")
+	var rep showJSON
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.Backend != "/local/domain/0/backend/vif/1/0" {
+		t.Errorf("show -o json: %v %+v", err, rep)
+	}
+	// (The real backend and frontend react to the garbage state; whatever
+	// they do, list still works.)
+	if r := h.xfeat(t, "list"); r.code != 0 || !strings.Contains(r.out, "1\th\tvif 1/0\t") || strings.Contains(r.out, "\x1b") {
+		t.Errorf("list: %d %q", r.code, r.out)
+	}
+	if r := h.xfeat(t, "destroy", "h", "--wait", "3s"); r.code != 0 {
+		t.Fatalf("destroy: %d %s", r.code, r.err)
+	}
+	if after := h.dump(t); after != before {
+		t.Fatalf("tree changed:\n%s", diffLines(before, after))
+	}
+}
