@@ -4,3 +4,4 @@
 APT_PACKAGES += xenstore-utils
 FUZZ_TARGETS += ./backends/xenbus:FuzzParseState
 FUZZ_TARGETS += ./sandbox:FuzzHostileVif
+FUZZ_TARGETS += ./sandbox:FuzzHostileVbd

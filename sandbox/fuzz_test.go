@@ -158,3 +158,165 @@ func FuzzHostileVif(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHostileVbd is FuzzHostileVif for blkback: queue count, ring page order,
+// ring-ref/ring-refN, event channel and protocol as the guest writes them.
+func FuzzHostileVbd(f *testing.F) {
+	f.Add("", "", "g", "", "p", "x86_64-abi", "3")
+	f.Add("1", "1", "", "g", "p", "", "3")
+	f.Add("2", "0", "g", "", "p", "x86_64-abi", "3")
+	f.Add("1", "5", "g", "g", "p", "", "3")
+	f.Add("1", "0", "g", "", "p", "x86_32-abi", "4")
+	f.Add("1", "0", "4294967295", "", "p", "", "3")
+	f.Add("1", "1", "g", "12", "p", "", "3")
+	f.Add("1", "0", "g", "", "99", "", "3")
+
+	img := imageTB(f, 1<<20)
+	h := startHost(f, noFrontends(2))
+	h.createDomain(f, 1, nil, []vbdSpec{{devid: 51712, params: img}})
+	h.waitState(f, bePath("vbd", 1, 51712), xenbus.Connected)
+	h.createDomain(f, 2, nil, nil)
+	good := h.GrantMappings()
+	devid := uint32(0)
+
+	f.Fuzz(func(t *testing.T, nq, order, ref0, ref1, ev, proto, state string) {
+		devid++
+		d := strconv.Itoa(int(devid))
+		be := bePath("vbd", 2, devid)
+		fe := fePath("vbd", 2, devid)
+		err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+			for _, kv := range [][2]string{
+				{fe + "/backend", be}, {fe + "/backend-id", "0"}, {fe + "/state", "1"}, {fe + "/virtual-device", d},
+				{be + "/frontend", fe}, {be + "/frontend-id", "2"}, {be + "/online", "1"}, {be + "/state", "1"},
+				{be + "/params", img}, {be + "/mode", "w"}, {be + "/type", "phy"},
+			} {
+				if err := txn.Write(bg, kv[0], []byte(kv[1])); err != nil {
+					return err
+				}
+			}
+			if err := txn.SetPerms(bg, fe, p("n2", "r0")); err != nil {
+				return err
+			}
+			for _, k := range []string{"backend", "backend-id", "state", "virtual-device"} {
+				if err := txn.SetPerms(bg, fe+"/"+k, p("n2", "r0")); err != nil {
+					return err
+				}
+			}
+			return txn.SetPerms(bg, be, p("n0", "r2"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(t, be, xenbus.InitWait)
+		hg := h.hostile(t, 2, "vbd", devid)
+		var pages []xenbus.Pages
+		var chans []xenbus.Channel
+		// "g" in ref0 grants 2^order contiguous pages (as ring-ref or
+		// ring-ref0..N); "g" in ref1 grants one more page for ring-ref1.
+		ord, _ := strconv.Atoi(order)
+		grantPages := func(n int) []string {
+			pg, err := hg.g.Platform().AllocPages(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ring.Init(pg.Bytes())
+			pages = append(pages, pg)
+			var refs []string
+			for i := 0; i < n; i++ {
+				r, err := pg.Grant(i, 0, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				refs = append(refs, strconv.Itoa(int(r)))
+			}
+			return refs
+		}
+		w := func(k, v string) {
+			if v != "" {
+				_ = hg.xs.WriteString(bg, fe+"/"+k, v)
+			}
+		}
+		w("multi-queue-num-queues", nq)
+		w("ring-page-order", order)
+		w("protocol", proto)
+		if ref0 == "g" {
+			n := 1
+			if ord >= 1 && ord <= 4 {
+				n = 1 << ord
+			}
+			refs := grantPages(n)
+			if len(refs) == 1 {
+				w("ring-ref", refs[0])
+			} else {
+				for i, r := range refs {
+					w("ring-ref"+strconv.Itoa(i), r)
+				}
+			}
+		} else {
+			w("ring-ref", ref0)
+		}
+		if ref1 == "g" {
+			w("ring-ref1", grantPages(1)[0])
+		} else {
+			w("ring-ref1", ref1)
+		}
+		if ev == "p" {
+			ch, err := hg.g.Platform().AllocUnbound(bg, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chans = append(chans, ch)
+			ev = strconv.Itoa(int(ch.Port()))
+		}
+		w("event-channel", ev)
+		_ = hg.xs.WriteString(bg, fe+"/state", state)
+
+		fs, perr := xenbus.ParseState(state)
+		var allowed []string
+		switch {
+		case perr != nil:
+			allowed = []string{"5"}
+		case fs == xenbus.Initialised || fs == xenbus.Connected:
+			allowed = []string{"4", "5"}
+		case fs == xenbus.Closing:
+			allowed = []string{"5"}
+		case fs == xenbus.Closed:
+			allowed = []string{"6"}
+		default:
+			allowed = []string{"2"}
+			time.Sleep(5 * time.Millisecond)
+		}
+		st := h.read(t, be+"/state")
+		for deadline := time.Now().Add(5 * time.Second); !slices.Contains(allowed, st); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("backend state %q after the guest wrote state %q; want one of %v", st, state, allowed)
+			}
+			st = h.read(t, be+"/state")
+		}
+		if s := h.read(t, bePath("vbd", 1, 51712)+"/state"); s != "4" {
+			t.Fatalf("the other guest's device went to %s", s)
+		}
+		if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+			if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
+				return err
+			}
+			return txn.Write(bg, be+"/state", []byte("5"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState(t, be, xenbus.Closed)
+		if n := h.GrantMappings(); n != good {
+			t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
+		}
+		h.xs.Rm(bg, be)
+		h.xs.Rm(bg, fe)
+		for _, pg := range pages {
+			if err := pg.Free(); err != nil {
+				t.Fatalf("guest cannot end its grant after teardown: %v", err)
+			}
+		}
+		for _, ch := range chans {
+			ch.Close()
+		}
+	})
+}

@@ -264,7 +264,9 @@ func (h *testHost) destroy(t testing.TB, kind string, fe, dev uint32) {
 	h.waitState(t, be, xenbus.Closed)
 }
 
-func image(t *testing.T, size int64) string {
+func image(t *testing.T, size int64) string { return imageTB(t, size) }
+
+func imageTB(t testing.TB, size int64) string {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "disk*.img")
 	if err != nil {
