@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 
@@ -103,6 +104,8 @@ type scanner struct {
 	closeOf map[int]int
 	opens   []int
 	depth   int // deepest nesting seen
+	crlfs   int // CRLF line ends seen (a leniency), the first at crlfAt
+	crlfAt  Range
 }
 
 func scan(filename string, src []byte, opts Options) *scanner {
@@ -201,9 +204,12 @@ func (s *scanner) run() {
 			s.newline(i, i+j+1)
 			i += j + 1
 		case c == '\r' && i+1 < n && src[i+1] == '\n':
-			r := s.rng(i, i+1)
-			s.lenient(r, "carriage return before newline (CRLF line end)",
-				"xl would reject this: save the file with LF line ends (xfeat fmt does)")
+			// One diagnostic for the file, at the first CRLF: a Windows
+			// file has one on every line.
+			if s.crlfs == 0 {
+				s.crlfAt = s.rng(i, i+1)
+			}
+			s.crlfs++
 			s.newline(i, i+2)
 			i += 2
 		case isIdentStart(c):
@@ -255,6 +261,13 @@ func (s *scanner) run() {
 		}
 	}
 	s.toks = append(s.toks, lexer.EOFToken(s.pos(n)))
+	if s.crlfs > 0 {
+		summary := "carriage return before newline (CRLF line end)"
+		if s.crlfs > 1 {
+			summary = fmt.Sprintf("CRLF line ends (%d lines)", s.crlfs)
+		}
+		s.lenient(s.crlfAt, summary, "xl would reject this: save the file with LF line ends (xfeat fmt does)")
+	}
 	if s.closeOf != nil {
 		s.markListNewlines()
 	}
