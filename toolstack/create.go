@@ -25,12 +25,12 @@ func freeDomid(ctx context.Context, c *xsclient.Client, ops xsclient.Ops, name s
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		n, err := DomainName(ctx, ops, id)
-		if err != nil {
-			return 0, err
-		}
-		if n == name {
+	names, err := domainNames(ctx, ops, ids)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if names[i] == name {
 			return 0, fmt.Errorf("%w: domain %d is named %q", ErrNameTaken, id, name)
 		}
 	}
