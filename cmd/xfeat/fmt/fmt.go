@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -136,7 +137,14 @@ func fmtOne(opts *FmtOptions, file string) error {
 // writeAtomic replaces path with data: a temporary file in the same
 // directory, synced, given path's mode, then renamed over path, so that a
 // reader sees the old or the new file, never a part.
+//
+// A symlink is followed (the file it names is replaced, the link stays), and
+// the owner and group are kept where the caller may set them.
 func writeAtomic(path string, data []byte) error {
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -157,6 +165,9 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
 		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		_ = tmp.Chown(int(sys.Uid), int(sys.Gid)) // EPERM: keep ours, as an editor would
 	}
 	if err := tmp.Sync(); err != nil {
 		return err

@@ -74,6 +74,23 @@ func TestFmtWrite(t *testing.T) {
 	}
 }
 
+func TestFmtWriteThroughSymlink(t *testing.T) {
+	p := writeFile(t, messy, 0o644)
+	link := filepath.Join(t.TempDir(), "link.cfg")
+	if err := os.Symlink(p, link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := run(t, "", "fmt", "-w", link); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symlink was replaced")
+	}
+	if b, _ := os.ReadFile(p); string(b) != tidy {
+		t.Errorf("target not formatted:\n%s", b)
+	}
+}
+
 func TestFmtRejectedUntouched(t *testing.T) {
 	bad := "a = 1\nb = [1 2]\n"
 	p := writeFile(t, bad, 0o644)
