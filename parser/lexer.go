@@ -367,7 +367,7 @@ func (s *scanner) lexError(i int) int {
 	default:
 		detail = "quote the value"
 	}
-	s.errorf(DiagError, s.rng(i, j), "unexpected "+quoteText(text), detail)
+	s.errorf(DiagError, s.rng(i, i+len(text)), "unexpected "+quoteText(text), detail)
 	s.lexErrLine = s.line
 	return j
 }
