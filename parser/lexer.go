@@ -103,8 +103,9 @@ type scanner struct {
 	// stack of unclosed `[` offsets.
 	closeOf map[int]int
 	opens   []int
-	depth   int // deepest nesting seen
-	crlfs   int // CRLF line ends seen (a leniency), the first at crlfAt
+	depth   int   // deepest nesting seen
+	deepAt  Range // the first `[` nested deeper than maxNesting
+	crlfs   int   // CRLF line ends seen (a leniency), the first at crlfAt
 	crlfAt  Range
 }
 
@@ -233,6 +234,9 @@ func (s *scanner) run() {
 			s.opens = append(s.opens, i)
 			if len(s.opens) > s.depth {
 				s.depth = len(s.opens)
+				if s.depth == maxNesting+1 {
+					s.deepAt = s.rng(i, i+1)
+				}
 			}
 			s.emit(tokPunct, i, i+1)
 			i++

@@ -38,7 +38,7 @@ func Parse(filename string, src []byte, opts Options) (*File, Diagnostics) {
 	if s.depth > maxNesting {
 		p.diags = append(p.diags, &Diagnostic{Severity: DiagError,
 			Summary: fmt.Sprintf("lists nested more than %d deep", maxNesting),
-			Subject: &Range{Filename: filename}})
+			Subject: s.deepAt.Ptr()})
 	} else {
 		p.parseStmts()
 	}
