@@ -53,13 +53,27 @@ func (d *Diagnostic) Fprint(w io.Writer, src []byte, color bool) error {
 	b.WriteByte('\n')
 	if d.Subject != nil && src != nil {
 		if line, ok := sourceLine(src, d.Subject.Start); ok {
-			b.WriteString("    ")
-			b.WriteString(visible(line))
-			b.WriteByte('\n')
 			col := d.Subject.Start.Column
 			if col < 1 {
 				col = 1
 			}
+			// A long line is shown around the column only.
+			const window = 80
+			prefix := ""
+			if col > window+1 {
+				cut := col - window - 1
+				line = line[cut:]
+				col -= cut
+				prefix = "..."
+				col += len(prefix)
+				line = prefix + line
+			}
+			if len(line) > col+window {
+				line = line[:col+window] + "..."
+			}
+			b.WriteString("    ")
+			b.WriteString(visible(line))
+			b.WriteByte('\n')
 			width := 1
 			if d.Subject.End.Line == d.Subject.Start.Line && d.Subject.End.Column > col {
 				width = d.Subject.End.Column - col
