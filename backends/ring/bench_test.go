@@ -55,58 +55,58 @@ func BenchmarkBlkifRoundTrip(b *testing.B) {
 			go func() {
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
-				var req BlkifRequest
-				var rsp BlkifResponse
+				// The backend takes requests in batches (one read of
+				// req_prod per batch, each request copied out once) and
+				// answers each in place.
+				var reqs [32]BlkifRequest
 				spins := 0
 				for !stop.Load() {
-					ok, err := back.NextRequest(&req)
+					k, err := back.NextRequests(reqs[:])
 					if err != nil {
 						done <- err
 						return
 					}
-					if !ok {
-						back.PushResponses()
+					if k == 0 {
 						relax(&spins)
 						continue
 					}
-					rsp.ID, rsp.Operation, rsp.Status = req.ID, req.Operation, BlkifRspOkay
-					back.PutResponse(&rsp)
+					for i := range reqs[:k] {
+						rsp, _ := back.ProduceResponse()
+						rsp.ID, rsp.Operation, rsp.Status = reqs[i].ID, reqs[i].Operation, BlkifRspOkay
+					}
+					back.PushResponses()
 				}
 				done <- nil
 			}()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			req := BlkifRequest{Operation: BlkifOpRead, NrSegments: 1, Handle: 1}
-			req.Seg[0] = BlkifSegment{Gref: 8, FirstSect: 0, LastSect: 7}
-			var rsp BlkifResponse
+			var rsps [32]BlkifResponse
 			b.ReportAllocs()
 			b.ResetTimer()
 			sent, got, spins := 0, 0, 0
 			for got < n {
-				for sent < n && front.Free() > 0 {
-					req.ID = uint64(sent)
-					req.SectorNumber = uint64(sent) * 8
-					front.PutRequest(&req)
+				// Fill every free slot in place, publish once.
+				for free := min(int(front.Free()), n-sent); free > 0; free-- {
+					req, _ := front.ProduceRequest()
+					req.Operation, req.NrSegments, req.Handle = BlkifOpRead, 1, 1
+					req.ID, req.SectorNumber = uint64(sent), uint64(sent)*8
+					req.Seg[0] = BlkifSegment{Gref: 8, FirstSect: 0, LastSect: 7}
 					sent++
 				}
 				front.PushRequests()
-				progress := false
-				for {
-					ok, err := front.NextResponse(&rsp)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if !ok {
-						break
-					}
-					if rsp.ID != uint64(got) {
-						b.Fatalf("response %d has id %d", got, rsp.ID)
+				k, err := front.NextResponses(rsps[:])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if k == 0 {
+					relax(&spins)
+					continue
+				}
+				for i := range rsps[:k] {
+					if rsps[i].ID != uint64(got) {
+						b.Fatalf("response %d has id %d", got, rsps[i].ID)
 					}
 					got++
-					progress = true
-				}
-				if !progress {
-					relax(&spins)
 				}
 			}
 			b.StopTimer()

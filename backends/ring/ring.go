@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Offsets of the shared ring header (struct <name>_sring in ring.h).
@@ -74,6 +75,7 @@ type shared struct {
 	mask  uint32
 	// The four shared indices, pointing into mem.
 	reqProd, reqEvent, rspProd, rspEvent *atomic.Uint32
+	entries                              unsafe.Pointer // &mem[HeaderSize], kept alive by mem
 }
 
 func newShared(mem []byte, entrySize int) (shared, error) {
@@ -93,6 +95,7 @@ func newShared(mem []byte, entrySize int) (shared, error) {
 		reqEvent: word(mem, OffReqEvent),
 		rspProd:  word(mem, OffRspProd),
 		rspEvent: word(mem, OffRspEvent),
+		entries:  entriesBase(mem),
 	}, nil
 }
 

@@ -553,6 +553,8 @@ func TestHotPathAllocs(t *testing.T) {
 	raw := make([]byte, BlkifEntrySize)
 	var req BlkifRequest
 	var rsp BlkifResponse
+	var reqs [4]BlkifRequest
+	var rsps [6]BlkifResponse
 	allocs := testing.AllocsPerRun(1000, func() {
 		f.PutRequest(&req)
 		slot, _ := f.RequestSlot()
@@ -569,6 +571,18 @@ func TestHotPathAllocs(t *testing.T) {
 		f.NextResponse(&rsp)
 		f.CopyResponse(raw)
 		f.FinalCheckForResponses()
+		f.PutRequests(reqs[:])
+		if r, err := f.ProduceRequest(); err == nil {
+			r.ID = 1
+		}
+		f.PushRequests()
+		n, _ := b.NextRequests(reqs[:])
+		b.PutResponses(rsps[:n])
+		if r, err := b.ProduceResponse(); err == nil {
+			r.ID = 1
+		}
+		b.PushResponses()
+		f.NextResponses(rsps[:])
 	})
 	if allocs != 0 {
 		t.Fatalf("hot path allocates %v per round", allocs)
@@ -609,6 +623,73 @@ func TestNotifyBoundaries(t *testing.T) {
 			if got := b.PushResponses(); got != c.notify {
 				t.Errorf("start %#x rsp_event old+%d: notify %v, want %v", start, c.event, got, c.notify)
 			}
+		}
+	}
+}
+
+// TestBatchAPI checks the batch and in-place forms against the ring limits.
+func TestBatchAPI(t *testing.T) {
+	for _, start := range []uint32{0, 0xfffffff0} {
+		mem := make([]byte, 4096)
+		f, b := pair(t, mem, start)
+		src := make([]BlkifRequest, 40)
+		for i := range src {
+			src[i] = BlkifRequest{ID: uint64(i), Operation: BlkifOpWrite}
+		}
+		n, err := f.PutRequests(src)
+		if n != 32 || !errors.Is(err, ErrFull) {
+			t.Fatalf("PutRequests = %d, %v; want 32, ErrFull", n, err)
+		}
+		if _, err := f.ProduceRequest(); !errors.Is(err, ErrFull) {
+			t.Fatal("ProduceRequest on a full ring")
+		}
+		f.PushRequests()
+		dst := make([]BlkifRequest, 20)
+		if n, err := b.NextRequests(dst); n != 20 || err != nil || dst[19].ID != 19 {
+			t.Fatal(n, err, dst[19])
+		}
+		if n, err := b.NextRequests(dst); n != 12 || err != nil || dst[11].ID != 31 {
+			t.Fatal(n, err, dst[11])
+		}
+		if n, err := b.NextRequests(dst); n != 0 || err != nil {
+			t.Fatal(n, err)
+		}
+		rsps := make([]BlkifResponse, 31)
+		for i := range rsps {
+			rsps[i] = BlkifResponse{ID: uint64(i), Status: 1}
+		}
+		if n, err := b.PutResponses(rsps); n != 31 || err != nil {
+			t.Fatal(n, err)
+		}
+		p, err := b.ProduceResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p = BlkifResponse{ID: 31, Status: 2}
+		if _, err := b.ProduceResponse(); !errors.Is(err, ErrNoOutstanding) {
+			t.Fatal("response slot without a request")
+		}
+		if n, err := b.PutResponses(rsps[:1]); n != 0 || !errors.Is(err, ErrNoOutstanding) {
+			t.Fatal(n, err)
+		}
+		b.PushResponses()
+		got := make([]BlkifResponse, 64)
+		if n, err := f.NextResponses(got); n != 32 || err != nil || got[31].Status != 2 || got[30].ID != 30 {
+			t.Fatal(n, err, got[31])
+		}
+		r, _ := f.ProduceRequest()
+		*r = BlkifRequest{ID: 77}
+		f.PushRequests()
+		if ok, _ := b.NextRequest(&dst[0]); !ok || dst[0].ID != 77 {
+			t.Fatal(dst[0])
+		}
+		// A broken ring fails the batch calls too.
+		f.reqProd.Store(f.reqProd.Load() + 40)
+		if n, err := b.NextRequests(dst); n != 0 || !errors.Is(err, ErrBroken) {
+			t.Fatal(n, err)
+		}
+		if _, err := b.PutResponses(rsps[:1]); !errors.Is(err, ErrBroken) {
+			t.Fatal(err)
 		}
 	}
 }

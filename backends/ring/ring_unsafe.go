@@ -18,5 +18,7 @@ func aligned(b []byte, n uintptr) bool {
 // at returns a pointer to slot idx (masked) without a bounds check: the mask
 // keeps it inside the entries region newShared sized.
 func (s *shared) at(idx uint32) unsafe.Pointer {
-	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.mem)), HeaderSize+uintptr(idx&s.mask)*s.entry)
+	return unsafe.Add(s.entries, uintptr(idx&s.mask)*s.entry)
 }
+
+func entriesBase(mem []byte) unsafe.Pointer { return unsafe.Pointer(&mem[HeaderSize]) }

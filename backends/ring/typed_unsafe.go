@@ -34,13 +34,46 @@ func NewBackOf[Req, Rsp any](mem []byte) (*BackOf[Req, Rsp], error) {
 // ring is broken.
 func (b *BackOf[Req, Rsp]) NextRequest(dst *Req) (ok bool, err error) {
 	if b.reqCons == b.reqLimit {
-		if n, err := b.refill(); n == 0 {
-			return false, err
-		}
+		return b.nextRequestRefill(dst)
+	}
+	// Small enough to inline: the common case costs one copy.
+	*dst = *(*Req)(b.at(b.reqCons))
+	b.reqCons++
+	return true, nil
+}
+
+func (b *BackOf[Req, Rsp]) nextRequestRefill(dst *Req) (bool, error) {
+	if n, err := b.refill(); n == 0 {
+		return false, err
 	}
 	*dst = *(*Req)(b.at(b.reqCons))
 	b.reqCons++
 	return true, nil
+}
+
+// NextRequests copies up to len(dst) requests out of shared memory, each
+// once, consumes them and returns how many. It reads req_prod at most once
+// per call, and the copy loop runs without a call per request: the batch
+// form of NextRequest for backends that handle requests in bursts.
+func (b *BackOf[Req, Rsp]) NextRequests(dst []Req) (int, error) {
+	avail := b.reqLimit - b.reqCons
+	if avail < uint32(len(dst)) {
+		n, err := b.refill()
+		if err != nil {
+			return 0, err
+		}
+		avail = n
+	}
+	k := min(uint32(len(dst)), avail)
+	// Locals, not fields: stores into dst could alias the Back as far as
+	// the compiler knows, so fields would be reloaded every iteration.
+	base, mask, es, cons := b.entries, b.mask, b.entry, b.reqCons
+	for i := range dst[:k] {
+		dst[i] = *(*Req)(unsafe.Add(base, uintptr(cons&mask)*es))
+		cons++
+	}
+	b.reqCons = cons
+	return int(k), nil
 }
 
 // PutResponse writes rsp into the next response slot (rsp_prod_pvt++).
@@ -54,6 +87,43 @@ func (b *BackOf[Req, Rsp]) PutResponse(rsp *Rsp) error {
 	*(*Rsp)(b.at(b.rspProdPvt)) = *rsp
 	b.rspProdPvt++
 	return nil
+}
+
+// PutResponses writes the responses in src into consecutive slots and
+// returns how many fit (responses never outnumber consumed requests). The
+// batch form of PutResponse.
+func (b *BackOf[Req, Rsp]) PutResponses(src []Rsp) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	k := min(uint32(len(src)), b.reqCons-b.rspProdPvt)
+	base, mask, es, prod := b.entries, b.mask, b.entry, b.rspProdPvt
+	for i := range src[:k] {
+		*(*Rsp)(unsafe.Add(base, uintptr(prod&mask)*es)) = src[i]
+		prod++
+	}
+	b.rspProdPvt = prod
+	if int(k) < len(src) {
+		return int(k), ErrNoOutstanding
+	}
+	return int(k), nil
+}
+
+// ProduceResponse returns the next response slot, in shared memory, and
+// produces it (rsp_prod_pvt++): the typed RING_GET_RESPONSE. Writing the
+// fields in place avoids a copy; the slot still holds the request that was
+// there, so set every field the frontend reads. The pointer is valid until
+// PushResponses.
+func (b *BackOf[Req, Rsp]) ProduceResponse() (*Rsp, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.rspProdPvt == b.reqCons {
+		return nil, ErrNoOutstanding
+	}
+	p := (*Rsp)(b.at(b.rspProdPvt))
+	b.rspProdPvt++
+	return p, nil
 }
 
 // FrontOf is a Front whose requests are Req and responses Rsp.
@@ -81,12 +151,76 @@ func (f *FrontOf[Req, Rsp]) PutRequest(req *Req) error {
 	return nil
 }
 
+// NextResponses copies up to len(dst) responses out, consumes them and
+// returns how many (the batch form of NextResponse).
+func (f *FrontOf[Req, Rsp]) NextResponses(dst []Rsp) (int, error) {
+	avail := f.rspLimit - f.rspCons
+	if avail < uint32(len(dst)) {
+		n, err := f.refill()
+		if err != nil {
+			return 0, err
+		}
+		avail = n
+	}
+	k := min(uint32(len(dst)), avail)
+	base, mask, es, cons := f.entries, f.mask, f.entry, f.rspCons
+	for i := range dst[:k] {
+		dst[i] = *(*Rsp)(unsafe.Add(base, uintptr(cons&mask)*es))
+		cons++
+	}
+	f.rspCons = cons
+	return int(k), nil
+}
+
+// PutRequests writes the requests in src into consecutive slots and
+// returns how many fit (ErrFull when not all did). The batch form of
+// PutRequest.
+func (f *FrontOf[Req, Rsp]) PutRequests(src []Req) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	k := min(uint32(len(src)), f.size-(f.reqProdPvt-f.rspCons))
+	base, mask, es, prod := f.entries, f.mask, f.entry, f.reqProdPvt
+	for i := range src[:k] {
+		*(*Req)(unsafe.Add(base, uintptr(prod&mask)*es)) = src[i]
+		prod++
+	}
+	f.reqProdPvt = prod
+	if int(k) < len(src) {
+		return int(k), ErrFull
+	}
+	return int(k), nil
+}
+
+// ProduceRequest returns the next request slot, in shared memory, and
+// produces it (req_prod_pvt++): the typed RING_GET_REQUEST. The slot holds
+// whatever was there before, so set every field the backend reads. The
+// pointer is valid until PushRequests.
+func (f *FrontOf[Req, Rsp]) ProduceRequest() (*Req, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.reqProdPvt-f.rspCons == f.size {
+		return nil, ErrFull
+	}
+	p := (*Req)(f.at(f.reqProdPvt))
+	f.reqProdPvt++
+	return p, nil
+}
+
 // NextResponse copies the next response out once and consumes it.
 func (f *FrontOf[Req, Rsp]) NextResponse(dst *Rsp) (ok bool, err error) {
 	if f.rspCons == f.rspLimit {
-		if n, err := f.refill(); n == 0 {
-			return false, err
-		}
+		return f.nextResponseRefill(dst)
+	}
+	*dst = *(*Rsp)(f.at(f.rspCons))
+	f.rspCons++
+	return true, nil
+}
+
+func (f *FrontOf[Req, Rsp]) nextResponseRefill(dst *Rsp) (bool, error) {
+	if n, err := f.refill(); n == 0 {
+		return false, err
 	}
 	*dst = *(*Rsp)(f.at(f.rspCons))
 	f.rspCons++

@@ -10,6 +10,10 @@ out=${1:-bin}
 rounds=${2:-5}
 go=${GO:-go}
 mkdir -p "$out"
+# Two spinning threads need both cores: on a shared machine run at the
+# highest priority we may (root), so other load distorts the ratio less.
+prio=""
+if nice -n -20 true 2>/dev/null; then prio="nice -n -20"; fi
 gcc -O2 -Wall -Werror -pthread -o "$out/blkif-roundtrip-c" backends/ring/testdata/bench_roundtrip.c
 "$go" test -c -o "$out/ring.test" ./backends/ring
 res="$out/ring-roundtrip.txt"
@@ -17,8 +21,8 @@ res="$out/ring-roundtrip.txt"
 i=0
 while [ "$i" -lt "$rounds" ]; do
 	i=$((i + 1))
-	"$out/ring.test" -test.run '^$' -test.bench '^BenchmarkBlkifRoundTrip$' -test.benchmem | grep '^Benchmark' | tee -a "$res"
-	"$out/blkif-roundtrip-c" 1 1 | tee -a "$res"
+	$prio "$out/ring.test" -test.run '^$' -test.bench '^BenchmarkBlkifRoundTrip$' -test.benchmem | grep '^Benchmark' | tee -a "$res"
+	$prio "$out/blkif-roundtrip-c" 1 1 | tee -a "$res"
 done
 echo
 echo "blkif round trip, ns per request (best / median of $rounds interleaved runs):"
@@ -51,5 +55,6 @@ END {
 	print "(Go/C ratio: below 1.00 means Go is faster)"
 }' "$res"
 echo
-"$out/ring.test" -test.run '^$' -test.bench '^BenchmarkBlkifEvtchn$' -test.benchmem | grep '^Benchmark'
-"$go" test ./backends/grant -run '^$' -bench . -benchmem | grep '^Benchmark'
+$prio "$out/ring.test" -test.run '^$' -test.bench '^BenchmarkBlkifEvtchn$' -test.benchmem | grep '^Benchmark'
+"$go" test -c -o "$out/grant.test" ./backends/grant
+$prio "$out/grant.test" -test.run '^$' -test.bench . -test.benchmem | grep '^Benchmark'

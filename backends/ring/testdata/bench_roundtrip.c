@@ -1,7 +1,8 @@
 /* The C twin of BenchmarkBlkifRoundTrip (bench_test.go): a frontend and a
  * backend on two pthreads, spinning, move N blkif requests and responses
  * through a ring of 1, 2, 4 or 8 pages using Xen's ring.h macros, with the
- * same structure as the Go benchmark: the frontend fills every free slot,
+ * same structure as the Go benchmark: the frontend fills every free slot
+ * in place (RING_GET_REQUEST),
  * pushes with RING_PUSH_REQUESTS_AND_CHECK_NOTIFY and drains responses; the
  * backend copies each request out (RING_COPY_REQUEST), writes a response
  * and pushes when it runs out of requests. Both sides call sched_yield after
@@ -101,13 +102,6 @@ static double run(int pages, uint64_t n) {
 	pthread_t th;
 	pthread_create(&th, NULL, backend, &sh);
 
-	blkif_request_t req;
-	memset(&req, 0, sizeof req);
-	req.operation = BLKIF_OP_READ;
-	req.nr_segments = 1;
-	req.handle = 1;
-	req.seg[0].gref = 8;
-	req.seg[0].last_sect = 7;
 	uint64_t sent = 0, got = 0;
 	unsigned spins = 0;
 	double t0 = now();
@@ -115,9 +109,15 @@ static double run(int pages, uint64_t n) {
 		int produced = 0;
 		while (sent < n && !RING_FULL(&fr)) {
 			produced = 1;
-			req.id = sent;
-			req.sector_number = sent * 8;
-			*RING_GET_REQUEST(&fr, fr.req_prod_pvt) = req;
+			blkif_request_t *w = RING_GET_REQUEST(&fr, fr.req_prod_pvt);
+			w->operation = BLKIF_OP_READ;
+			w->nr_segments = 1;
+			w->handle = 1;
+			w->id = sent;
+			w->sector_number = sent * 8;
+			w->seg[0].gref = 8;
+			w->seg[0].first_sect = 0;
+			w->seg[0].last_sect = 7;
 			fr.req_prod_pvt++;
 			sent++;
 		}
