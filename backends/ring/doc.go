@@ -39,6 +39,14 @@
 //	ok, err := f.NextResponse(&rsp)
 //	more, err := f.FinalCheckForResponses()
 //
+// The typed forms (BlkifBack, NetifTxFront, ... = BackOf/FrontOf) add batch
+// calls, which read the peer's producer index once per batch and copy
+// without a call per entry: NextRequests(dst []Req), PutResponses(src),
+// PutRequests(src), NextResponses(dst); and in-place producers,
+// ProduceRequest and ProduceResponse, which return a pointer to the next
+// slot (the typed RING_GET_REQUEST/RING_GET_RESPONSE) valid until the push.
+// Consumers only ever get copies.
+//
 // Notify decisions and event thresholds follow RING_PUSH_*_AND_CHECK_NOTIFY
 // and RING_FINAL_CHECK_FOR_* exactly: the pusher notifies iff the peer's event
 // index lies in (old, new].

@@ -161,3 +161,5 @@ func TestLayoutAgainstXenHeaders(t *testing.T) {
 		}
 	}
 }
+
+func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }

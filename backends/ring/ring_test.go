@@ -693,3 +693,26 @@ func TestBatchAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestBlkifIndirectViews(t *testing.T) {
+	var r BlkifRequest
+	ind := r.Indirect()
+	ind.Operation, ind.IndirectOp, ind.NrSegments, ind.ID, ind.Handle = BlkifOpIndirect, BlkifOpWrite, 700, 9, 3
+	ind.IndirectGrefs[1] = 0x55
+	d := r.Discard()
+	if d.Operation != BlkifOpIndirect || d.ID != 9 {
+		t.Fatal(d)
+	}
+	// The union bytes as C lays them out: nr_segments u16 at 2, grefs at 28.
+	raw := (*[BlkifEntrySize]byte)(unsafePointer(&r))
+	if raw[2] != 700&0xff || raw[3] != 700>>8 || raw[28+4] != 0x55 || raw[24] != 3 {
+		t.Fatalf("% x", raw[:40])
+	}
+	page := make([]byte, PageSize)
+	page[8*511] = 0x11 // gref of the last segment
+	page[8*511+4], page[8*511+5] = 2, 6
+	segs := BlkifSegments(page)
+	if segs[511] != (BlkifSegment{Gref: 0x11, FirstSect: 2, LastSect: 6}) {
+		t.Fatal(segs[511])
+	}
+}
