@@ -45,5 +45,5 @@ demo-sandbox: build
 # then 1000 small guests created one by one by a shell script, listed and
 # destroyed.
 bench-toolstack: build
-	$(GO) test -run '^$$' -bench 'BenchmarkCreate' -benchtime 50x ./tests/e2e
+	$(GO) test -run '^$$' -bench 'BenchmarkCreate(CLI|InProcess)' -benchtime 50x ./tests/e2e
 	tests/e2e/bench_guests.sh $(BIN) 1000
