@@ -108,6 +108,7 @@ type domain struct {
 	f    *os.File
 	mem  []byte
 	max  uint32
+	st   os.FileInfo // identity of the mapped file
 	gone atomic.Bool
 }
 
@@ -193,7 +194,12 @@ func (h *Host) Close() error {
 // Must hold h.mu.
 func (h *Host) domLocked(id DomID) (*domain, error) {
 	if d, ok := h.doms[id]; ok && !d.gone.Load() {
-		return d, nil
+		// Another process may have removed and re-created the domain:
+		// the cached mapping is only good while the path names its file.
+		if st, err := os.Stat(h.Path(id)); err == nil && os.SameFile(st, d.st) {
+			return d, nil
+		}
+		d.gone.Store(true)
 	}
 	f, err := os.OpenFile(h.Path(id), os.O_RDWR, 0)
 	if err != nil {
@@ -212,7 +218,7 @@ func (h *Host) domLocked(id DomID) (*domain, error) {
 		f.Close()
 		return nil, fmt.Errorf("evtchn: mmap domain %d: %w", id, err)
 	}
-	d := &domain{id: id, f: f, mem: mem}
+	d := &domain{id: id, f: f, mem: mem, st: st}
 	hm, hv, hid, hmax := d.header()
 	if hm != magic || hv != version || hid != uint32(id) || int64(headerSize+(int(hmax)+1)*entrySize) != st.Size() {
 		unix.Munmap(mem)

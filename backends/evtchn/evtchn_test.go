@@ -361,3 +361,24 @@ func TestNotifyAllocs(t *testing.T) {
 		t.Fatalf("notify/wait allocates %v", a)
 	}
 }
+
+// TestDomainRecreated: a domain removed and created again by another Host
+// (another process) is not served from a stale mapping.
+func TestDomainRecreated(t *testing.T) {
+	dir, h := setup(t, 8)
+	p, _ := h.AllocUnbound(domU, dom0)
+	other := NewHost(dir)
+	defer other.Close()
+	if err := other.RemoveDomain(domU); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Channel(domU, p); !errors.Is(err, ErrNoDomain) {
+		t.Fatalf("removed domain still served: %v", err)
+	}
+	if err := other.CreateDomain(domU, 2); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := h.MaxChannels(domU); m != 2 {
+		t.Fatalf("stale mapping: max %d", m)
+	}
+}
