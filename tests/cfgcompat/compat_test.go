@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/tests/cfgcompat/cfggen"
 )
 
 // fromParser converts xfeat's value to the harness's form.
@@ -159,91 +160,6 @@ func TestCorpus(t *testing.T) {
 	t.Logf("%d files, %d accepted by xfeat, %d with warnings only", len(files), accepted, warned)
 }
 
-// Token pieces for the random generator: every token kind of the grammar,
-// the interesting escapes and numbers, and the characters that put
-// libxlutil's scanner into its error state.
-var pieces = []string{
-	"a", "b", "vif", "disk", "x.y", "a_b", "memory", "z9",
-	"0", "1", "010", "0x1f", "9abc", "0x1x2", "1e5", "08",
-	`"x"`, `'y'`, `""`, `''`, `"a b"`, `"it's"`, `'say "hi"'`,
-	`"\\"`, `"\""`, `'\''`, `"\n\t\r\a\b\f\v"`, `"\;"`, `"a\;b"`, `"\q"`, `"\8"`,
-	`"\x41"`, `"\x"`, `"A\101B"`, `"A\1 5B"`, `"A\1B"`, `"A\12345B"`, `"\0+1"`, `"\7  "`, `"\3--1"`,
-	`"bridge=br0,features=queues:2\\;max-ring-page-order:0"`, `"é"`, `"tab	in"`,
-	"=", "=", "+=", ";", "[", "]", ",", ",", "[", "]",
-	"\n", "\n", "\n", "# comment\n", "#\n", "#c\r\n",
-	" ", " ", "\t",
-	"@", "-", "+", "(", ")", ":", ".", "F", "_x", "\r", "\r\n", "#", `"open`, "+ =",
-	"\f", "\v", "\xff", // no NUL: in a string it can abort libxlutil (an assert) "'", `"`, "\\", "[\n", "\n]", ",\n", "\n,",
-}
-
-// genSoup returns a random sequence of pieces (mostly rejected inputs).
-func genSoup(r *rand.Rand) string {
-	var b strings.Builder
-	n := 1 + r.Intn(12)
-	for i := 0; i < n; i++ {
-		b.WriteString(pieces[r.Intn(len(pieces))])
-		if r.Intn(3) == 0 {
-			b.WriteByte(' ')
-		}
-	}
-	return b.String()
-}
-
-// genStructured returns a config that is valid more often than not: a few
-// assignments with random values, separators and comments, then with
-// probability 1/3 one random piece inserted somewhere.
-func genStructured(r *rand.Rand) string {
-	names := []string{"a", "b", "vif", "disk", "x.y"}
-	var b strings.Builder
-	n := 1 + r.Intn(5)
-	for i := 0; i < n; i++ {
-		if r.Intn(4) == 0 {
-			b.WriteString([]string{"\n", "# c\n", "\t\n", ";"}[r.Intn(4)])
-		}
-		b.WriteString(names[r.Intn(len(names))])
-		b.WriteString([]string{" = ", "=", " += ", "\t=\t"}[r.Intn(4)])
-		genValue(r, &b, 0)
-		if r.Intn(4) == 0 {
-			b.WriteString(" # trailing")
-		}
-		if i < n-1 || r.Intn(2) == 0 {
-			b.WriteString([]string{"\n", "\n", ";", "; ", "\n\n"}[r.Intn(5)])
-		}
-	}
-	s := b.String()
-	if r.Intn(3) == 0 {
-		at := r.Intn(len(s) + 1)
-		s = s[:at] + pieces[r.Intn(len(pieces))] + s[at:]
-	}
-	return s
-}
-
-func genValue(r *rand.Rand, b *strings.Builder, depth int) {
-	if depth < 3 && r.Intn(3) == 0 {
-		b.WriteString("[")
-		if r.Intn(3) == 0 {
-			b.WriteString("\n")
-		}
-		k := r.Intn(4)
-		for i := 0; i < k; i++ {
-			if i > 0 {
-				b.WriteString([]string{",", ", ", ",\n", " ,\n  # c\n  ", "\n,", "\n\n,\n\n", "# c\n,"}[r.Intn(7)])
-			}
-			genValue(r, b, depth+1)
-		}
-		if k > 0 && r.Intn(3) == 0 {
-			b.WriteString(",")
-		}
-		if r.Intn(3) == 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("]")
-		return
-	}
-	atoms := []string{"1", "0x1f", "010", "9abc", `"x"`, `'y'`, `"a\\b"`, `"q\"q"`, `"br=0,\\;"`, `"\;"`, `"A\101B"`, `""`}
-	b.WriteString(atoms[r.Intn(len(atoms))])
-}
-
 func TestGenerated(t *testing.T) {
 	n := 4000
 	if s := os.Getenv("CFGCOMPAT_N"); s != "" {
@@ -259,12 +175,7 @@ func TestGenerated(t *testing.T) {
 	r := rand.New(rand.NewSource(seed))
 	accepted := 0
 	for i := 0; i < n; i++ {
-		var src string
-		if i%2 == 0 {
-			src = genSoup(r)
-		} else {
-			src = genStructured(r)
-		}
+		src := cfggen.Input(r, i)
 		if check(t, fmt.Sprintf("gen-%d", i), []byte(src)) {
 			accepted++
 		}
