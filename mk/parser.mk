@@ -3,7 +3,7 @@
 
 APT_PACKAGES  += libxen-dev gcc
 BENCH_TARGETS += bench-parser
-FUZZ_TARGETS  += ./parser:FuzzParse ./parser:FuzzEdit
+FUZZ_TARGETS  += ./parser:FuzzParse ./parser:FuzzEdit ./parser:FuzzFastPathEquivalence
 
 .PHONY: bench-parser
 # xfeat's parser and libxlutil's on the same inputs in the same loop (a

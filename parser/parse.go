@@ -28,6 +28,18 @@ func ParseFile(path string, opts Options) (*File, Diagnostics) {
 // diagnostic of the file, sorted by position. The File is nil when there is
 // an error (warnings alone do not fail a parse).
 func Parse(filename string, src []byte, opts Options) (*File, Diagnostics) {
+	// A file without any diagnostic is parsed by the hand-written fast path
+	// (fastparse.go); everything else by the participle grammar, which
+	// reports every error and warning.
+	if f := parseFast(filename, src, opts); f != nil {
+		return f, nil
+	}
+	return parseSlow(filename, src, opts)
+}
+
+// parseSlow is Parse with the participle grammar: the reference for what is
+// accepted and the source of every diagnostic.
+func parseSlow(filename string, src []byte, opts Options) (*File, Diagnostics) {
 	s := scan(filename, src, opts)
 	p := &fileParser{s: s, diags: s.diags, lexErrLines: map[int]bool{}}
 	for _, d := range s.diags {

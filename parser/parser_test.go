@@ -424,12 +424,3 @@ func TestLongListIterative(t *testing.T) {
 		t.Errorf("%d items", n)
 	}
 }
-
-func BenchmarkParseTypical(b *testing.B) {
-	src := corpus(b)["ok-hvm-03.cfg"]
-	b.SetBytes(int64(len(src)))
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		Parse("t.cfg", src, Options{})
-	}
-}
