@@ -306,6 +306,9 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 		connected = false
 	}
 	fail := func(err error) {
+		if ctx.Err() != nil {
+			return // the host is stopping: not the device's fault
+		}
 		disconnect()
 		failed = true
 		notes = append(notes, err.Error())
@@ -382,6 +385,17 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 			}
 			continue
 		}
+		// The frontend's directory is gone (its domain was released,
+		// perhaps in the middle of connecting): nothing is left to
+		// serve, failed or not.
+		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
+			if written != Closed {
+				disconnect()
+				setState(Closed)
+				b.logf("%s: frontend gone: closed", dev)
+			}
+			continue
+		}
 		if failed {
 			continue
 		}
@@ -419,13 +433,6 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 		case Closed:
 			disconnect()
 			if written != Closed {
-				setState(Closed)
-			}
-		case Unknown:
-			// The frontend's directory is gone (its domain was
-			// released): nothing is left to serve.
-			if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok && written != Closed {
-				disconnect()
 				setState(Closed)
 			}
 		}

@@ -189,6 +189,9 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 		d.mu.Unlock()
 	}
 	fail := func(err error) {
+		if ctx.Err() != nil {
+			return // stopping: not the device's fault
+		}
 		h.Disconnect()
 		failed = true
 		f.logf("%s: device failed: %v", dev, err)
@@ -237,6 +240,9 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 			continue
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return // the guest is stopping
+			}
 			fail(fmt.Errorf("backend state: %v", err))
 			continue
 		}
