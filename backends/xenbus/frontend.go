@@ -59,10 +59,11 @@ type FrontendBus struct {
 }
 
 type frontDevice struct {
-	dev   FrontDevice
-	mu    sync.Mutex
-	state State
-	err   string
+	dev    FrontDevice
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	state  State
+	err    string
 }
 
 // FrontStatus is a snapshot of one frontend device.
@@ -102,12 +103,13 @@ func (f *FrontendBus) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var cancels []context.CancelFunc
 	defer func() {
 		w.Close(context.WithoutCancel(ctx))
-		for _, c := range cancels {
-			c()
+		f.mu.Lock()
+		for _, d := range f.devices {
+			d.cancel()
 		}
+		f.mu.Unlock()
 		f.wg.Wait()
 	}()
 	for {
@@ -149,7 +151,7 @@ func (f *FrontendBus) Run(ctx context.Context) error {
 			d := &frontDevice{dev: FrontDevice{Kind: f.Driver.Kind(), DomID: f.DomID, DevID: id,
 				Frontend: dir, Backend: be, BackendID: uint32(beid)}}
 			dctx, cancel := context.WithCancel(ctx)
-			cancels = append(cancels, cancel)
+			d.cancel = cancel
 			f.mu.Lock()
 			f.devices[id] = d
 			f.mu.Unlock()
