@@ -173,6 +173,12 @@ func TestNegotiationLayouts(t *testing.T) {
 	if got := h.read(t, bePath("vbd", 1, 51728)+"/info"); got != "4" {
 		t.Errorf("read-only vbd: info = %s, want 4 (VDISK_READONLY)", got)
 	}
+	if got := h.read(t, bePath("vbd", 1, 51728)+"/mode"); got != "r" {
+		t.Errorf("read-only vbd: mode = %s", got)
+	}
+	if got := h.read(t, bePath("vbd", 1, 51728)+"/sector-size"); got != "512" {
+		t.Errorf("sector-size = %s", got)
+	}
 	if got := h.read(t, fePath("vbd", 1, 51728)+"/protocol"); got != "x86_64-abi" {
 		t.Errorf("protocol = %s", got)
 	}

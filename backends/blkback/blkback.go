@@ -422,6 +422,7 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 			{"sector-size", "512"},
 			{"physical-sector-size", "512"},
 			{"info", u(info)},
+			{"mode", map[bool]string{true: "r", false: "w"}[v.Settings.ReadOnly]},
 			{"feature-persistent", b2s(v.Settings.Persistent)},
 		} {
 			if err := tx.Write(ctx, be+"/"+kv[0], []byte(kv[1])); err != nil {
