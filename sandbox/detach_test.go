@@ -70,3 +70,30 @@ func TestStopAndStatusWithoutHost(t *testing.T) {
 		t.Errorf("the unrelated process was stopped: %s", stat)
 	}
 }
+
+// A host killed with SIGKILL leaves its guests' files; the next host on the
+// rundir clears them before anything is introduced.
+func TestNewHostClearsAKilledHostsGuests(t *testing.T) {
+	dir, err := os.MkdirTemp("", "xfk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	stale := filepath.Join(dir, "domains", "7")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join(stale, "dom7.mem"), filepath.Join(dir, "domains", "dom7.evtchn")} {
+		if err := os.WriteFile(f, []byte("stale"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := New(Config{Rundir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.shutdown()
+	if left, _ := filepath.Glob(filepath.Join(dir, "domains", "*7*")); len(left) != 0 {
+		t.Errorf("stale guest files survived: %v", left)
+	}
+}

@@ -48,7 +48,9 @@ const (
 
 // Config configures a Host.
 type Config struct {
-	Rundir  string
+	Rundir string
+	// Netback and Blkback are the backends' limits; a zero MaxQueues
+	// means the package's DefaultLimits.
 	Netback netback.Limits
 	Blkback blkback.Limits
 	Quotas  xenstored.Quotas
@@ -87,6 +89,12 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Rundir == "" {
 		return nil, errors.New("sandbox: no rundir")
 	}
+	if cfg.Netback.MaxQueues == 0 {
+		cfg.Netback = netback.DefaultLimits()
+	}
+	if cfg.Blkback.MaxQueues == 0 {
+		cfg.Blkback = blkback.DefaultLimits()
+	}
 	if err := cfg.Netback.Check(); err != nil {
 		return nil, err
 	}
@@ -102,6 +110,12 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h.srv = srv
+	// No other host answers on this rundir (xenstored.New made sure):
+	// whatever a killed host left of its guests goes.
+	if err := os.RemoveAll(filepath.Join(cfg.Rundir, "domains")); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("sandbox: clearing a previous host's guests: %w", err)
+	}
 	a, b := net.Pipe()
 	go srv.ServeConn(b, 0)
 	h.xs = xsclient.NewClient(a)
