@@ -400,11 +400,15 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 			continue
 		}
 		fs, err := ReadState(ctx, c, dev.Frontend)
+		if written == Closed {
+			// Done with this frontend; only a driver coming back
+			// (Initialising, below) reopens the device.
+			if err != nil || fs != Initialising {
+				continue
+			}
+		}
 		if err != nil {
 			fail(fmt.Errorf("frontend state: %v", err))
-			continue
-		}
-		if written == Closed && fs != Initialising {
 			continue
 		}
 		switch fs {
