@@ -9,3 +9,4 @@ bench-ring: deps
 	@GO=$(GO) sh backends/ring/testdata/bench-compare.sh bin $(RING_BENCH_ROUNDS)
 
 FUZZ_TARGETS += ./backends/ring:FuzzBackHostile
+FUZZ_TARGETS += ./backends/grant:FuzzCopy
