@@ -45,8 +45,9 @@ type Value struct {
 	// Number is true when the value was written as an unquoted number.
 	Number bool
 
-	// parts are the source atoms a `+=`-joined string is made of, in order.
-	parts []*Value
+	// parts are the source atoms a `+=`-joined string is made of, in order
+	// (nil for any other value: a pointer keeps every Value small).
+	parts *[]*Value
 }
 
 // StringValue returns a string value for an edit (written double-quoted).
@@ -82,14 +83,15 @@ func (v *Value) Strings() []string {
 // Use it to point a diagnostic into a spec string: for a vif spec whose
 // field starts at offset k of the string, PosOf(k) is its line and column.
 func (v *Value) PosOf(i int) Pos {
-	if len(v.parts) > 0 {
-		for _, p := range v.parts {
+	if v.parts != nil {
+		parts := *v.parts
+		for _, p := range parts {
 			if i < len(p.Str) {
 				return p.PosOf(i)
 			}
 			i -= len(p.Str)
 		}
-		last := v.parts[len(v.parts)-1]
+		last := parts[len(parts)-1]
 		return last.PosOf(len(last.Str) + i)
 	}
 	if v.Kind != KindString || v.Raw == "" {
@@ -156,7 +158,9 @@ type Setting struct {
 	// the end of the value, without the terminator); OpRange the operator.
 	NameRange, OpRange, Range Range
 
-	stmt *stmtSpan
+	// own is the value as written (before `+=` joins); its Range and the
+	// setting's say where the assignment sits, for edits.
+	own *Value
 }
 
 // stmtSpan is where an assignment sits in the source, for edits.
@@ -165,6 +169,11 @@ type stmtSpan struct {
 	valStart   int
 	valEnd     int
 	own        *Value // the value as written (before += merging)
+}
+
+func (s *Setting) span() stmtSpan {
+	return stmtSpan{start: s.NameRange.Start.Byte, end: s.Range.End.Byte,
+		valStart: s.own.Range.Start.Byte, valEnd: s.own.Range.End.Byte, own: s.own}
 }
 
 // File is a parsed xl.cfg file: its source and its settings. A File is not

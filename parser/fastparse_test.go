@@ -23,8 +23,10 @@ func describeValue(b *strings.Builder, v *Value, indent string) {
 	for _, it := range v.Items {
 		describeValue(b, it, indent+"  ")
 	}
-	for _, pt := range v.parts {
-		describeValue(b, pt, indent+"  part ")
+	for _, pt := range partsOf(v) {
+		if pt != v {
+			describeValue(b, pt, indent+"  part ")
+		}
 	}
 }
 
@@ -36,10 +38,9 @@ func describeFile(f *File) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "file %q strayAt=%d opts=%+v\n", f.Filename, f.strayAt, f.opts)
 	for _, s := range f.settings {
-		fmt.Fprintf(&b, "%s %s line=%d name=%v op=%v range=%v stmt=%d..%d val=%d..%d\n", s.Name, s.Op, s.Line,
-			s.NameRange, s.OpRange, s.Range, s.stmt.start, s.stmt.end, s.stmt.valStart, s.stmt.valEnd)
+		fmt.Fprintf(&b, "%s %s line=%d name=%+v op=%+v range=%+v\n", s.Name, s.Op, s.Line, s.NameRange, s.OpRange, s.Range)
 		describeValue(&b, s.Value, "  ")
-		describeValue(&b, s.stmt.own, "  own ")
+		describeValue(&b, s.own, "  own ")
 	}
 	return b.String()
 }

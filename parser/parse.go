@@ -402,8 +402,7 @@ func (p *fileParser) store(a *assignNode) {
 		NameRange: p.rangeOf(a.Pos, tokenEnd(a.Pos, a.Name)),
 		OpRange:   p.rangeOf(op, tokenEnd(op, a.Op)),
 		Range:     p.rangeOf(a.Pos, end),
-		stmt: &stmtSpan{start: a.Pos.Offset, end: end.Offset,
-			valStart: a.Value.Pos.Offset, valEnd: end.Offset, own: own},
+		own:       own,
 	}
 	if set.Op == "+=" {
 		if prev := p.last[set.Name]; prev != nil {
@@ -417,7 +416,8 @@ func (p *fileParser) store(a *assignNode) {
 			}
 			if own.Kind == KindString {
 				merged := &Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range}
-				merged.parts = append(append(merged.parts, partsOf(pv)...), own)
+				parts := append(append([]*Value(nil), partsOf(pv)...), own)
+				merged.parts = &parts
 				set.Value = merged
 			} else {
 				items := make([]*Value, 0, len(pv.Items)+len(own.Items))
@@ -434,8 +434,8 @@ func (p *fileParser) store(a *assignNode) {
 }
 
 func partsOf(v *Value) []*Value {
-	if len(v.parts) > 0 {
-		return v.parts
+	if v.parts != nil {
+		return *v.parts
 	}
 	return []*Value{v}
 }

@@ -98,7 +98,7 @@ func (f *File) Set(name string, v *Value) error {
 	if last == nil {
 		return f.appendStmt(name + " = " + valueText(v, ""))
 	}
-	st := last.stmt
+	st := last.span()
 	edits := []edit{{st.valStart, st.valEnd, valueText(v, lineIndent(f.src, st.start))}}
 	if last.Op == "+=" {
 		edits = append(edits, edit{last.OpRange.Start.Byte, last.OpRange.End.Byte, "="})
@@ -129,7 +129,7 @@ func (f *File) Remove(name string) (bool, error) {
 		if s.Name != name {
 			continue
 		}
-		edits = append(edits, f.stmtExtent(s.stmt))
+		edits = append(edits, f.stmtExtent(s.span()))
 	}
 	if len(edits) == 0 {
 		return false, nil
@@ -138,7 +138,7 @@ func (f *File) Remove(name string) (bool, error) {
 }
 
 // stmtExtent returns the bytes to delete to remove a statement.
-func (f *File) stmtExtent(st *stmtSpan) edit {
+func (f *File) stmtExtent(st stmtSpan) edit {
 	src := f.src
 	start, end := st.start, st.end
 	// Blanks, then the terminator: `;` or a newline (with a comment).
@@ -196,7 +196,7 @@ func (f *File) AppendItem(name string, v *Value) error {
 		}
 		return f.appendStmt(name + " = [" + valueText(v, "") + "]")
 	}
-	own := last.stmt.own
+	own := last.own
 	if own.Kind != KindList {
 		return fmt.Errorf("%s: %s is a string, not a list", last.NameRange, name)
 	}
