@@ -473,7 +473,7 @@ func TestConcurrentCreators(t *testing.T) {
 				name := fmt.Sprintf("w%d-%d", w, i)
 				src, _ := os.ReadFile(cfgs[w])
 				cfg := writeCfg(t, name+".cfg", strings.Replace(string(src), fmt.Sprintf("\"w%d\"", w), "\""+name+"\"", 1))
-				r := h.xfeat(t, "create", "--wait", "60s", cfg)
+				r := h.xfeat(t, "create", "--wait", "15s", cfg) // well inside runXfeat's 60 s kill
 				mu.Lock()
 				if r.code == 0 {
 					created++
