@@ -53,7 +53,11 @@ type Config struct {
 	// means the package's DefaultLimits.
 	Netback netback.Limits
 	Blkback blkback.Limits
-	Quotas  xenstored.Quotas
+	// NetbackDataPath and BlkbackDataPath, if set, serve connected
+	// devices' rings (see netback.DataPath, blkback.DataPath).
+	NetbackDataPath netback.DataPath
+	BlkbackDataPath blkback.DataPath
+	Quotas          xenstored.Quotas
 	// Logf receives one line per notable event; nil discards them.
 	Logf func(format string, args ...any)
 	// RunFrontends says whether an introduced domain runs the reference
@@ -124,8 +128,8 @@ func New(cfg Config) (*Host, error) {
 		srv.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf}
-	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf}
+	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf, DataPath: cfg.NetbackDataPath}
+	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf, DataPath: cfg.BlkbackDataPath}
 	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
 	h.blk = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.bbDriver, Logf: h.prefixed("blkback")}
 	return h, nil

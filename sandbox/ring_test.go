@@ -1,8 +1,14 @@
 package sandbox
 
 import (
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/backends/evtchn"
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -100,5 +106,100 @@ func TestRingsAndChannelsAreShared(t *testing.T) {
 		if ok, err := bq.Rx.NextRequest(&rx); !ok || err != nil || rx.ID != uint16(9+i) {
 			t.Errorf("queue %d rx request: %v %v %+v", i, ok, err, rx)
 		}
+	}
+}
+
+// echoBlk is a minimal block data path for the test: every request is
+// answered OKAY. It records that Stop ran while the rings were still mapped.
+type echoBlk struct {
+	h               *Host
+	mu              sync.Mutex
+	stops           map[*blkback.Vbd]chan struct{}
+	done            sync.WaitGroup
+	mappedAtStop    int
+	started, served atomic.Int32
+}
+
+func (e *echoBlk) Start(v *blkback.Vbd) error {
+	e.mu.Lock()
+	if e.stops == nil {
+		e.stops = map[*blkback.Vbd]chan struct{}{}
+	}
+	stop := make(chan struct{})
+	e.stops[v] = stop
+	e.mu.Unlock()
+	e.started.Add(1)
+	for _, q := range v.Queues {
+		e.done.Add(1)
+		go func() {
+			defer e.done.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := q.Channel.Wait(20 * time.Millisecond); err != nil && !errors.Is(err, evtchn.ErrTimeout) {
+					return
+				}
+				var req ring.BlkifRequest
+				for {
+					ok, err := q.Ring.NextRequest(&req)
+					if err != nil || !ok {
+						break
+					}
+					q.Ring.PutResponse(&ring.BlkifResponse{ID: req.ID, Operation: req.Operation, Status: ring.BlkifRspOkay})
+					e.served.Add(1)
+				}
+				if q.Ring.PushResponses() {
+					q.Channel.Notify()
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+func (e *echoBlk) Stop(v *blkback.Vbd) {
+	e.mu.Lock()
+	close(e.stops[v])
+	delete(e.stops, v)
+	e.mu.Unlock()
+	e.done.Wait()
+	e.mappedAtStop = e.h.GrantMappings()
+}
+
+// A data path hangs on the mapped rings: started before Connected, served,
+// stopped before the rings are unmapped.
+func TestDataPathHook(t *testing.T) {
+	dp := &echoBlk{}
+	h := startHost(t, func(c *Config) { c.BlkbackDataPath = dp })
+	dp.h = h.Host
+	img := image(t, 1<<20)
+	h.createDomain(t, 1, nil, []vbdSpec{{devid: 51712, params: img, config: map[string]string{"multi-queue-max-queues": "2"}}})
+	h.waitState(t, fePath("vbd", 1, 51712), xenbus.Connected)
+	if dp.started.Load() != 1 {
+		t.Fatalf("data path started %d times", dp.started.Load())
+	}
+	front := h.Guest(1).Blkfront().Device(51712)
+	for i, q := range front.Queues {
+		q.Ring.PutRequest(&ring.BlkifRequest{Operation: ring.BlkifOpFlushDiskcache, ID: uint64(40 + i)})
+		if q.Ring.PushRequests() {
+			q.Channel.Notify()
+		}
+		if _, err := q.Channel.Wait(5 * time.Second); err != nil {
+			t.Fatalf("queue %d: no response event: %v", i, err)
+		}
+		var rsp ring.BlkifResponse
+		if ok, err := q.Ring.NextResponse(&rsp); !ok || err != nil || rsp.ID != uint64(40+i) || rsp.Status != ring.BlkifRspOkay {
+			t.Errorf("queue %d response: %v %v %+v", i, ok, err, rsp)
+		}
+	}
+	h.destroy(t, "vbd", 1, 51712)
+	if want := 2 << 4; dp.mappedAtStop != want { // 2 queues of 2^4 ring pages
+		t.Errorf("Stop saw %d grant mappings; want the rings' %d still mapped", dp.mappedAtStop, want)
+	}
+	if n := h.GrantMappings(); n != 0 {
+		t.Errorf("mappings after teardown: %d", n)
 	}
 }

@@ -110,11 +110,23 @@ func (l Limits) Schema(be uint32) *schema.Schema {
 	return s
 }
 
+// DataPath serves a connected vbd's queues (block I/O on its Image). Start
+// runs once the rings are mapped and the channels bound, before the backend
+// says Connected; an error fails the device. Stop must return only when
+// nothing touches the rings, channels or image any more: they are released
+// right after.
+type DataPath interface {
+	Start(v *Vbd) error
+	Stop(v *Vbd)
+}
+
 // Driver is blkback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
 	Platform xenbus.BackendPlatform
 	Logf     func(format string, args ...any)
+	// DataPath, if set, is started on every connected vbd.
+	DataPath DataPath
 
 	mu   sync.Mutex
 	vbds map[*Vbd]struct{}
@@ -339,8 +351,9 @@ type Vbd struct {
 	Sectors    uint64 // 512-byte sectors
 	Queues     []*Queue
 
-	driver *Driver
-	closed bool
+	driver  *Driver
+	closed  bool
+	serving bool // the data path was started
 }
 
 // Connect implements xenbus.DeviceHandler.
@@ -435,6 +448,13 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 		return fail(fmt.Errorf("publishing the disk properties: %v", err))
 	}
 	v.Negotiated, v.Queues = neg, queues
+	if dp := v.driver.DataPath; dp != nil {
+		if err := dp.Start(v); err != nil {
+			v.Queues = nil
+			return fail(fmt.Errorf("data path: %v", err))
+		}
+		v.serving = true
+	}
 	v.driver.track(v, true)
 	return nil
 }
@@ -530,6 +550,10 @@ func (q *Queue) release() {
 // Disconnect implements xenbus.DeviceHandler: it releases the rings and
 // channels, and the image once the device is done with.
 func (v *Vbd) Disconnect() {
+	if v.serving {
+		v.driver.DataPath.Stop(v)
+		v.serving = false
+	}
 	for _, q := range v.Queues {
 		q.release()
 	}

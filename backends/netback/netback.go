@@ -98,11 +98,23 @@ func b2s(b bool) string {
 	return "0"
 }
 
+// DataPath serves a connected vif's queues (moving packets). Start runs
+// once the rings are mapped and the channels bound, before the backend says
+// Connected; an error fails the device. Stop must return only when nothing
+// touches the rings or channels any more: they are unmapped and closed
+// right after.
+type DataPath interface {
+	Start(v *Vif) error
+	Stop(v *Vif)
+}
+
 // Driver is netback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
 	Platform xenbus.BackendPlatform
 	Logf     func(format string, args ...any)
+	// DataPath, if set, is started on every connected vif.
+	DataPath DataPath
 
 	mu   sync.Mutex
 	vifs map[*Vif]struct{}
@@ -229,7 +241,8 @@ type Vif struct {
 	Negotiated Negotiated
 	Queues     []*Queue
 
-	driver *Driver
+	driver  *Driver
+	serving bool // the data path was started
 }
 
 // Connect implements xenbus.DeviceHandler.
@@ -302,6 +315,14 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 		queues = append(queues, q)
 	}
 	v.Negotiated, v.Queues = neg, queues
+	if dp := v.driver.DataPath; dp != nil {
+		if err := dp.Start(v); err != nil {
+			release()
+			v.Queues = nil
+			return fmt.Errorf("data path: %v", err)
+		}
+		v.serving = true
+	}
 	v.driver.track(v, true)
 	return nil
 }
@@ -425,8 +446,13 @@ func (q *Queue) release() {
 	}
 }
 
-// Disconnect implements xenbus.DeviceHandler.
+// Disconnect implements xenbus.DeviceHandler: the data path stops before
+// the rings go.
 func (v *Vif) Disconnect() {
+	if v.serving {
+		v.driver.DataPath.Stop(v)
+		v.serving = false
+	}
 	for _, q := range v.Queues {
 		q.release()
 	}
