@@ -223,6 +223,9 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 		{`name="x"` + "\n" + `vif = [ "bridge=b", "bridge=b" ]` + "\nmax_event_channels = 9\n", `guest.cfg:3:22: the devices need 18 event channels (2 for xenstore and console) but max_event_channels=9`},
 		{`name="x"` + "\n" + `vif = [ "backend=drv,queues=2" ]`, `guest.cfg:2:9: vif #0: backend domain "drv" not found`},
 		{`vif = [ "bridge=b" ]`, `the domain has no name`},
+		{`name="x"` + "\n" + `vif = [ "devid=1", "devid=1" ]`, `vif #1: vif 1 is also used by vif #0: each device of a domain needs its own devid`},
+		{`name="x"` + "\nmax_grant_frames=200\n" + `disk = [ "/a,raw,xvda,rw", "/b,raw,51712,rw" ]`, `disk #1: vbd 51712 is also used by disk #0`},
+		{`name="x"` + "\n" + `disk = [ "format=qcow2,vdev=xvda,target=/a.qcow2" ]`, `disk #0: format qcow2 is not supported by xfeat create`},
 	} {
 		p, diags := plan(t, c, tc.src)
 		if p != nil || !diags.HasErrors() {
