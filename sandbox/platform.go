@@ -43,6 +43,7 @@ type channel struct {
 func (c *channel) Port() uint32                               { return uint32(c.ch.Port()) }
 func (c *channel) Notify() error                              { return c.ch.Notify() }
 func (c *channel) Wait(timeout time.Duration) (uint32, error) { return c.ch.Wait(timeout) }
+func (c *channel) Kick()                                      { c.ch.Kick() }
 
 func (c *channel) Close() error {
 	var err error

@@ -1,14 +1,12 @@
 package sandbox
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/xfeat/xfeat/backends/blkback"
-	"github.com/xfeat/xfeat/backends/evtchn"
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -139,7 +137,7 @@ func (e *echoBlk) Start(v *blkback.Vbd) error {
 					return
 				default:
 				}
-				if _, err := q.Channel.Wait(20 * time.Millisecond); err != nil && !errors.Is(err, evtchn.ErrTimeout) {
+				if _, err := q.Channel.Wait(0); err != nil {
 					return
 				}
 				var req ring.BlkifRequest
@@ -165,6 +163,9 @@ func (e *echoBlk) Stop(v *blkback.Vbd) {
 	close(e.stops[v])
 	delete(e.stops, v)
 	e.mu.Unlock()
+	for _, q := range v.Queues {
+		q.Channel.Kick()
+	}
 	e.done.Wait()
 	e.mappedAtStop = e.h.GrantMappings()
 }

@@ -38,6 +38,8 @@ type Channel interface {
 	// returns how many notifications it consumed; one goroutine waits
 	// at a time.
 	Wait(timeout time.Duration) (uint32, error)
+	// Kick wakes this end's own waiter (a data path stopping its loop).
+	Kick()
 	Close() error
 }
 
