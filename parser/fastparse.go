@@ -69,13 +69,14 @@ type fastScratch struct {
 	items   []int32 // list items, as indices of values, each list's contiguous
 	stack   []int32 // items of the lists being parsed, innermost last
 	escaped []byte  // the strings with escapes, dequoted, one after another
+	joins   int     // an upper bound of the Values `+=` creates
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(fastScratch) }}
 
 // maxPooledScratch bounds the bytes a pooled scratch keeps, so that a huge
 // file does not pin its records in memory.
-const maxPooledScratch = 4 << 20
+const maxPooledScratch = 8 << 20
 
 func (sc *fastScratch) size() int {
 	return cap(sc.stmts)*int(unsafe.Sizeof(stmtRec{})) + cap(sc.values)*int(unsafe.Sizeof(valueRec{})) +
@@ -98,6 +99,7 @@ func parseFast(filename string, src []byte, opts Options) *File {
 	defer func() {
 		if sc.size() <= maxPooledScratch {
 			sc.stmts, sc.values, sc.items, sc.stack, sc.escaped = sc.stmts[:0], sc.values[:0], sc.items[:0], sc.stack[:0], sc.escaped[:0]
+			sc.joins = 0
 			scratchPool.Put(sc)
 		}
 	}()
@@ -108,7 +110,7 @@ func parseFast(filename string, src []byte, opts Options) *File {
 	if !p.file() {
 		return nil
 	}
-	settings, ok := sc.build(filename, string(src))
+	settings, ok := sc.build(filename, src)
 	if !ok {
 		return nil
 	}
@@ -194,6 +196,10 @@ func (p *fastParser) assignment() bool {
 		return false
 	}
 	st.value = int32(v)
+	if st.plus {
+		// Joining creates a string, or a list and the emptied earlier one.
+		p.joins += 1 + int(p.values[v].kind/recList)
+	}
 	p.skipBlanks()
 	if p.i < len(src) {
 		if c := src[p.i]; c != '\n' && c != '#' && c != ';' {
@@ -363,11 +369,26 @@ func (p *fastParser) list(depth int) int {
 	return len(p.values) - 1
 }
 
-// build is step 2: the File's settings from the records. str is the source
-// as a string. It fails when a `+=` joins a string and a list (an error,
-// which the participle path reports).
-func (sc *fastScratch) build(filename, str string) ([]*Setting, bool) {
-	values := make([]Value, len(sc.values))
+// texts copies the source and the dequoted strings into one new string
+// (one allocation) and returns the two parts of it.
+func (sc *fastScratch) texts(src []byte) (str, escaped string) {
+	if len(src) == 0 {
+		return "", ""
+	}
+	buf := make([]byte, 0, len(src)+len(sc.escaped))
+	buf = append(append(buf, src...), sc.escaped...)
+	// buf is never written again: the string may share its memory (as
+	// strings.Builder does).
+	all := unsafe.String(&buf[0], len(buf))
+	return all[:len(src)], all[len(src):]
+}
+
+// build is step 2: the File's settings from the records. It fails when a
+// `+=` joins a string and a list (an error, which the participle path
+// reports).
+func (sc *fastScratch) build(filename string, src []byte) ([]*Setting, bool) {
+	// Room for the values `+=` creates after the scanned ones.
+	values := make([]Value, len(sc.values), len(sc.values)+sc.joins)
 	var itemPtrs []*Value
 	if len(sc.items) > 0 {
 		itemPtrs = make([]*Value, len(sc.items))
@@ -375,10 +396,7 @@ func (sc *fastScratch) build(filename, str string) ([]*Setting, bool) {
 			itemPtrs[k] = &values[vi]
 		}
 	}
-	var escaped string
-	if len(sc.escaped) > 0 {
-		escaped = string(sc.escaped)
-	}
+	str, escaped := sc.texts(src)
 	pos := func(off, line, lineAt int32) Pos {
 		return Pos{Line: int(line), Column: int(off-lineAt) + 1, Byte: int(off)}
 	}
@@ -413,7 +431,7 @@ func (sc *fastScratch) build(filename, str string) ([]*Setting, bool) {
 	}
 	sets := make([]Setting, len(sc.stmts))
 	settings := make([]*Setting, len(sc.stmts))
-	b := builder{settings: settings[:0]}
+	b := builder{settings: settings[:0], spare: values[len(values):cap(values)]}
 	for k := range sc.stmts {
 		st := &sc.stmts[k]
 		own := &values[st.value]
@@ -444,7 +462,20 @@ type builder struct {
 	// last maps a name to its latest setting, for `+=`; it is built only
 	// when linear searches back for `+=` get costly (see lookupLast).
 	last     map[string]*Setting
-	searched int // settings compared by linear searches so far
+	searched int     // settings compared by linear searches so far
+	spare    []Value // room for the Values store creates
+}
+
+func (b *builder) newValue(v Value) *Value {
+	var p *Value
+	if len(b.spare) > 0 {
+		p = &b.spare[0]
+		b.spare = b.spare[1:]
+	} else {
+		p = new(Value)
+	}
+	*p = v
+	return p
 }
 
 // store is fileParser.store (libxlutil's xlu__cfg_set_store): a `+=` joins
@@ -458,15 +489,12 @@ func (b *builder) store(set *Setting) bool {
 				return false
 			}
 			if own.Kind == KindString {
-				merged := &Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range}
-				parts := append(append([]*Value(nil), partsOf(pv)...), own)
-				merged.parts = &parts
-				set.Value = merged
+				set.Value = b.newValue(Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range, parts: joinParts(pv, own)})
 			} else {
 				items := make([]*Value, 0, len(pv.Items)+len(own.Items))
 				items = append(append(items, pv.Items...), own.Items...)
-				set.Value = &Value{Kind: KindList, Items: items, Range: own.Range}
-				prev.Value = &Value{Kind: KindList, Range: pv.Range}
+				set.Value = b.newValue(Value{Kind: KindList, Items: items, Range: own.Range})
+				prev.Value = b.newValue(Value{Kind: KindList, Range: pv.Range})
 			}
 		}
 	}

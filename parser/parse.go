@@ -415,9 +415,7 @@ func (p *fileParser) store(a *assignNode) {
 				return
 			}
 			if own.Kind == KindString {
-				merged := &Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range}
-				parts := append(append([]*Value(nil), partsOf(pv)...), own)
-				merged.parts = &parts
+				merged := &Value{Kind: KindString, Str: pv.Str + own.Str, Range: own.Range, parts: joinParts(pv, own)}
 				set.Value = merged
 			} else {
 				items := make([]*Value, 0, len(pv.Items)+len(own.Items))
@@ -431,6 +429,21 @@ func (p *fileParser) store(a *assignNode) {
 	}
 	p.last[set.Name] = set
 	p.settings = append(p.settings, set)
+}
+
+// joinParts returns the parts of pv joined with own by `+=`.
+func joinParts(pv, own *Value) *[]*Value {
+	if pv.parts == nil {
+		// The first join: one allocation for the pair and its slice.
+		box := &struct {
+			list []*Value
+			two  [2]*Value
+		}{two: [2]*Value{pv, own}}
+		box.list = box.two[:]
+		return &box.list
+	}
+	parts := append(append(make([]*Value, 0, len(*pv.parts)+1), *pv.parts...), own)
+	return &parts
 }
 
 func partsOf(v *Value) []*Value {
