@@ -36,13 +36,23 @@
 // The scanner is hand-written (a participle lexer.Definition) because
 // libxlutil's flex scanner has states a regular-expression lexer cannot
 // express; the grammar is participle's, one statement at a time, recovering at
-// the next newline after an error like bison's `error NEWLINE` rule. Both
-// follow libxlutil 4.17 bug for bug where it matters for what is accepted:
-// identifiers are [a-z][._0-9a-z]*, numbers [0-9][0-9a-fx]* and never
-// validated, CR is not a blank, a comment must end in a newline, `\x`
-// escapes always fail, `\0`..`\7` escapes with two more characters vanish,
-// a bad character as the very last byte is ignored, `+=` between a string and
-// a list fails. tests/cfgcompat checks all of it against the real library.
+// the next newline after an error like bison's `error NEWLINE` rule.
+//
+// A file without a single diagnostic, the usual case, is read by a
+// hand-written fast path instead (fastparse.go: one scan and a fixed number
+// of allocations, so that it keeps up with libxlutil; see make
+// bench-parser). It builds the identical File and gives up at the first
+// error or leniency, so every diagnostic still comes from the participle
+// grammar, the reference. Tests and a fuzzer hold the two paths to the same
+// result.
+//
+// The scanner and the grammar follow libxlutil 4.17 bug for bug where it
+// matters for what is accepted: identifiers are [a-z][._0-9a-z]*, numbers
+// [0-9][0-9a-fx]* and never validated, CR is not a blank, a comment must end
+// in a newline, `\x` escapes always fail, `\0`..`\7` escapes with two more
+// characters vanish, a bad character as the very last byte is ignored, `+=`
+// between a string and a list fails. tests/cfgcompat checks all of it against
+// the real library.
 //
 // Three things libxlutil rejects are accepted with a warning whose detail
 // says "xl would reject this" and how to write it: an unknown escape such as

@@ -191,6 +191,7 @@ func FuzzFastPathEquivalence(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		checkFastPath(t, "fuzz.cfg", src, Options{})
+		checkFastPath(t, "fuzz.cfg", src, Options{Strict: true})
 	})
 }
 
@@ -279,5 +280,37 @@ func BenchmarkParseParticiple(b *testing.B) {
 				parseSlow("bench.cfg", in.src, Options{})
 			}
 		})
+	}
+}
+
+// TestParseConcurrent parses different files at once: the fast path's
+// pooled scratch must not leak from one parse into another (run with -race
+// as well).
+func TestParseConcurrent(t *testing.T) {
+	var inputs [][]byte
+	var want []string
+	for _, src := range corpus(t) {
+		if f, _ := Parse("c.cfg", src, Options{}); f != nil {
+			inputs = append(inputs, src)
+			want = append(want, describeFile(f))
+		}
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range inputs {
+				k := (i*7 + g*13) % len(inputs)
+				if f, _ := Parse("c.cfg", inputs[k], Options{}); f == nil || describeFile(f) != want[k] {
+					errs <- fmt.Sprintf("input %d parsed differently when parsed concurrently", k)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
 	}
 }

@@ -53,7 +53,7 @@ type listNode struct {
 	Items []*valueNode `parser:"\"[\" ( @@ ( \",\" @@ )* \",\"? )? \"]\""`
 }
 
-// fileNode is a whole file, for the fast path of parseStmts.
+// fileNode is a whole file, for parseStmts' first attempt.
 type fileNode struct {
 	Stmts []*stmtNode `parser:"@@*"`
 }

@@ -87,7 +87,7 @@ func (p *fileParser) parseStmts() {
 		return
 	}
 	p.last = map[string]*Setting{}
-	// Fast path: the whole file in one participle call. Only when that fails
+	// First the whole file in one participle call. Only when that fails
 	// (or two statements share a line without a `;`, which the file grammar
 	// cannot see) is it parsed again statement by statement, for recovery
 	// and every error.
