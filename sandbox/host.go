@@ -81,10 +81,11 @@ type Host struct {
 
 	stopping atomic.Bool
 
-	mu     sync.Mutex
-	guests map[uint32]*Guest
-	ctx    context.Context // set by Run; guests run under it
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	guests   map[uint32]*Guest
+	released map[uint32]*Guest // released, still removing their files
+	ctx      context.Context   // set by Run; guests run under it
+	wg       sync.WaitGroup
 }
 
 // New creates a host listening on <rundir>/socket. Connections are served
@@ -105,7 +106,7 @@ func New(cfg Config) (*Host, error) {
 	if err := cfg.Blkback.Check(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, guests: map[uint32]*Guest{}}
+	h := &Host{cfg: cfg, guests: map[uint32]*Guest{}, released: map[uint32]*Guest{}}
 	srv, err := xenstored.New(xenstored.Config{
 		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: h.daemonLogf,
 		OnIntroduce: h.onIntroduce, OnRelease: h.onRelease,
@@ -304,7 +305,7 @@ func (h *Host) Blkback() *blkback.Driver { return h.bbDriver }
 // XenStore connection and frontends.
 type Guest struct {
 	ID  uint32
-	Dir string // <rundir>/domains/<id>
+	Dir string // where its files are: <rundir>/domains (domID.mem, .gnttab, .gntpin, .evtchn)
 
 	plat     *guestPlatform
 	xs       *xsclient.Client
@@ -350,26 +351,78 @@ func (g *Guest) Done() <-chan struct{} { return g.done }
 
 func (h *Host) onIntroduce(d xenstored.Domain) {
 	h.mu.Lock()
-	if _, ok := h.guests[d.ID]; ok || h.ctx == nil {
+	if h.ctx == nil {
 		h.mu.Unlock()
 		return
 	}
+	// xenstored calls this only for a domain it did not know, so a guest
+	// still in the table is a released one whose release hook has not
+	// run yet (RELEASE and INTRODUCE on two connections): it goes now.
+	if old := h.guests[d.ID]; old != nil {
+		delete(h.guests, d.ID)
+		h.released[d.ID] = old
+		old.cancel()
+		go h.reap(d.ID, old)
+	}
+	// A guest of the same id released a moment ago may still be
+	// stopping: the new one sets up only once the old one's files are
+	// gone.
+	prev := h.released[d.ID]
 	ctx, cancel := context.WithCancel(h.ctx)
-	g := &Guest{ID: d.ID, Dir: filepath.Dir(d.Socket), cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+	g := &Guest{ID: d.ID, Dir: guestDir(h.cfg.Rundir, d.ID), cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
 	h.guests[d.ID] = g
 	h.wg.Add(1)
 	h.mu.Unlock()
 	go func() {
 		defer h.wg.Done()
 		defer close(g.done)
+		if prev != nil {
+			// prev is cancelled already; its done also means every
+			// older guest of this id is gone.
+			<-prev.done
+			if ctx.Err() != nil {
+				close(g.ready)
+				return
+			}
+		}
 		if err := h.runGuest(ctx, g, d); err != nil {
 			h.logf("guest %d: %v", d.ID, err)
 		}
 	}()
 }
 
+// onRelease takes the guest out of the domain table at once (so that the
+// id can be introduced again right away) and stops it in the background.
 func (h *Host) onRelease(d xenstored.Domain) {
-	go h.stopGuest(d.ID)
+	h.mu.Lock()
+	// If the id is introduced again already, onIntroduce has retired
+	// (or will retire) the released guest: the one in the table is new.
+	for _, cur := range h.srv.Domains() {
+		if cur.ID == d.ID {
+			h.mu.Unlock()
+			return
+		}
+	}
+	g := h.guests[d.ID]
+	if g != nil {
+		delete(h.guests, d.ID)
+		h.released[d.ID] = g
+		g.cancel()
+	}
+	h.mu.Unlock()
+	if g != nil {
+		go h.reap(d.ID, g)
+	}
+}
+
+// reap forgets a released guest once it has stopped.
+func (h *Host) reap(id uint32, g *Guest) {
+	<-g.done
+	h.mu.Lock()
+	if h.released[id] == g {
+		delete(h.released, id)
+	}
+	h.mu.Unlock()
 }
 
 func (h *Host) stopGuest(id uint32) {
@@ -416,7 +469,6 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	defer func() {
 		plat.close()
 		h.plat.forget(d.ID)
-		os.Remove(g.Dir) // xenstored removed its socket; empty now
 	}()
 	h.logf("guest %d: started (max_grant_frames %d, max_event_channels %d)", d.ID, frames, chans)
 	defer h.logf("guest %d: stopped", d.ID)

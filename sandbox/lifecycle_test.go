@@ -125,3 +125,24 @@ func TestBadConfigRefusedButDeviceConnects(t *testing.T) {
 		t.Errorf("multi-queue-max-queues = %s, want the default 4", got)
 	}
 }
+
+// A domain id released and introduced again at once (xfeat destroy, then
+// create claiming the smallest free id) gets a fresh guest with frontends.
+func TestReintroduceRightAfterRelease(t *testing.T) {
+	h := startHost(t, nil)
+	for i := 0; i < 15; i++ {
+		h.createDomain(t, 1, []vifSpec{{devid: 0}}, nil)
+		h.waitState(t, bePath("vif", 1, 0), xenbus.Connected)
+		h.waitState(t, fePath("vif", 1, 0), xenbus.Connected)
+		h.destroy(t, "vif", 1, 0)
+		for _, p := range []string{"/local/domain/1", "/local/domain/0/backend/vif/1", "/libxl/1"} {
+			if err := h.xs.Rm(bg, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.xs.Release(bg, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually(t, "mappings released", func() bool { return h.GrantMappings() == 0 && h.EventChannels() == 0 })
+}

@@ -431,13 +431,18 @@ func TestHostileGuestsFailOnlyTheirDevice(t *testing.T) {
 	}
 	dir := filepath.Join(h.Rundir(), "domains", "2")
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
+		files, _ := filepath.Glob(filepath.Join(h.Rundir(), "domains", "dom2.*"))
+		if _, err := os.Stat(dir); os.IsNotExist(err) && len(files) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			left, _ := filepath.Glob(dir + "/*")
-			t.Fatalf("guest 2's files are still there after RELEASE: %v", left)
+			t.Fatalf("guest 2's files are still there after RELEASE: %v %v", files, left)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// Guest 1's are not touched.
+	if files, _ := filepath.Glob(filepath.Join(h.Rundir(), "domains", "dom1.*")); len(files) != 4 {
+		t.Errorf("guest 1's files: %v", files)
 	}
 }

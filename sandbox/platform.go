@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,13 +15,14 @@ import (
 	"github.com/xfeat/xfeat/backends/xenbus"
 )
 
-// Where a domain's files live. Grant files (domN.mem, .gnttab, .gntpin) go
-// next to its XenStore socket, in <rundir>/domains/<id>; event channel
-// files (domN.evtchn) of every domain, dom0's included, in <rundir>/domains,
-// since binding a channel maps both ends' files through one evtchn.Host.
-func guestDir(rundir string, domid uint32) string {
-	return filepath.Join(rundir, "domains", strconv.FormatUint(uint64(domid), 10))
-}
+// Where a domain's files live: all in <rundir>/domains, next to the
+// per-domain socket directories (which xenstored alone creates and
+// removes): grant files domN.mem, .gnttab, .gntpin, event channel files
+// domN.evtchn (dom0's included, since binding a channel maps both ends'
+// files through one evtchn.Host). Keeping them out of domains/<id> lets an
+// id be released and introduced again at once without the two guests'
+// clean-up and set-up racing over one directory.
+func guestDir(rundir string, domid uint32) string { return eventDir(rundir) }
 
 func eventDir(rundir string) string { return filepath.Join(rundir, "domains") }
 

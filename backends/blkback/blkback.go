@@ -235,6 +235,9 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		return nil, notes, err
 	}
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := xenbus.MustExist(ctx, tx, be); err != nil {
+			return err
+		}
 		w := func(k, v string) error { return tx.Write(ctx, be+"/"+k, []byte(v)) }
 		rm := func(k string) error {
 			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
@@ -430,6 +433,9 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	}
 	be := v.Device.Backend
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := xenbus.MustExist(ctx, tx, be); err != nil {
+			return err
+		}
 		for _, kv := range [][2]string{
 			{"sectors", strconv.FormatUint(v.Sectors, 10)},
 			{"sector-size", "512"},

@@ -174,6 +174,9 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		set.Features[name] = want
 	}
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := xenbus.MustExist(ctx, tx, dev.Backend); err != nil {
+			return err
+		}
 		w := func(k, v string) error { return tx.Write(ctx, dev.Backend+"/"+k, []byte(v)) }
 		for _, f := range boolFeatures {
 			if err := w(f.name, b2s(set.Features[f.name])); err != nil {

@@ -246,6 +246,12 @@ func (b *BackendBus) consider(ctx context.Context, feS, devS string) {
 			delete(b.devices, key)
 		}
 		b.mu.Unlock()
+		// The toolstack may have written the directory anew while
+		// this goroutine was leaving (the watch event that said so
+		// found it still registered): look once more.
+		if ctx.Err() == nil {
+			b.consider(ctx, feS, devS)
+		}
 	}()
 }
 
@@ -263,9 +269,26 @@ func (b *BackendBus) Devices() []DeviceStatus {
 	return out
 }
 
-// runDevice is one device's state machine. It returns when the backend
-// directory is gone or ctx is done, having released everything.
+// runDevice serves one device directory until it is gone or ctx is done.
+// A directory the toolstack removed and wrote again (state back to
+// Initialising) before this goroutine saw it go is a new device: it is
+// served again from the start.
 func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
+	for b.serveDevice(ctx, d) {
+		fpath, err := b.Client.ReadString(ctx, d.dev.Backend+"/frontend")
+		if err != nil {
+			return
+		}
+		d.mu.Lock()
+		d.dev.Frontend, d.state, d.err = fpath, Unknown, ""
+		d.mu.Unlock()
+	}
+}
+
+// serveDevice is one device's state machine. It returns when the backend
+// directory is gone or ctx is done (false), or when the directory was
+// written anew (true), having released everything.
+func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again bool) {
 	dev := &d.dev
 	c := b.Client
 	bg := context.WithoutCancel(ctx)
@@ -346,35 +369,39 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 
 	wb, err := c.Watch(ctx, dev.Backend, "")
 	if err != nil {
-		return
+		return false
 	}
 	defer wb.Close(bg)
 	wf, err := c.Watch(ctx, dev.Frontend+"/state", "")
 	if err != nil {
-		return
+		return false
 	}
 	defer wf.Close(bg)
 
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case _, ok := <-wb.C:
 			if !ok {
-				return
+				return false
 			}
 		case _, ok := <-wf.C:
 			if !ok {
-				return
+				return false
 			}
 		}
 		if ok, err := c.Exists(ctx, dev.Backend); err == nil && !ok {
-			return // the toolstack removed the device
+			return false // the toolstack removed the device
 		}
 		// Teardown requested by the toolstack: online=0, or a state we
 		// did not write ourselves (libxl writes Closing).
 		online, _ := ReadBool(ctx, c, dev.Backend+"/online", true)
 		own, ownErr := ReadState(ctx, c, dev.Backend)
+		if ownErr == nil && own == Initialising && written != Unknown && written != Initialising {
+			b.logf("%s: written anew by the toolstack", dev)
+			return true
+		}
 		if !online || (ownErr == nil && own != written && own == Closing) || (ownErr == nil && own == Closed && written != Closed) {
 			// Closed even if the toolstack wrote Closing over our
 			// Closed (libxl would not, another toolstack might).

@@ -126,49 +126,85 @@ func (f *FrontendBus) Run(ctx context.Context) error {
 			continue
 		}
 		for _, s := range ids {
-			id, ok := parseID(s)
-			if !ok {
-				continue
-			}
-			f.mu.Lock()
-			_, running := f.devices[id]
-			f.mu.Unlock()
-			if running {
-				continue
-			}
-			dir := root + "/" + s
-			be, err := f.Client.ReadString(ctx, dir+"/backend")
-			if err != nil {
-				continue
-			}
-			beid, _, err := ReadUint(ctx, f.Client, dir+"/backend-id", 16)
-			if err != nil {
-				continue
-			}
-			if st, err := ReadState(ctx, f.Client, dir); err == nil && st == Closed {
-				continue
-			}
-			d := &frontDevice{dev: FrontDevice{Kind: f.Driver.Kind(), DomID: f.DomID, DevID: id,
-				Frontend: dir, Backend: be, BackendID: uint32(beid)}}
-			dctx, cancel := context.WithCancel(ctx)
-			d.cancel = cancel
-			f.mu.Lock()
-			f.devices[id] = d
-			f.mu.Unlock()
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				f.runDevice(dctx, d)
-				cancel()
-				f.mu.Lock()
-				delete(f.devices, id)
-				f.mu.Unlock()
-			}()
+			f.consider(ctx, root, s)
 		}
 	}
 }
 
+// runDevice serves one frontend directory until it is gone or ctx is done;
+// a directory written anew by the toolstack (state back to Initialising)
+// before this goroutine saw it go is served again from the start.
+// consider starts a goroutine for device s of root unless one runs.
+func (f *FrontendBus) consider(ctx context.Context, root, s string) {
+	id, ok := parseID(s)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	_, running := f.devices[id]
+	f.mu.Unlock()
+	if running {
+		return
+	}
+	dir := root + "/" + s
+	be, err := f.Client.ReadString(ctx, dir+"/backend")
+	if err != nil {
+		return
+	}
+	beid, _, err := ReadUint(ctx, f.Client, dir+"/backend-id", 16)
+	if err != nil {
+		return
+	}
+	if st, err := ReadState(ctx, f.Client, dir); err == nil && st == Closed {
+		return
+	}
+	d := &frontDevice{dev: FrontDevice{Kind: f.Driver.Kind(), DomID: f.DomID, DevID: id,
+		Frontend: dir, Backend: be, BackendID: uint32(beid)}}
+	dctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	f.mu.Lock()
+	if _, running := f.devices[id]; running {
+		f.mu.Unlock()
+		cancel()
+		return
+	}
+	f.devices[id] = d
+	f.wg.Add(1)
+	f.mu.Unlock()
+	go func() {
+		defer f.wg.Done()
+		f.runDevice(dctx, d)
+		cancel()
+		f.mu.Lock()
+		if f.devices[id] == d {
+			delete(f.devices, id)
+		}
+		f.mu.Unlock()
+		// The directory may have been written anew while this
+		// goroutine was leaving: look once more.
+		if ctx.Err() == nil {
+			f.consider(ctx, root, s)
+		}
+	}()
+}
+
 func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
+	for f.serveDevice(ctx, d) {
+		be, err := f.Client.ReadString(ctx, d.dev.Frontend+"/backend")
+		if err != nil {
+			return
+		}
+		beid, _, err := ReadUint(ctx, f.Client, d.dev.Frontend+"/backend-id", 16)
+		if err != nil {
+			return
+		}
+		d.mu.Lock()
+		d.dev.Backend, d.dev.BackendID, d.state, d.err = be, uint32(beid), Unknown, ""
+		d.mu.Unlock()
+	}
+}
+
+func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bool) {
 	dev := &d.dev
 	c := f.Client
 	bg := context.WithoutCancel(ctx)
@@ -191,8 +227,8 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 		d.mu.Unlock()
 	}
 	fail := func(err error) {
-		if ctx.Err() != nil {
-			return // stopping: not the device's fault
+		if ctx.Err() != nil || errors.Is(err, xsclient.ErrClosed) {
+			return // the guest is stopping: not the device's fault
 		}
 		h.Disconnect()
 		failed = true
@@ -210,29 +246,32 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 	}
 	wb, err := c.Watch(ctx, dev.Backend+"/state", "")
 	if err != nil {
-		return
+		return false
 	}
 	defer wb.Close(bg)
 	wf, err := c.Watch(ctx, dev.Frontend, "")
 	if err != nil {
-		return
+		return false
 	}
 	defer wf.Close(bg)
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case _, ok := <-wb.C:
 			if !ok {
-				return
+				return false
 			}
 		case _, ok := <-wf.C:
 			if !ok {
-				return
+				return false
 			}
 		}
 		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
-			return
+			return false
+		}
+		if own, err := ReadState(ctx, c, dev.Frontend); err == nil && own == Initialising && written != Unknown && written != Initialising {
+			return true // the toolstack wrote the device anew
 		}
 		if failed {
 			continue
@@ -245,7 +284,7 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 			if ctx.Err() != nil {
 				return // the guest is stopping
 			}
-			fail(fmt.Errorf("backend state: %v", err))
+			fail(fmt.Errorf("backend state: %w", err))
 			continue
 		}
 		switch bs {

@@ -122,9 +122,32 @@ func ReadState(ctx context.Context, ops xsclient.Ops, dir string) (State, error)
 	return ParseState(string(v))
 }
 
-// SwitchState writes s to <dir>/state.
-func SwitchState(ctx context.Context, ops xsclient.Ops, dir string, s State) error {
-	return ops.Write(ctx, dir+"/state", []byte(strconv.Itoa(int(s))))
+// ErrGone is returned when a device directory no longer exists.
+var ErrGone = errors.New("device directory is gone")
+
+// MustExist fails with ErrGone when dir does not exist. Called first in a
+// transaction that writes below dir, it keeps a driver that has not yet
+// seen its device removed from creating the directory again, with wrong
+// permissions, under a toolstack about to write it anew.
+func MustExist(ctx context.Context, ops xsclient.Ops, dir string) error {
+	ok, err := ops.Exists(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", dir, ErrGone)
+	}
+	return nil
+}
+
+// SwitchState writes s to <dir>/state, if dir still exists.
+func SwitchState(ctx context.Context, c *xsclient.Client, dir string, s State) error {
+	return c.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := MustExist(ctx, tx, dir); err != nil {
+			return err
+		}
+		return tx.Write(ctx, dir+"/state", []byte(strconv.Itoa(int(s))))
+	})
 }
 
 // WriteError writes msg to the error node of the device at devPath, owned by
