@@ -53,9 +53,9 @@ the guest and removes its memory, grant-table and event-channel files.
 
 The run directory RUNDIR is --rundir, else $XDG_RUNTIME_DIR/xfeat for a user
 with a runtime directory, else /run/xfeat. A detached host writes its pid to
-RUNDIR/host.pid and its log to RUNDIR/host.log. A guest's memory and grant
-table are RUNDIR/domains/ID/domID.{mem,gnttab,gntpin}; event channel files are
-RUNDIR/domains/domID.evtchn. The domain's limits come from
+RUNDIR/host.pid and its log to RUNDIR/host.log. A guest's memory, grant table
+and event channels are RUNDIR/domains/domID.{mem,gnttab,gntpin,evtchn}
+(dom0.evtchn for the backends). The domain's limits come from
 /libxl/ID/sandbox/max-grant-frames and max-event-channels (defaults 64 and
 1023), written by the toolstack before XS_INTRODUCE. Any libxenstore client
 works against the host:
