@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -311,6 +312,34 @@ func TestParseConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if e := <-errs; e != "" {
 			t.Error(e)
+		}
+	}
+}
+
+// TestFastPathAllocations checks the allocation discipline of the fast
+// path: a fixed number of allocations per file, whatever its size (no
+// allocation per setting or value), for files without `+=`.
+func TestFastPathAllocations(t *testing.T) {
+	// A collection would empty the pool of scratch records between runs,
+	// which a long-running caller does only now and then.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	small := []byte("name = 'g'\nmemory = 512\nvif = ['bridge=br0', \"a\\tb\"]\n")
+	var big strings.Builder
+	for i := 0; big.Len() < 64<<10; i++ {
+		fmt.Fprintf(&big, "# %d\nname%d = 'g%d' ; mem%d = %d\nvif%d = [\n  'bridge=br0', # c\n  \"a\\tb\", [1, []],\n]\n", i, i, i, i, i, i)
+	}
+	for _, tt := range []struct {
+		name string
+		src  []byte
+	}{{"small", small}, {"64KiB", []byte(big.String())}} {
+		if parseFast("a.cfg", tt.src, Options{}) == nil {
+			t.Fatalf("%s: not handled by the fast path", tt.name)
+		}
+		n := testing.AllocsPerRun(50, func() { parseFast("a.cfg", tt.src, Options{}) })
+		// The source and escaped strings, Values, list item pointers,
+		// Settings, the settings slice and the File.
+		if n > 6 {
+			t.Errorf("%s: %v allocations per parse, want at most 6", tt.name, n)
 		}
 	}
 }
