@@ -124,6 +124,15 @@ func TestBadConfigRefusedButDeviceConnects(t *testing.T) {
 	if got := h.read(t, be+"/multi-queue-max-queues"); got != "4" {
 		t.Errorf("multi-queue-max-queues = %s, want the default 4", got)
 	}
+	// The error node goes with the device.
+	h.destroy(t, "vif", 1, 0)
+	if err := h.xs.Rm(bg, be); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually(t, "error node removed", func() bool {
+		ok, _ := h.xs.Exists(bg, xenbus.ErrorDir(0, be))
+		return !ok
+	})
 }
 
 // A domain id released and introduced again at once (xfeat destroy, then

@@ -392,7 +392,10 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 			}
 		}
 		if ok, err := c.Exists(ctx, dev.Backend); err == nil && !ok {
-			return false // the toolstack removed the device
+			// The toolstack removed the device: its error node
+			// goes with it.
+			ClearError(ctx, c, dev.BackendID, dev.Backend)
+			return false
 		}
 		// Teardown requested by the toolstack: online=0, or a state we
 		// did not write ourselves (libxl writes Closing).
