@@ -149,6 +149,7 @@ type Settings struct {
 	Discard             bool
 	ReadOnly            bool
 	CDROM, Removable    bool
+	DirectIO            bool // direct-io-safe: the data path may use O_DIRECT
 }
 
 // Probe implements xenbus.BackendDriver.
@@ -226,6 +227,7 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 	dt, _ := c.ReadString(ctx, be+"/device-type")
 	set.CDROM = dt == "cdrom"
 	set.Removable, _ = xenbus.ReadBool(ctx, c, be+"/removable", false)
+	set.DirectIO, _ = xenbus.ReadBool(ctx, c, be+"/direct-io-safe", false)
 	if set.ReadOnly {
 		set.Barrier, set.FlushCache, set.Discard = false, false, false
 	}

@@ -1,0 +1,622 @@
+package blkback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// The data path.
+//
+// Server serves a connected vbd's queues. Each queue has one worker
+// goroutine (the worker pool is one worker per queue, as Linux's
+// xen_blkif_schedule thread per ring): it takes requests off its ring in
+// batches, copies each out of shared memory once, validates it completely,
+// does the I/O with one preadv/pwritev straight on the guest's granted pages
+// (mapped through the grant table, read-only for a write), and answers.
+//
+// Invariants:
+//   - Nothing in a request is trusted: operation, segment counts, sector
+//     ranges (overflow included), grant references and indirect pages are
+//     checked before any I/O, and a bad request gets BLKIF_RSP_ERROR (or
+//     EOPNOTSUPP for an operation not offered) without touching the image.
+//   - A ring the frontend breaks (producer index past the ring, a
+//     notification storm) fails that device: error node and Closing. No
+//     other device is affected.
+//   - Every grant a request maps is unmapped before its response is pushed,
+//     except persistent grants, which stay mapped (at most
+//     MaxPersistentGrants per queue, least recently used ones go first) until
+//     the device stops; Stop leaves no mapping behind.
+//   - The request path allocates nothing (all buffers are per queue, made at
+//     Start).
+
+// GrantAccess is what the data path needs from the host beyond
+// xenbus.BackendPlatform: the frontend domain's grant table itself, to map
+// data pages (and keep them mapped, for persistent grants) and to copy
+// indirect segment pages. The sandbox host's platform implements it.
+type GrantAccess interface {
+	// OpenGrants returns the mapper of domain fe's grants; the table stays
+	// open until release is called.
+	OpenGrants(fe uint32) (m *grant.Mapper, release func(), err error)
+}
+
+// DefaultMaxPersistentGrants is the number of persistently mapped grants a
+// queue keeps at most (Linux blkback's max_persistent_grants default).
+const DefaultMaxPersistentGrants = 1056
+
+// Server is blkback's data path (a DataPath).
+type Server struct {
+	Grants GrantAccess
+	// XenStore is a privileged connection used to fail a device whose
+	// frontend broke its ring (error node, then Closing).
+	XenStore *xsclient.Client
+	Logf     func(format string, args ...any)
+	// MaxPersistentGrants per queue; 0 means DefaultMaxPersistentGrants.
+	MaxPersistentGrants int
+
+	mu   sync.Mutex
+	vbds map[*Vbd]*served
+}
+
+type served struct {
+	v       *Vbd
+	release func()
+	direct  *os.File // O_DIRECT descriptor of the image, or nil
+	workers []*worker
+	failed  atomic.Bool
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// Stats are a queue's counters (for tests and `xfeat show`-like reports).
+type Stats struct {
+	Requests, Errors, Unsupported uint64
+	Maps, PersistentHits          uint64
+	PersistentMapped              int
+	Direct                        uint64 // requests served with O_DIRECT
+}
+
+// QueueStats returns the counters of every queue of v (nil when v is not
+// served).
+func (s *Server) QueueStats(v *Vbd) []Stats {
+	s.mu.Lock()
+	sv := s.vbds[v]
+	s.mu.Unlock()
+	if sv == nil {
+		return nil
+	}
+	out := make([]Stats, len(sv.workers))
+	for i, w := range sv.workers {
+		out[i] = Stats{Requests: w.nReq.Load(), Errors: w.nErr.Load(), Unsupported: w.nUnsup.Load(),
+			Maps: w.nMaps.Load(), PersistentHits: w.nHits.Load(), PersistentMapped: int(w.nPers.Load()),
+			Direct: w.nDirect.Load()}
+	}
+	return out
+}
+
+// Start implements DataPath.
+func (s *Server) Start(v *Vbd) error {
+	if s.Grants == nil {
+		return errors.New("no grant access")
+	}
+	m, release, err := s.Grants.OpenGrants(v.Device.FrontendID)
+	if err != nil {
+		return err
+	}
+	sv := &served{v: v, release: release}
+	if v.Settings.DirectIO {
+		flag := os.O_RDWR
+		if v.Settings.ReadOnly {
+			flag = os.O_RDONLY
+		}
+		f, err := os.OpenFile(v.Image.Name(), flag|unix.O_DIRECT, 0)
+		if err != nil {
+			s.logf("%s: direct-io-safe, but O_DIRECT is refused (%v): buffered I/O", &v.Device, err)
+		} else {
+			sv.direct = f
+		}
+	}
+	maxP := s.MaxPersistentGrants
+	if maxP <= 0 {
+		maxP = DefaultMaxPersistentGrants
+	}
+	for _, q := range v.Queues {
+		sv.workers = append(sv.workers, newWorker(s, sv, q, m, maxP))
+	}
+	s.mu.Lock()
+	if s.vbds == nil {
+		s.vbds = map[*Vbd]*served{}
+	}
+	s.vbds[v] = sv
+	s.mu.Unlock()
+	for _, w := range sv.workers {
+		go w.run()
+	}
+	return nil
+}
+
+// Stop implements DataPath: it stops the workers, then unmaps every
+// persistent grant.
+func (s *Server) Stop(v *Vbd) {
+	s.mu.Lock()
+	sv := s.vbds[v]
+	delete(s.vbds, v)
+	s.mu.Unlock()
+	if sv == nil {
+		return
+	}
+	for _, w := range sv.workers {
+		w.stop.Store(true)
+		w.q.Channel.Kick()
+	}
+	for _, w := range sv.workers {
+		<-w.done
+		w.pers.clear()
+	}
+	if sv.direct != nil {
+		sv.direct.Close()
+	}
+	sv.release()
+}
+
+// fail reports a device whose frontend broke the protocol: error node and
+// Closing, once; the bus then disconnects it.
+func (s *Server) fail(sv *served, q int, err error) {
+	if !sv.failed.CompareAndSwap(false, true) {
+		return
+	}
+	dev := &sv.v.Device
+	msg := fmt.Sprintf("queue %d: %v", q, err)
+	s.logf("%s: data path: %s", dev, msg)
+	if s.XenStore == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := xenbus.WriteError(ctx, s.XenStore, dev.BackendID, dev.Backend, msg); err != nil {
+		s.logf("%s: writing the error node: %v", dev, err)
+	}
+	if err := xenbus.SwitchState(ctx, s.XenStore, dev.Backend, xenbus.Closing); err != nil {
+		s.logf("%s: switching to Closing: %v", dev, err)
+	}
+}
+
+// maxBatch bounds how many requests a worker takes before answering, so the
+// first of a burst is not held back by the last.
+const maxBatch = 32
+
+// maxSegs is the most segments one request can carry (indirect).
+const maxSegs = ring.BlkifMaxIndirectPagesPerRequest * ring.BlkifSegmentsPerIndirectFrame
+
+type worker struct {
+	s  *Server
+	sv *served
+	q  *Queue
+	m  *grant.Mapper
+
+	fd, directFd   int
+	sectors        uint64
+	readOnly       bool
+	flush, barrier bool
+	discard        bool
+	maxIndirect    int
+	persistent     bool
+	reqs           []ring.BlkifRequest
+	rsps           []ring.BlkifResponse
+	segs           []ring.BlkifSegment
+	iov            []unix.Iovec
+	handles        []grant.Handle // non-persistent mappings of the current request
+	indirect       []byte         // copies of a request's indirect pages
+	copies         [ring.BlkifMaxIndirectPagesPerRequest]grant.CopyOp
+	pers           *persistentGrants
+	stop           atomic.Bool
+	done           chan struct{}
+	loggedBad      int
+	nReq, nErr     atomic.Uint64
+	nUnsup, nMaps  atomic.Uint64
+	nHits, nDirect atomic.Uint64
+	nPers          atomic.Int64
+}
+
+func newWorker(s *Server, sv *served, q *Queue, m *grant.Mapper, maxPersistent int) *worker {
+	v := sv.v
+	w := &worker{s: s, sv: sv, q: q, m: m, fd: int(v.Image.Fd()), directFd: -1,
+		sectors: v.Sectors, readOnly: v.Settings.ReadOnly, flush: v.Settings.FlushCache,
+		barrier: v.Settings.Barrier, discard: v.Settings.Discard,
+		maxIndirect: int(v.Settings.MaxIndirectSegments), persistent: v.Negotiated.Persistent,
+		done: make(chan struct{})}
+	if sv.direct != nil {
+		w.directFd = int(sv.direct.Fd())
+	}
+	batch := int(q.Ring.Size())
+	if batch > maxBatch {
+		batch = maxBatch
+	}
+	w.reqs = make([]ring.BlkifRequest, batch)
+	w.rsps = make([]ring.BlkifResponse, batch)
+	n := ring.BlkifMaxSegmentsPerRequest
+	if w.maxIndirect > n {
+		n = w.maxIndirect
+	}
+	w.segs = make([]ring.BlkifSegment, n)
+	w.iov = make([]unix.Iovec, n)
+	w.handles = make([]grant.Handle, 0, n)
+	if w.maxIndirect > 0 {
+		pages := (w.maxIndirect + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
+		// uint64 backing keeps the copies 8-byte aligned for BlkifSegments.
+		w.indirect = unsafeBytes(make([]uint64, pages*ring.PageSize/8))
+	}
+	if w.persistent {
+		w.pers = newPersistentGrants(m, maxPersistent)
+	}
+	return w
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	r := w.q.Ring
+	for !w.stop.Load() {
+		n, err := r.NextRequests(w.reqs)
+		if err != nil {
+			w.s.fail(w.sv, w.q.Index, err)
+			return
+		}
+		if n > 0 {
+			for i := range w.reqs[:n] {
+				req := &w.reqs[i]
+				w.rsps[i] = ring.BlkifResponse{ID: req.ID, Operation: req.Operation, Status: w.handle(req)}
+			}
+			r.PutResponses(w.rsps[:n])
+			if r.PushResponses() {
+				w.q.Channel.Notify()
+			}
+			continue
+		}
+		more, err := r.FinalCheckForRequests()
+		if err != nil {
+			w.s.fail(w.sv, w.q.Index, err)
+			return
+		}
+		if more {
+			continue
+		}
+		if _, err := w.q.Channel.Wait(0); err != nil || w.stop.Load() {
+			return
+		}
+		if _, err := r.Notified(); err != nil {
+			w.s.fail(w.sv, w.q.Index, err)
+			return
+		}
+	}
+}
+
+// bad counts a refused request and logs the first few of each queue (a
+// hostile frontend must not flood the log).
+func (w *worker) bad(status int16, why string) int16 {
+	if status == ring.BlkifRspEOPNOTSUPP {
+		w.nUnsup.Add(1)
+	} else {
+		w.nErr.Add(1)
+	}
+	if w.loggedBad < 8 {
+		w.loggedBad++
+		w.s.logf("%s: queue %d: request refused: %s", &w.sv.v.Device, w.q.Index, why)
+	}
+	return status
+}
+
+// handle serves one request (a copy, out of shared memory) and returns its
+// status.
+func (w *worker) handle(req *ring.BlkifRequest) int16 {
+	w.nReq.Add(1)
+	switch req.Operation {
+	case ring.BlkifOpRead, ring.BlkifOpWrite:
+		n := int(req.NrSegments)
+		if n == 0 || n > ring.BlkifMaxSegmentsPerRequest {
+			return w.bad(ring.BlkifRspError, "segment count out of range")
+		}
+		copy(w.segs, req.Seg[:n])
+		return w.rw(req.Operation, req.SectorNumber, w.segs[:n])
+	case ring.BlkifOpIndirect:
+		return w.indirectRW(req.Indirect())
+	case ring.BlkifOpFlushDiskcache, ring.BlkifOpWriteBarrier:
+		if (req.Operation == ring.BlkifOpFlushDiskcache && !w.flush) || (req.Operation == ring.BlkifOpWriteBarrier && !w.barrier) {
+			return w.bad(ring.BlkifRspEOPNOTSUPP, "flush or barrier not offered")
+		}
+		// Requests of a queue are served in order and each write is
+		// complete when answered, so a barrier is a flush here.
+		if err := unix.Fdatasync(w.fd); err != nil {
+			return w.bad(ring.BlkifRspError, "fdatasync failed")
+		}
+		return ring.BlkifRspOkay
+	case ring.BlkifOpDiscard:
+		return w.discardOp(req.Discard())
+	default:
+		return w.bad(ring.BlkifRspEOPNOTSUPP, "unknown operation")
+	}
+}
+
+func (w *worker) indirectRW(ind *ring.BlkifRequestIndirect) int16 {
+	if w.maxIndirect == 0 {
+		return w.bad(ring.BlkifRspEOPNOTSUPP, "indirect requests not offered")
+	}
+	op := ind.IndirectOp
+	if op != ring.BlkifOpRead && op != ring.BlkifOpWrite {
+		return w.bad(ring.BlkifRspError, "indirect request of an operation other than read or write")
+	}
+	n := int(ind.NrSegments)
+	if n == 0 || n > w.maxIndirect {
+		return w.bad(ring.BlkifRspError, "indirect segment count out of range")
+	}
+	pages := (n + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
+	ops := w.copies[:pages]
+	for i := range ops {
+		ops[i] = grant.CopyOp{
+			Src: grant.CopyPtr{Ref: grant.Ref(ind.IndirectGrefs[i])},
+			Dst: grant.CopyPtr{Local: w.indirect[i*ring.PageSize : (i+1)*ring.PageSize]},
+			Len: ring.PageSize,
+		}
+	}
+	if w.m.Copy(ops) != 0 {
+		return w.bad(ring.BlkifRspError, "indirect page not granted")
+	}
+	for i := 0; i < pages; i++ {
+		segs := ring.BlkifSegments(w.indirect[i*ring.PageSize:])
+		k := n - i*ring.BlkifSegmentsPerIndirectFrame
+		if k > ring.BlkifSegmentsPerIndirectFrame {
+			k = ring.BlkifSegmentsPerIndirectFrame
+		}
+		copy(w.segs[i*ring.BlkifSegmentsPerIndirectFrame:], segs[:k])
+	}
+	return w.rw(op, ind.SectorNumber, w.segs[:n])
+}
+
+func (w *worker) discardOp(d *ring.BlkifRequestDiscard) int16 {
+	if !w.discard {
+		return w.bad(ring.BlkifRspEOPNOTSUPP, "discard not offered")
+	}
+	if d.Flag&ring.BlkifDiscardSecure != 0 {
+		return w.bad(ring.BlkifRspEOPNOTSUPP, "secure discard not offered")
+	}
+	if d.SectorNumber > w.sectors || d.NrSectors > w.sectors-d.SectorNumber {
+		return w.bad(ring.BlkifRspError, "discard past the end of the disk")
+	}
+	if d.NrSectors == 0 {
+		return ring.BlkifRspOkay
+	}
+	err := unix.Fallocate(w.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
+		int64(d.SectorNumber)*ring.BlkifSectorSize, int64(d.NrSectors)*ring.BlkifSectorSize)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return w.bad(ring.BlkifRspEOPNOTSUPP, "the image's file system cannot punch holes")
+		}
+		return w.bad(ring.BlkifRspError, "hole punching failed")
+	}
+	return ring.BlkifRspOkay
+}
+
+// rw checks the segments and the sector range, maps the pages and does the
+// I/O with one system call.
+func (w *worker) rw(op uint8, sector uint64, segs []ring.BlkifSegment) int16 {
+	write := op == ring.BlkifOpWrite
+	if write && w.readOnly {
+		return w.bad(ring.BlkifRspError, "write to a read-only disk")
+	}
+	var total uint64
+	for i := range segs {
+		s := &segs[i]
+		if s.FirstSect > s.LastSect || s.LastSect >= ring.BlkifSectorsPerPage {
+			return w.bad(ring.BlkifRspError, "segment sectors out of the page")
+		}
+		total += uint64(s.LastSect-s.FirstSect) + 1
+	}
+	if sector > w.sectors || total > w.sectors-sector {
+		return w.bad(ring.BlkifRspError, "sectors past the end of the disk")
+	}
+	// Persistent grants are mapped writable (the frontend grants them so);
+	// otherwise a write only needs to read guest memory.
+	w.handles = w.handles[:0]
+	aligned := w.directFd >= 0
+	if w.pers != nil {
+		w.pers.gen++
+	}
+	for i := range segs {
+		s := &segs[i]
+		var page []byte
+		if w.pers != nil {
+			p, hit, err := w.pers.get(grant.Ref(s.Gref))
+			if err != nil {
+				w.unmapAll()
+				return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
+			}
+			if hit {
+				w.nHits.Add(1)
+			} else {
+				w.nMaps.Add(1)
+			}
+			page = p
+		} else {
+			mp, err := w.m.Map(grant.Ref(s.Gref), write)
+			if err != nil {
+				w.unmapAll()
+				return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
+			}
+			w.nMaps.Add(1)
+			w.handles = append(w.handles, mp.Handle)
+			page = mp.Page
+		}
+		b := page[int(s.FirstSect)*ring.BlkifSectorSize : (int(s.LastSect)+1)*ring.BlkifSectorSize]
+		w.iov[i].Base = &b[0]
+		w.iov[i].SetLen(len(b))
+	}
+	if w.pers != nil {
+		w.nPers.Store(int64(w.pers.n))
+	}
+	fd := w.fd
+	if aligned {
+		fd = w.directFd
+	}
+	err := rwv(fd, write, w.iov[:len(segs)], int64(sector)*ring.BlkifSectorSize, int64(total)*ring.BlkifSectorSize)
+	if err == unix.EINVAL && fd != w.fd {
+		// The device wants a larger alignment than this request has.
+		fd = w.fd
+		err = rwv(fd, write, w.iov[:len(segs)], int64(sector)*ring.BlkifSectorSize, int64(total)*ring.BlkifSectorSize)
+	}
+	w.unmapAll()
+	if err != nil {
+		return w.bad(ring.BlkifRspError, "I/O error on the image")
+	}
+	if fd != w.fd {
+		w.nDirect.Add(1)
+	}
+	return ring.BlkifRspOkay
+}
+
+func (w *worker) unmapAll() {
+	for _, h := range w.handles {
+		w.m.Unmap(h)
+	}
+	w.handles = w.handles[:0]
+}
+
+var errShort = errors.New("short transfer")
+
+// rwv is preadv/pwritev of want bytes at off, resuming after a partial
+// transfer. It allocates nothing.
+func rwv(fd int, write bool, iov []unix.Iovec, off, want int64) error {
+	nr := uintptr(unix.SYS_PREADV)
+	if write {
+		nr = unix.SYS_PWRITEV
+	}
+	for want > 0 {
+		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), uintptr(off), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		if n == 0 {
+			return errShort
+		}
+		want -= int64(n)
+		off += int64(n)
+		if want == 0 {
+			return nil
+		}
+		// Skip what was transferred.
+		left := uint64(n)
+		for len(iov) > 0 && left >= iov[0].Len {
+			left -= iov[0].Len
+			iov = iov[1:]
+		}
+		if len(iov) == 0 {
+			return errShort
+		}
+		iov[0].Base = addBytePtr(iov[0].Base, uintptr(left))
+		iov[0].Len -= left
+	}
+	return nil
+}
+
+// persistentGrants is one queue's persistently mapped grants: a fixed table
+// and an index by grant reference, evicted least-recently-used first
+// (a clock) when full. It allocates nothing once built.
+type persistentGrants struct {
+	m    *grant.Mapper
+	max  int
+	n    int
+	ents []pgrant
+	idx  map[grant.Ref]int32
+	hand int
+	gen  uint64
+}
+
+type pgrant struct {
+	ref     grant.Ref
+	handle  grant.Handle
+	page    []byte
+	used    bool   // referenced since the clock hand last passed
+	lastGen uint64 // request generation that last used it
+}
+
+func newPersistentGrants(m *grant.Mapper, max int) *persistentGrants {
+	return &persistentGrants{m: m, max: max, ents: make([]pgrant, max), idx: make(map[grant.Ref]int32, max)}
+}
+
+func (p *persistentGrants) get(ref grant.Ref) ([]byte, bool, error) {
+	if i, ok := p.idx[ref]; ok {
+		e := &p.ents[i]
+		e.used, e.lastGen = true, p.gen
+		return e.page, true, nil
+	}
+	mp, err := p.m.Map(ref, false)
+	if err != nil {
+		return nil, false, err
+	}
+	var slot int
+	if p.n < p.max {
+		slot = p.n
+		p.n++
+	} else {
+		slot = p.evict()
+		if slot < 0 {
+			// Every entry serves the current request: too many
+			// segments for the table. Keep this one unmapped after use
+			// is not possible without a handle list; refuse instead.
+			p.m.Unmap(mp.Handle)
+			return nil, false, errShort
+		}
+	}
+	p.ents[slot] = pgrant{ref: ref, handle: mp.Handle, page: mp.Page, used: true, lastGen: p.gen}
+	p.idx[ref] = int32(slot)
+	return mp.Page, false, nil
+}
+
+// evict unmaps the least recently used entry not used by the current
+// request and returns its slot, or -1.
+func (p *persistentGrants) evict() int {
+	for range 2 * p.max {
+		e := &p.ents[p.hand]
+		i := p.hand
+		p.hand = (p.hand + 1) % p.max
+		if e.lastGen == p.gen {
+			continue
+		}
+		if e.used {
+			e.used = false
+			continue
+		}
+		p.m.Unmap(e.handle)
+		delete(p.idx, e.ref)
+		return i
+	}
+	return -1
+}
+
+func (p *persistentGrants) clear() {
+	if p == nil {
+		return
+	}
+	for i := range p.ents[:p.n] {
+		p.m.Unmap(p.ents[i].handle)
+	}
+	p.n = 0
+	clear(p.idx)
+}

@@ -1,0 +1,271 @@
+package blkback
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/ring"
+)
+
+// hotPath is one queue's worker over a real grant table (a guest domain in
+// a temporary directory) and a real image file, without rings or event
+// channels: what handle does with one request.
+type hotPath struct {
+	w     *worker
+	dom   *grant.Domain
+	img   *os.File
+	refs  []grant.Ref // data pages granted to dom0, writable
+	ro    []grant.Ref // same pages, read-only grants
+	other []grant.Ref // same pages granted to domain 7
+}
+
+func newHotPath(t testing.TB, persistent bool, maxIndirect uint32) *hotPath {
+	t.Helper()
+	dir := t.TempDir()
+	dom, err := grant.CreateDomain(dir, 1, 1024, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dom.Close() })
+	img, err := os.Create(filepath.Join(dir, "disk.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { img.Close() })
+	if err := img.Truncate(8 << 20); err != nil {
+		t.Fatal(err)
+	}
+	hp := &hotPath{dom: dom, img: img}
+	for i := 0; i < 300; i++ {
+		r, err := dom.GrantAccess(0, uint32(i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hp.refs = append(hp.refs, r)
+		r, _ = dom.GrantAccess(0, uint32(i), true)
+		hp.ro = append(hp.ro, r)
+		r, _ = dom.GrantAccess(7, uint32(i), false)
+		hp.other = append(hp.other, r)
+	}
+	ringMem := make([]uint64, ring.PageSize/8)
+	front, err := ring.NewBlkifFront(unsafeBytes(ringMem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = front
+	back, err := ring.NewBlkifBack(unsafeBytes(ringMem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Vbd{Image: img, Sectors: 8 << 20 / 512,
+		Settings:   Settings{FlushCache: true, Barrier: true, Discard: true, MaxIndirectSegments: maxIndirect},
+		Negotiated: Negotiated{Persistent: persistent}}
+	sv := &served{v: v}
+	m := grant.NewMapper(0, dom)
+	hp.w = newWorker(&Server{}, sv, &Queue{Ring: back}, m, DefaultMaxPersistentGrants)
+	t.Cleanup(func() { hp.w.pers.clear() })
+	return hp
+}
+
+func (hp *hotPath) page(i int) []byte {
+	p, _ := hp.dom.Page(uint32(i))
+	return p
+}
+
+func rwReq(op uint8, sector uint64, refs []grant.Ref) ring.BlkifRequest {
+	r := ring.BlkifRequest{Operation: op, NrSegments: uint8(len(refs)), ID: 7, SectorNumber: sector}
+	for i, ref := range refs {
+		r.Seg[i] = ring.BlkifSegment{Gref: uint32(ref), FirstSect: 0, LastSect: 7}
+	}
+	return r
+}
+
+func TestReadWriteLandAtTheRightOffset(t *testing.T) {
+	for _, pers := range []bool{false, true} {
+		hp := newHotPath(t, pers, 256)
+		for i := 0; i < 3; i++ {
+			copy(hp.page(i), bytes.Repeat([]byte{byte(0x40 + i)}, ring.PageSize))
+		}
+		req := rwReq(ring.BlkifOpWrite, 24, hp.ro[:3]) // a write needs only read access
+		if pers {
+			req = rwReq(ring.BlkifOpWrite, 24, hp.refs[:3])
+		}
+		if st := hp.w.handle(&req); st != ring.BlkifRspOkay {
+			t.Fatalf("persistent=%v: write status %d", pers, st)
+		}
+		got := make([]byte, 3*ring.PageSize)
+		hp.img.ReadAt(got, 24*512)
+		for i := 0; i < 3; i++ {
+			if got[i*ring.PageSize] != byte(0x40+i) || got[(i+1)*ring.PageSize-1] != byte(0x40+i) {
+				t.Fatalf("persistent=%v: page %d landed wrong", pers, i)
+			}
+		}
+		clear(hp.page(5))
+		req = rwReq(ring.BlkifOpRead, 24+8, hp.refs[5:6])
+		if st := hp.w.handle(&req); st != ring.BlkifRspOkay {
+			t.Fatalf("read status %d", st)
+		}
+		if !bytes.Equal(hp.page(5), bytes.Repeat([]byte{0x41}, ring.PageSize)) {
+			t.Fatalf("persistent=%v: read back wrong data", pers)
+		}
+		if n := hp.w.m.Mapped(); pers && n == 0 || !pers && n != 0 {
+			t.Errorf("persistent=%v: %d mappings live after the requests", pers, n)
+		}
+	}
+}
+
+func TestBadRequestsAreRefused(t *testing.T) {
+	hp := newHotPath(t, false, 16)
+	sectors := hp.w.sectors
+	seg := func(ref grant.Ref, f, l uint8) ring.BlkifSegment { return ring.BlkifSegment{Gref: uint32(ref), FirstSect: f, LastSect: l} }
+	cases := map[string]ring.BlkifRequest{
+		"zero segments":      {Operation: ring.BlkifOpRead},
+		"too many segments":  {Operation: ring.BlkifOpRead, NrSegments: 12},
+		"past the end":       rwReq(ring.BlkifOpRead, sectors-7, hp.refs[:1]),
+		"overflow":           rwReq(ring.BlkifOpRead, ^uint64(0)-3, hp.refs[:1]),
+		"first > last":       {Operation: ring.BlkifOpRead, NrSegments: 1, Seg: [11]ring.BlkifSegment{seg(hp.refs[0], 5, 2)}},
+		"past the page":      {Operation: ring.BlkifOpRead, NrSegments: 1, Seg: [11]ring.BlkifSegment{seg(hp.refs[0], 0, 8)}},
+		"ungranted":          rwReq(ring.BlkifOpRead, 0, []grant.Ref{900}),
+		"out of table":       rwReq(ring.BlkifOpRead, 0, []grant.Ref{1 << 30}),
+		"other domain":       rwReq(ring.BlkifOpWrite, 0, hp.other[:1]),
+		"read into readonly": rwReq(ring.BlkifOpRead, 0, hp.ro[:1]),
+	}
+	for name, req := range cases {
+		if st := hp.w.handle(&req); st != ring.BlkifRspError {
+			t.Errorf("%s: status %d, want %d", name, st, ring.BlkifRspError)
+		}
+	}
+	// Indirect: too many segments, an indirect page not granted, an
+	// operation other than read/write.
+	var r ring.BlkifRequest
+	ind := r.Indirect()
+	*ind = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: ring.BlkifOpRead, NrSegments: 17}
+	ind.IndirectGrefs[0] = uint32(hp.refs[0])
+	if st := hp.w.handle(&r); st != ring.BlkifRspError {
+		t.Errorf("17 indirect segments (max 16): %d", st)
+	}
+	ind.NrSegments, ind.IndirectGrefs[0] = 4, 950
+	if st := hp.w.handle(&r); st != ring.BlkifRspError {
+		t.Errorf("ungranted indirect page: %d", st)
+	}
+	ind.IndirectGrefs[0], ind.IndirectOp = uint32(hp.refs[0]), ring.BlkifOpDiscard
+	if st := hp.w.handle(&r); st != ring.BlkifRspError {
+		t.Errorf("indirect discard: %d", st)
+	}
+	if st := hp.w.handle(&ring.BlkifRequest{Operation: 42}); st != ring.BlkifRspEOPNOTSUPP {
+		t.Errorf("unknown op: %d", st)
+	}
+	if n := hp.w.m.Mapped(); n != 0 {
+		t.Errorf("%d mappings left after refused requests", n)
+	}
+	// Nothing was written.
+	buf := make([]byte, 64<<10)
+	hp.img.ReadAt(buf, 0)
+	if !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Error("a refused request wrote to the image")
+	}
+}
+
+func TestIndirectAndDiscard(t *testing.T) {
+	hp := newHotPath(t, true, 256)
+	// 20 segments through one indirect page, each page a distinct byte.
+	segs := ring.BlkifSegments(hp.page(400))
+	for i := 0; i < 20; i++ {
+		copy(hp.page(i), bytes.Repeat([]byte{byte(i + 1)}, ring.PageSize))
+		segs[i] = ring.BlkifSegment{Gref: uint32(hp.refs[i]), LastSect: 7}
+	}
+	indRef, _ := hp.dom.GrantAccess(0, 400, true)
+	var r ring.BlkifRequest
+	*r.Indirect() = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: ring.BlkifOpWrite, NrSegments: 20, SectorNumber: 8}
+	r.Indirect().IndirectGrefs[0] = uint32(indRef)
+	if st := hp.w.handle(&r); st != ring.BlkifRspOkay {
+		t.Fatalf("indirect write: %d", st)
+	}
+	got := make([]byte, 20*ring.PageSize)
+	hp.img.ReadAt(got, 8*512)
+	for i := 0; i < 20; i++ {
+		if got[i*ring.PageSize+100] != byte(i+1) {
+			t.Fatalf("indirect segment %d landed wrong", i)
+		}
+	}
+	var d ring.BlkifRequest
+	*d.Discard() = ring.BlkifRequestDiscard{Operation: ring.BlkifOpDiscard, SectorNumber: 16, NrSectors: 16}
+	if st := hp.w.handle(&d); st != ring.BlkifRspOkay {
+		t.Skipf("discard: %d (file system without hole punching?)", st)
+	}
+	hp.img.ReadAt(got[:16*512], 16*512)
+	if !bytes.Equal(got[:16*512], make([]byte, 16*512)) {
+		t.Error("discarded range does not read back as zeros")
+	}
+	*d.Discard() = ring.BlkifRequestDiscard{Operation: ring.BlkifOpDiscard, SectorNumber: hp.w.sectors - 1, NrSectors: 2}
+	if st := hp.w.handle(&d); st != ring.BlkifRspError {
+		t.Errorf("discard past the end: %d", st)
+	}
+}
+
+func TestHotPathAllocatesNothing(t *testing.T) {
+	for _, pers := range []bool{false, true} {
+		hp := newHotPath(t, pers, 256)
+		rd := rwReq(ring.BlkifOpRead, 0, hp.refs[:1])
+		wr := rwReq(ring.BlkifOpWrite, 8, hp.refs[1:2])
+		big := rwReq(ring.BlkifOpRead, 64, hp.refs[10:21])
+		var ind ring.BlkifRequest
+		segs := ring.BlkifSegments(hp.page(400))
+		for i := 0; i < 64; i++ {
+			segs[i] = ring.BlkifSegment{Gref: uint32(hp.refs[30+i]), LastSect: 7}
+		}
+		indRef, _ := hp.dom.GrantAccess(0, 400, true)
+		*ind.Indirect() = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: ring.BlkifOpRead, NrSegments: 64}
+		ind.Indirect().IndirectGrefs[0] = uint32(indRef)
+		for _, r := range []*ring.BlkifRequest{&rd, &wr, &big, &ind} {
+			hp.w.handle(r) // warm: persistent grants mapped once
+			allocs := testing.AllocsPerRun(200, func() {
+				if st := hp.w.handle(r); st != ring.BlkifRspOkay {
+					t.Fatalf("status %d", st)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("persistent=%v op %d: %v allocations per request", pers, r.Operation, allocs)
+			}
+		}
+	}
+}
+
+func benchHandle(b *testing.B, pers bool, segs int) {
+	hp := newHotPath(b, pers, 256)
+	var r ring.BlkifRequest
+	if segs <= 11 {
+		r = rwReq(ring.BlkifOpRead, 0, hp.refs[:segs])
+	} else {
+		ss := ring.BlkifSegments(hp.page(400))
+		for i := 0; i < segs; i++ {
+			ss[i] = ring.BlkifSegment{Gref: uint32(hp.refs[i]), LastSect: 7}
+		}
+		ref, _ := hp.dom.GrantAccess(0, 400, true)
+		*r.Indirect() = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: ring.BlkifOpRead, NrSegments: uint16(segs)}
+		r.Indirect().IndirectGrefs[0] = uint32(ref)
+	}
+	b.SetBytes(int64(segs * ring.PageSize))
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := hp.w.handle(&r); st != ring.BlkifRspOkay {
+			b.Fatal(st)
+		}
+	}
+}
+
+// BenchmarkHandle is the backend's work for one read request (validate,
+// map, preadv, unmap) on an image in the test's temporary directory.
+func BenchmarkHandle(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pers bool
+		segs int
+	}{{"4K", false, 1}, {"4K-persistent", true, 1}, {"44K", false, 11}, {"44K-persistent", true, 11},
+		{"1M-indirect", false, 256}, {"1M-indirect-persistent", true, 256}} {
+		b.Run(c.name, func(b *testing.B) { benchHandle(b, c.pers, c.segs) })
+	}
+}
