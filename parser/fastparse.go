@@ -245,6 +245,10 @@ func (p *fastParser) atom(kind, start, end, strAt, strEnd int) int {
 	return len(p.values) - 1
 }
 
+// stringStops are the bytes stringValue must look at: the quotes, the
+// escape character and what ends a string badly.
+var stringStops = [256]bool{'"': true, '\'': true, '\\': true, '\n': true, 0: true}
+
 // stringValue parses the quoted string at p.i. It gives up on anything the
 // scanner or dequote would report: a string not closed on its line, a NUL
 // byte, an escape libxlutil rejects or drops, or an unknown one (a
@@ -255,6 +259,9 @@ func (p *fastParser) stringValue(q byte) int {
 	escapes := false
 	j := start + 1
 	for ; ; j++ {
+		for j < len(src) && !stringStops[src[j]] {
+			j++
+		}
 		if j >= len(src) {
 			return -1
 		}
