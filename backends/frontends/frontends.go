@@ -249,6 +249,8 @@ type Blkfront struct {
 	// backend's maximum.
 	MaxQueues        int
 	MaxRingPageOrder int
+	// Logf, if set, gets what the data path degrades or fails on.
+	Logf func(format string, args ...any)
 
 	mu   sync.Mutex
 	vbds map[uint32]*BlkDevice
@@ -304,6 +306,10 @@ type BlkDevice struct {
 	Sectors    uint64
 	SectorSize uint32
 	Info       uint32
+	Features   BlkFeatures
+
+	ioMu sync.RWMutex // held shared by every I/O call, exclusively to stop
+	io   *blkIO       // the data path (blkio.go), nil when not connected
 }
 
 // Talk implements xenbus.FrontendHandler (Linux talk_to_blkback).
@@ -424,11 +430,12 @@ func (d *BlkDevice) BackendConnected(ctx context.Context, c *xsclient.Client) er
 		return err
 	}
 	d.Info = uint32(info)
-	return nil
+	return d.startIO(ctx, c)
 }
 
 // Disconnect implements xenbus.FrontendHandler.
 func (d *BlkDevice) Disconnect() {
+	d.stopIO()
 	for _, q := range d.Queues {
 		if q.Channel != nil {
 			q.Channel.Close()

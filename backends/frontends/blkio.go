@@ -1,0 +1,726 @@
+package frontends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// blkfront data path.
+//
+// A connected BlkDevice is a block device (io.ReaderAt, io.WriterAt, Flush,
+// Discard) over its rings. Each queue owns a pool of data pages in guest
+// memory, each with a grant reference reserved for it at connect
+// (gnttab_alloc_grant_references): with persistent grants the pages stay
+// granted writable to the backend for the whole connection and data is
+// copied in and out of them (LIFO reuse, as blkif.h recommends); without,
+// a page is granted for one request only (read-only for a write) and the
+// grant is ended when the response arrives. Requests longer than 11
+// segments use indirect pages when the backend offers
+// feature-max-indirect-segments.
+//
+// Grant budget: the pools are sized to what the guest's grant table can
+// give. When it cannot give what the rings could use, the device runs with
+// fewer pages (fewer requests in flight) and says so in the log; it fails
+// only when not even one request fits.
+//
+// Concurrency: any number of goroutines may do I/O at once; each request
+// goes to a queue (round robin), waits for a free slot and pages, and
+// sleeps until its response arrives. One goroutine per queue consumes the
+// responses.
+
+// GrantTable is what the data path needs of a GuestPlatform beyond xenbus:
+// the guest's grant table, to reserve references and grant them per request.
+// Pages must also offer Frame(i) (the guest frame of page i).
+type GrantTable interface {
+	GrantTable() *grant.Domain
+}
+
+type framer interface{ Frame(i int) uint32 }
+
+// Errors of the block device.
+var (
+	ErrNotConnected = errors.New("blkfront: device not connected")
+	ErrNotSupported = errors.New("blkfront: operation not offered by the backend")
+	ErrIO           = errors.New("blkfront: the backend answered BLKIF_RSP_ERROR")
+	ErrUnaligned    = errors.New("blkfront: offset and length must be multiples of 512 bytes")
+	ErrReadOnly     = errors.New("blkfront: the disk is read-only")
+)
+
+// Pool sizes per queue, in pages: the most data pages a queue reserves is
+// its ring size times 11 (what Linux blkfront can have in flight without
+// indirect descriptors), bounded so that a guest with several big-ring
+// queues stays within its memory.
+const (
+	maxPoolPages   = 2048
+	maxIndirectSeg = 256 // segments per indirect request this frontend uses at most
+)
+
+// BlkFeatures are the backend's offers read at connect.
+type BlkFeatures struct {
+	FlushCache, Barrier, Discard bool
+	MaxIndirectSegments          int // 0: no indirect
+	DiscardGranularity           uint32
+	DiscardAlignment             uint32
+}
+
+type blkIO struct {
+	d        *BlkDevice
+	dom      *grant.Domain
+	be       grant.DomID
+	segMax   int // segments per request
+	queues   []*blkQueueIO
+	next     atomic.Uint32
+	readOnly bool
+}
+
+type fpage struct {
+	mem   []byte
+	frame uint32
+	ref   grant.Ref
+}
+
+type fslot struct {
+	done  chan int16
+	pages []int32 // data pages of the request
+	ind   []int32 // indirect pages
+	write bool
+	busy  bool
+}
+
+type blkQueueIO struct {
+	io      *blkIO
+	q       *BlkQueue
+	mem     xenbus.Pages
+	mu      sync.Mutex
+	cond    sync.Cond
+	slots   []fslot
+	free    []uint16
+	pages   []fpage
+	freePg  []int32
+	ind     []fpage
+	freeInd []int32
+	broken  error
+	stop    atomic.Bool
+	started atomic.Bool
+	done    chan struct{}
+}
+
+func (d *BlkDevice) logf(format string, args ...any) {
+	if d.drv.Logf != nil {
+		d.drv.Logf("%s: "+format, append([]any{&d.dev}, args...)...)
+	}
+}
+
+// startIO reads the backend's offers and sets the queues' page pools up.
+func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
+	var f BlkFeatures
+	for _, kv := range []struct {
+		key string
+		dst *bool
+	}{{"feature-flush-cache", &f.FlushCache}, {"feature-barrier", &f.Barrier}, {"feature-discard", &f.Discard}} {
+		v, err := readBackendUint(ctx, c, &d.dev, kv.key, 0)
+		if err != nil {
+			return err
+		}
+		*kv.dst = v != 0
+	}
+	mi, err := readBackendUint(ctx, c, &d.dev, "feature-max-indirect-segments", 0)
+	if err != nil {
+		return err
+	}
+	f.MaxIndirectSegments = int(mi)
+	g, err := readBackendUint(ctx, c, &d.dev, "discard-granularity", 512)
+	if err != nil {
+		return err
+	}
+	a, err := readBackendUint(ctx, c, &d.dev, "discard-alignment", 0)
+	if err != nil {
+		return err
+	}
+	f.DiscardGranularity, f.DiscardAlignment = uint32(g), uint32(a)
+	d.Features = f
+
+	gt, ok := d.drv.Platform.(GrantTable)
+	if !ok {
+		return nil // a platform without a grant table: control plane only
+	}
+	io := &blkIO{d: d, dom: gt.GrantTable(), be: grant.DomID(d.dev.BackendID), segMax: ring.BlkifMaxSegmentsPerRequest,
+		readOnly: d.Info&ring.VdiskReadonly != 0}
+	if f.MaxIndirectSegments > ring.BlkifMaxSegmentsPerRequest {
+		io.segMax = min(f.MaxIndirectSegments, maxIndirectSeg)
+	}
+	for _, q := range d.Queues {
+		qi, err := io.newQueue(q)
+		if qi != nil {
+			io.queues = append(io.queues, qi)
+		}
+		if err != nil {
+			io.close()
+			return err
+		}
+	}
+	// The whole device shares the smallest per-queue page count as its
+	// request size bound.
+	for _, qi := range io.queues {
+		if len(qi.pages) < io.segMax {
+			io.segMax = len(qi.pages)
+		}
+	}
+	d.ioMu.Lock()
+	d.io = io
+	d.ioMu.Unlock()
+	for _, qi := range io.queues {
+		go qi.complete()
+	}
+	return nil
+}
+
+func (io *blkIO) newQueue(q *BlkQueue) (*blkQueueIO, error) {
+	d := io.d
+	rs := int(q.Ring.Size())
+	want := min(rs*ring.BlkifMaxSegmentsPerRequest, maxPoolPages)
+	if want < io.segMax {
+		want = io.segMax
+	}
+	indPer := 0
+	if io.segMax > ring.BlkifMaxSegmentsPerRequest {
+		indPer = (io.segMax + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
+	}
+	nInd := rs * indPer
+	mem, err := d.drv.Platform.AllocPages(want + nInd)
+	if err != nil {
+		return nil, fmt.Errorf("queue %d: data pages: %v", q.Index, err)
+	}
+	fr, ok := mem.(framer)
+	if !ok {
+		mem.Free()
+		return nil, errors.New("guest pages without frame numbers")
+	}
+	qi := &blkQueueIO{io: io, q: q, mem: mem, done: make(chan struct{})}
+	qi.cond.L = &qi.mu
+	persistent := d.Persistent
+	// Reserve a reference per page; persistent grants stay granted.
+	grantPage := func(i int) (fpage, error) {
+		frame := fr.Frame(i)
+		ref, err := io.dom.GrantAccess(io.be, frame, false)
+		if err != nil {
+			return fpage{}, err
+		}
+		if !persistent {
+			io.dom.EndAccessRef(ref) // reserved, not granted
+		}
+		b := mem.Bytes()[i*ring.PageSize : (i+1)*ring.PageSize : (i+1)*ring.PageSize]
+		return fpage{mem: b, frame: frame, ref: ref}, nil
+	}
+	var gerr error
+	for i := 0; i < want; i++ {
+		p, err := grantPage(i)
+		if err != nil {
+			gerr = err
+			break
+		}
+		qi.pages = append(qi.pages, p)
+	}
+	for i := 0; i < nInd && gerr == nil; i++ {
+		p, err := grantPage(want + i)
+		if err != nil {
+			gerr = err
+			break
+		}
+		qi.ind = append(qi.ind, p)
+	}
+	if gerr != nil {
+		// Degrade: give back what does not make whole requests.
+		if len(qi.pages) < io.segMax || (indPer > 0 && len(qi.ind) < indPer) {
+			if len(qi.pages) < ring.BlkifMaxSegmentsPerRequest {
+				qi.release()
+				return nil, fmt.Errorf("queue %d: the grant table has room for %d data pages, not even one request (%v)", q.Index, len(qi.pages), gerr)
+			}
+			// Fall back to direct requests only.
+			io.segMax = ring.BlkifMaxSegmentsPerRequest
+			indPer = 0
+		}
+		d.logf("queue %d: grant table full (%v): %d of %d data pages, %d of %d indirect pages; fewer requests in flight",
+			q.Index, gerr, len(qi.pages), want, len(qi.ind), nInd)
+	}
+	nSlots := rs
+	if indPer > 0 && len(qi.ind)/indPer < nSlots {
+		nSlots = len(qi.ind) / indPer
+	}
+	qi.slots = make([]fslot, nSlots)
+	for i := range qi.slots {
+		qi.slots[i] = fslot{done: make(chan int16, 1), pages: make([]int32, 0, io.segMax), ind: make([]int32, 0, max(indPer, 1))}
+		qi.free = append(qi.free, uint16(nSlots-1-i))
+	}
+	for i := len(qi.pages) - 1; i >= 0; i-- {
+		qi.freePg = append(qi.freePg, int32(i))
+	}
+	for i := len(qi.ind) - 1; i >= 0; i-- {
+		qi.freeInd = append(qi.freeInd, int32(i))
+	}
+	return qi, nil
+}
+
+// release ends the grants and frees the pages; pages the backend still
+// maps stay allocated (as under Xen, their grants cannot be ended).
+func (qi *blkQueueIO) release() {
+	stuck := false
+	for _, set := range [][]fpage{qi.pages, qi.ind} {
+		for _, p := range set {
+			if qi.io.d.Persistent {
+				if err := qi.io.dom.EndAccess(p.ref); err != nil {
+					stuck = true
+				}
+				continue
+			}
+			// Reserved only: give the reference back.
+			if err := qi.io.dom.EndAccess(p.ref); err != nil && !errors.Is(err, grant.ErrInUse) {
+				continue
+			} else if err != nil {
+				stuck = true
+			}
+		}
+	}
+	if stuck {
+		qi.io.d.logf("queue %d: the backend still maps data pages; they stay allocated", qi.q.Index)
+		return
+	}
+	qi.mem.Free()
+}
+
+// stopIO fails every waiter, waits for every I/O call to leave, stops the
+// response goroutines and releases the pools.
+func (d *BlkDevice) stopIO() {
+	d.ioMu.RLock()
+	io := d.io
+	d.ioMu.RUnlock()
+	if io == nil {
+		return
+	}
+	for _, qi := range io.queues {
+		qi.mu.Lock()
+		if qi.broken == nil {
+			qi.broken = ErrNotConnected
+		}
+		for i := range qi.slots {
+			if qi.slots[i].busy {
+				select {
+				case qi.slots[i].done <- ring.BlkifRspError:
+				default:
+				}
+			}
+		}
+		qi.cond.Broadcast()
+		qi.mu.Unlock()
+	}
+	d.ioMu.Lock() // every I/O call has returned
+	d.io = nil
+	d.ioMu.Unlock()
+	io.close()
+}
+
+func (io *blkIO) close() {
+	for _, qi := range io.queues {
+		qi.stop.Store(true)
+		qi.q.Channel.Kick()
+	}
+	for _, qi := range io.queues {
+		qi.waitStopped()
+		qi.release()
+	}
+}
+
+func (qi *blkQueueIO) waitStopped() {
+	// complete() closes done when it returns; a queue whose goroutine
+	// never started (setup failed) has nothing to wait for.
+	if qi.started.Load() {
+		<-qi.done
+	}
+}
+
+// complete consumes responses and hands their statuses to the waiting
+// requests.
+func (qi *blkQueueIO) complete() {
+	qi.started.Store(true)
+	defer close(qi.done)
+	r := qi.q.Ring
+	var rsp ring.BlkifResponse
+	for !qi.stop.Load() {
+		qi.mu.Lock()
+		n := 0
+		var err error
+		for {
+			ok, e := r.NextResponse(&rsp)
+			if e != nil {
+				err = e
+				break
+			}
+			if !ok {
+				break
+			}
+			n++
+			id := rsp.ID
+			if id >= uint64(len(qi.slots)) || !qi.slots[id].busy {
+				err = fmt.Errorf("response for request %d, which is not in flight", id)
+				break
+			}
+			select {
+			case qi.slots[id].done <- rsp.Status:
+			default:
+			}
+		}
+		more := false
+		if err == nil {
+			more, err = r.FinalCheckForResponses()
+		}
+		if err != nil {
+			qi.breakLocked(err)
+			qi.mu.Unlock()
+			return
+		}
+		qi.mu.Unlock()
+		if more || n > 0 {
+			continue
+		}
+		if _, err := qi.q.Channel.Wait(0); err != nil {
+			return
+		}
+	}
+}
+
+func (qi *blkQueueIO) breakLocked(err error) {
+	if qi.broken == nil {
+		qi.broken = fmt.Errorf("blkfront: queue %d: %w", qi.q.Index, err)
+		qi.io.d.logf("queue %d: %v", qi.q.Index, err)
+	}
+	for i := range qi.slots {
+		if qi.slots[i].busy {
+			select {
+			case qi.slots[i].done <- ring.BlkifRspError:
+			default:
+			}
+		}
+	}
+	qi.cond.Broadcast()
+}
+
+// Size is the disk's size in bytes.
+func (d *BlkDevice) Size() int64 { return int64(d.Sectors) * ring.BlkifSectorSize }
+
+// MaxRequestBytes is the most data one request carries.
+func (d *BlkDevice) MaxRequestBytes() int {
+	d.ioMu.RLock()
+	defer d.ioMu.RUnlock()
+	if d.io == nil {
+		return 0
+	}
+	return d.io.segMax * ring.PageSize
+}
+
+// ReadAt reads len(p) bytes at off (both multiples of 512).
+func (d *BlkDevice) ReadAt(p []byte, off int64) (int, error) {
+	return d.transfer(ring.BlkifOpRead, p, off)
+}
+
+// WriteAt writes p at off (both multiples of 512). It returns once the
+// backend acknowledged every request; Flush makes the writes durable.
+func (d *BlkDevice) WriteAt(p []byte, off int64) (int, error) {
+	return d.transfer(ring.BlkifOpWrite, p, off)
+}
+
+func (d *BlkDevice) transfer(op uint8, p []byte, off int64) (int, error) {
+	if off%512 != 0 || len(p)%512 != 0 || off < 0 {
+		return 0, ErrUnaligned
+	}
+	d.ioMu.RLock()
+	defer d.ioMu.RUnlock()
+	io := d.io
+	if io == nil {
+		return 0, ErrNotConnected
+	}
+	if op == ring.BlkifOpWrite && io.readOnly {
+		return 0, ErrReadOnly
+	}
+	if off+int64(len(p)) > d.Size() {
+		return 0, fmt.Errorf("blkfront: %d bytes at %d: past the end of the disk (%d bytes)", len(p), off, d.Size())
+	}
+	chunk := io.segMax * ring.PageSize
+	done := 0
+	for done < len(p) {
+		n := min(chunk, len(p)-done)
+		qi := io.queues[int(io.next.Add(1))%len(io.queues)]
+		if err := qi.do(op, p[done:done+n], off+int64(done)); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Flush commits written data to stable storage (BLKIF_OP_FLUSH_DISKCACHE;
+// a write barrier when the backend only offers that).
+func (d *BlkDevice) Flush() error {
+	d.ioMu.RLock()
+	defer d.ioMu.RUnlock()
+	io := d.io
+	if io == nil {
+		return ErrNotConnected
+	}
+	op := uint8(ring.BlkifOpFlushDiskcache)
+	switch {
+	case d.Features.FlushCache:
+	case d.Features.Barrier:
+		op = ring.BlkifOpWriteBarrier
+	default:
+		return ErrNotSupported
+	}
+	// Each queue is served in order: a flush on every queue covers the
+	// writes acknowledged on all of them.
+	for _, qi := range io.queues {
+		if err := qi.do(op, nil, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Discard tells the backend that n bytes at off are no longer used
+// (BLKIF_OP_DISCARD); they read back as zeros afterwards.
+func (d *BlkDevice) Discard(off, n int64) error {
+	if off%512 != 0 || n%512 != 0 || off < 0 || n < 0 {
+		return ErrUnaligned
+	}
+	d.ioMu.RLock()
+	defer d.ioMu.RUnlock()
+	io := d.io
+	if io == nil {
+		return ErrNotConnected
+	}
+	if !d.Features.Discard {
+		return ErrNotSupported
+	}
+	if off+n > d.Size() {
+		return fmt.Errorf("blkfront: discard of %d bytes at %d: past the end of the disk", n, off)
+	}
+	return io.queues[0].doDiscard(off, n)
+}
+
+// acquire takes a slot and npages data pages (and indirect pages) from the
+// queue, waiting for them.
+func (qi *blkQueueIO) acquire(npages, nind int) (uint16, error) {
+	for {
+		if qi.broken != nil {
+			return 0, qi.broken
+		}
+		if len(qi.free) > 0 && len(qi.freePg) >= npages && len(qi.freeInd) >= nind {
+			break
+		}
+		qi.cond.Wait()
+	}
+	id := qi.free[len(qi.free)-1]
+	qi.free = qi.free[:len(qi.free)-1]
+	s := &qi.slots[id]
+	s.busy = true
+	s.pages = append(s.pages[:0], qi.freePg[len(qi.freePg)-npages:]...)
+	qi.freePg = qi.freePg[:len(qi.freePg)-npages]
+	s.ind = append(s.ind[:0], qi.freeInd[len(qi.freeInd)-nind:]...)
+	qi.freeInd = qi.freeInd[:len(qi.freeInd)-nind]
+	return id, nil
+}
+
+// releaseSlot ends per-request grants and returns the slot's pages (LIFO).
+// Called with mu held.
+func (qi *blkQueueIO) releaseSlot(id uint16) {
+	s := &qi.slots[id]
+	if !qi.io.d.Persistent {
+		for _, i := range s.pages {
+			if err := qi.io.dom.EndAccessRef(qi.pages[i].ref); err != nil {
+				qi.breakLocked(fmt.Errorf("the backend still maps a data page after answering: %v", err))
+			}
+		}
+		for _, i := range s.ind {
+			if err := qi.io.dom.EndAccessRef(qi.ind[i].ref); err != nil {
+				qi.breakLocked(fmt.Errorf("the backend still maps an indirect page after answering: %v", err))
+			}
+		}
+	}
+	qi.freePg = append(qi.freePg, s.pages...)
+	qi.freeInd = append(qi.freeInd, s.ind...)
+	s.busy = false
+	select { // a stale status from a stop or a broken ring
+	case <-s.done:
+	default:
+	}
+	qi.free = append(qi.free, id)
+	qi.cond.Broadcast()
+}
+
+func (qi *blkQueueIO) push() {
+	if qi.q.Ring.PushRequests() {
+		qi.q.Channel.Notify()
+	}
+}
+
+// do runs one request: op on buf at off (buf nil for flush/barrier).
+func (qi *blkQueueIO) do(op uint8, buf []byte, off int64) error {
+	io := qi.io
+	npages := (len(buf) + ring.PageSize - 1) / ring.PageSize
+	nind := 0
+	if npages > ring.BlkifMaxSegmentsPerRequest {
+		nind = (npages + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
+	}
+	write := op == ring.BlkifOpWrite
+	qi.mu.Lock()
+	id, err := qi.acquire(npages, nind)
+	if err != nil {
+		qi.mu.Unlock()
+		return err
+	}
+	s := &qi.slots[id]
+	s.write = write
+	// Data in, grants on (non-persistent: read-only for a write).
+	for k, i := range s.pages {
+		pg := &qi.pages[i]
+		if write {
+			copy(pg.mem, buf[k*ring.PageSize:])
+		}
+		if !io.d.Persistent {
+			if err := io.dom.GrantAccessRef(pg.ref, io.be, pg.frame, write); err != nil {
+				qi.releaseSlot(id)
+				qi.mu.Unlock()
+				return fmt.Errorf("blkfront: granting a data page: %v", err)
+			}
+		}
+	}
+	req, err := qi.q.Ring.ProduceRequest()
+	if err != nil {
+		qi.releaseSlot(id)
+		qi.mu.Unlock()
+		return err
+	}
+	seg := func(k int) ring.BlkifSegment {
+		n := min(ring.PageSize, len(buf)-k*ring.PageSize)
+		return ring.BlkifSegment{Gref: uint32(qi.pages[s.pages[k]].ref), FirstSect: 0, LastSect: uint8(n/512 - 1)}
+	}
+	if nind == 0 {
+		*req = ring.BlkifRequest{Operation: op, NrSegments: uint8(npages), Handle: uint16(io.d.dev.DevID),
+			ID: uint64(id), SectorNumber: uint64(off) / 512}
+		for k := range npages {
+			req.Seg[k] = seg(k)
+		}
+	} else {
+		ind := req.Indirect()
+		*ind = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: op, NrSegments: uint16(npages),
+			ID: uint64(id), SectorNumber: uint64(off) / 512, Handle: uint16(io.d.dev.DevID)}
+		for j, i := range s.ind {
+			ip := &qi.ind[i]
+			segs := ring.BlkifSegments(ip.mem)
+			for k := j * ring.BlkifSegmentsPerIndirectFrame; k < min(npages, (j+1)*ring.BlkifSegmentsPerIndirectFrame); k++ {
+				segs[k-j*ring.BlkifSegmentsPerIndirectFrame] = seg(k)
+			}
+			if !io.d.Persistent {
+				if err := io.dom.GrantAccessRef(ip.ref, io.be, ip.frame, true); err != nil {
+					qi.breakLocked(err)
+				}
+			}
+			ind.IndirectGrefs[j] = uint32(ip.ref)
+		}
+	}
+	qi.push()
+	qi.mu.Unlock()
+
+	st := <-s.done
+
+	if st == ring.BlkifRspOkay && !write {
+		for k, i := range s.pages {
+			copy(buf[k*ring.PageSize:], qi.pages[i].mem)
+		}
+	}
+	qi.mu.Lock()
+	broken := qi.broken
+	qi.releaseSlot(id)
+	qi.mu.Unlock()
+	switch {
+	case st == ring.BlkifRspOkay:
+		return nil
+	case broken != nil:
+		return broken
+	case st == ring.BlkifRspEOPNOTSUPP:
+		return ErrNotSupported
+	default:
+		return ErrIO
+	}
+}
+
+func (qi *blkQueueIO) doDiscard(off, n int64) error {
+	qi.mu.Lock()
+	id, err := qi.acquire(0, 0)
+	if err != nil {
+		qi.mu.Unlock()
+		return err
+	}
+	s := &qi.slots[id]
+	req, err := qi.q.Ring.ProduceRequest()
+	if err != nil {
+		qi.releaseSlot(id)
+		qi.mu.Unlock()
+		return err
+	}
+	*req = ring.BlkifRequest{}
+	*req.Discard() = ring.BlkifRequestDiscard{Operation: ring.BlkifOpDiscard, Handle: uint16(qi.io.d.dev.DevID),
+		ID: uint64(id), SectorNumber: uint64(off) / 512, NrSectors: uint64(n) / 512}
+	qi.push()
+	qi.mu.Unlock()
+	st := <-s.done
+	qi.mu.Lock()
+	broken := qi.broken
+	qi.releaseSlot(id)
+	qi.mu.Unlock()
+	switch {
+	case st == ring.BlkifRspOkay:
+		return nil
+	case broken != nil:
+		return broken
+	case st == ring.BlkifRspEOPNOTSUPP:
+		return ErrNotSupported
+	default:
+		return ErrIO
+	}
+}
+
+// Connected returns device devid once its data path is up, or nil.
+func (b *Blkfront) Connected(devid uint32) *BlkDevice {
+	d := b.Device(devid)
+	if d == nil {
+		return nil
+	}
+	d.ioMu.RLock()
+	defer d.ioMu.RUnlock()
+	if d.io == nil {
+		return nil
+	}
+	return d
+}
+
+// WaitConnected waits until device devid's data path is up.
+func (b *Blkfront) WaitConnected(ctx context.Context, devid uint32) (*BlkDevice, error) {
+	for {
+		if d := b.Connected(devid); d != nil {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("blkfront: device %d: %w", devid, ErrNotConnected)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
