@@ -129,6 +129,10 @@ func New(cfg Config) (*Host, error) {
 		srv.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	if cfg.BlkbackDataPath == nil {
+		cfg.BlkbackDataPath = &blkback.Server{Grants: h.plat, XenStore: h.xs, Logf: h.prefixed("blkback")}
+		h.cfg.BlkbackDataPath = cfg.BlkbackDataPath
+	}
 	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf, DataPath: cfg.NetbackDataPath}
 	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf, DataPath: cfg.BlkbackDataPath}
 	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
@@ -485,7 +489,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	g.xs = xs
 	defer xs.Close()
 	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Netfront{Platform: plat}, Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
-	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
+	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
 	h.mu.Lock()
 	g.netfront, g.blkfront = nf, bf
 	h.mu.Unlock()
