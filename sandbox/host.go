@@ -57,7 +57,14 @@ type Config struct {
 	// devices' rings (see netback.DataPath, blkback.DataPath).
 	NetbackDataPath netback.DataPath
 	BlkbackDataPath blkback.DataPath
-	Quotas          xenstored.Quotas
+	// NetData serves vifs with TAP devices (netback.TapPath) and gives
+	// every guest with vifs a network namespace xfeat-<name> holding its
+	// end (frontends.NetTap). Needs CAP_NET_ADMIN; without it devices
+	// still connect and their error node says so. TunPath overrides
+	// /dev/net/tun.
+	NetData bool
+	TunPath string
+	Quotas  xenstored.Quotas
 	// Logf receives one line per notable event; nil discards them.
 	Logf func(format string, args ...any)
 	// RunFrontends says whether an introduced domain runs the reference
@@ -76,6 +83,8 @@ type Host struct {
 
 	nbDriver *netback.Driver
 	bbDriver *blkback.Driver
+	tapPath  *netback.TapPath  // Config.NetData
+	netTap   *frontends.NetTap // Config.NetData
 	plat     *backendPlatform
 	events   *evtchn.Host
 
@@ -133,7 +142,8 @@ func New(cfg Config) (*Host, error) {
 		cfg.BlkbackDataPath = &blkback.Server{Grants: h.plat, XenStore: h.xs, Logf: h.prefixed("blkback")}
 		h.cfg.BlkbackDataPath = cfg.BlkbackDataPath
 	}
-	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf, DataPath: cfg.NetbackDataPath}
+	h.setupNetData()
+	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf, DataPath: h.cfg.NetbackDataPath}
 	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf, DataPath: cfg.BlkbackDataPath}
 	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
 	h.blk = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.bbDriver, Logf: h.prefixed("blkback")}
@@ -234,6 +244,9 @@ func (h *Host) shutdown() {
 	// without logging it as a client gone astray.
 	h.srv.Close()
 	h.xs.Close()
+	if h.tapPath != nil {
+		h.tapPath.Close()
+	}
 	h.plat.close()
 	h.events.Close()
 	// The domains' socket directories are empty now; a stopped host
@@ -488,7 +501,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	}
 	g.xs = xs
 	defer xs.Close()
-	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Netfront{Platform: plat}, Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
+	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: h.netfront(plat), Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
 	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
 	h.mu.Lock()
 	g.netfront, g.blkfront = nf, bf

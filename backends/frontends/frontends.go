@@ -47,6 +47,8 @@ type Netfront struct {
 	Platform xenbus.GuestPlatform
 	// MaxQueues is the guest's wish; 0 means as many as the backend allows.
 	MaxQueues int
+	// DataPath, if set, moves packets once the backend is connected.
+	DataPath NetDataPath
 
 	mu   sync.Mutex
 	vifs map[uint32]*NetDevice
@@ -77,6 +79,10 @@ type NetDevice struct {
 	drv    *Netfront
 	Queues []*NetQueue
 	Split  bool
+	// Features are the offload and sg features negotiated (what the
+	// frontend wrote: feature-sg, feature-gso-tcpv4, ...).
+	Features map[string]bool
+	serving  bool
 }
 
 // Talk implements xenbus.FrontendHandler (Linux talk_to_netback).
@@ -115,6 +121,10 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 		offers[k] = b2s(v != 0)
 	}
 	d.Split = split != 0
+	d.Features = map[string]bool{}
+	for k, v := range offers {
+		d.Features[k] = v == "1"
+	}
 	p := d.drv.Platform
 	for i := 0; i < nq; i++ {
 		q := &NetQueue{Index: i}
@@ -200,11 +210,24 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	return xenbus.Connected, nil
 }
 
-// BackendConnected implements xenbus.FrontendHandler.
-func (d *NetDevice) BackendConnected(ctx context.Context, c *xsclient.Client) error { return nil }
+// BackendConnected implements xenbus.FrontendHandler: the data path, if
+// any, starts.
+func (d *NetDevice) BackendConnected(ctx context.Context, c *xsclient.Client) error {
+	if dp := d.drv.DataPath; dp != nil && !d.serving {
+		if err := dp.Start(ctx, c, d); err != nil {
+			return fmt.Errorf("data path: %v", err)
+		}
+		d.serving = true
+	}
+	return nil
+}
 
 // Disconnect implements xenbus.FrontendHandler.
 func (d *NetDevice) Disconnect() {
+	if d.serving {
+		d.drv.DataPath.Stop(d)
+		d.serving = false
+	}
 	for _, q := range d.Queues {
 		for _, ch := range []xenbus.Channel{q.TxChannel, q.RxChannel} {
 			if ch != nil {

@@ -197,7 +197,11 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 	if err != nil {
 		return nil, notes, fmt.Errorf("seeding the backend keys: %v", err)
 	}
-	v := &Vif{Device: *dev, Settings: set, driver: d}
+	keys, err := readVifKeys(ctx, c, dev.Backend)
+	if err != nil {
+		return nil, notes, err
+	}
+	v := &Vif{Device: *dev, Settings: set, Keys: keys, driver: d}
 	return v, notes, nil
 }
 
@@ -222,6 +226,8 @@ type Queue struct {
 	TxChannel            xenbus.Channel
 	RxChannel            xenbus.Channel
 	txMapping, rxMapping xenbus.Mapping
+	// Stats count what the data path moved through this queue.
+	Stats QueueStats
 }
 
 // Negotiated is what the frontend chose.
@@ -241,6 +247,7 @@ type Negotiated struct {
 type Vif struct {
 	Device     xenbus.Device
 	Settings   Settings
+	Keys       VifKeys // mac, bridge, mtu, rate, vifname, ip
 	Negotiated Negotiated
 	Queues     []*Queue
 

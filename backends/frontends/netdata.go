@@ -1,0 +1,342 @@
+package frontends
+
+// NetTap is netfront's data path in the sandbox: the guest's end of each vif
+// is a TAP device inside the guest's network namespace, xfeat-<domain name>,
+// named eth<devid> there and configured with the vif's mac, mtu and ip, so
+// that real tools (ping, iperf3, ethtool) run as the guest.
+//
+// Pipeline, per queue (one TAP queue per ring queue):
+//
+//	pump  waits on the queue's event channel(s) and wakes tx and/or rx
+//	tx    guest TAP -> tx ring: reads a frame (virtio-net header when
+//	      offloads were negotiated), copies it into the queue's tx buffer
+//	      pages (granted read-only to the backend once, at start), posts
+//	      one request per page (+ a GSO extra slot), reclaims pages from
+//	      tx responses
+//	rx    rx ring -> guest TAP: keeps every rx buffer page (granted
+//	      writable once) posted, reassembles each packet from its slots
+//	      (responses land in their request's slot, as Linux netfront
+//	      assumes), writes it with its offloads to the TAP
+//
+// What the guest negotiated is what its interface shows: the TAP's features
+// (TUNSETOFFLOAD) are the negotiated checksum and TSO offloads, so
+// `ethtool -k` reports them, and its queues (/sys/class/net/eth<devid>/
+// queues/{rx,tx}-N) are the negotiated queues. A TAP has no ethtool channel
+// operations, so `ethtool -l` cannot report them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/tap"
+	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// NetDataPath moves a connected netfront device's packets. Start runs when
+// the backend is Connected; Stop before the rings are freed.
+type NetDataPath interface {
+	Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error
+	Stop(d *NetDevice)
+}
+
+// Device returns the device's XenBus identity.
+func (d *NetDevice) Device() xenbus.FrontDevice { return d.dev }
+
+// NetnsPrefix starts the name of every guest's network namespace.
+const NetnsPrefix = "xfeat-"
+
+// NetnsName is the network namespace of the guest named name.
+func NetnsName(name string) string { return NetnsPrefix + name }
+
+// Buffers per queue and direction: the contract's grant budget (256 tx +
+// 256 rx pages per queue).
+const netBufs = 256
+
+const (
+	frameMax   = 65535 + 1
+	bufSize    = tap.VnetHdrLen + frameMax + grant.PageSize
+	maxTxSlots = ring.NetifNrSlotsMin
+)
+
+// NetTap is the TAP-in-a-namespace data path.
+type NetTap struct {
+	Logf func(format string, args ...any)
+	// TunPath is the clone device; "" is /dev/net/tun.
+	TunPath string
+
+	mu    sync.Mutex
+	devs  map[*NetDevice]*frontPath
+	netns map[string]int // devices per namespace this path created
+}
+
+// NetStats count one queue's traffic from the guest's side.
+type NetStats struct {
+	TxPackets, TxBytes, TxDropped atomic.Uint64
+	RxPackets, RxBytes, RxDropped atomic.Uint64
+}
+
+type frontPath struct {
+	t        *NetTap
+	d        *NetDevice
+	netns    string
+	ifname   string
+	dev      *tap.Device
+	queues   []*frontQueue
+	stop     chan struct{}
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+}
+
+type frontQueue struct {
+	fp   *frontPath
+	q    *NetQueue
+	file interface {
+		Read([]byte) (int, error)
+		Write([]byte) (int, error)
+	}
+	txPages        xenbus.Pages
+	rxPages        xenbus.Pages
+	txRefs, rxRefs [netBufs]uint32
+	txWake, rxWake chan struct{}
+	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
+	Stats          NetStats
+}
+
+func (t *NetTap) logf(format string, args ...any) {
+	if t.Logf != nil {
+		t.Logf(format, args...)
+	}
+}
+
+// NetOffloads is what a guest TAP accepts given the negotiated features.
+func NetOffloads(f map[string]bool) tap.Offloads {
+	csum := !f["feature-no-csum-offload"]
+	return tap.Offloads{
+		Csum: csum,
+		TSO4: csum && f["feature-sg"] && f["feature-gso-tcpv4"],
+		TSO6: csum && f["feature-sg"] && f["feature-gso-tcpv6"],
+	}
+}
+
+// Start implements NetDataPath.
+func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error {
+	dev := d.dev
+	name, err := c.ReadString(ctx, xenbus.DomainPath(dev.DomID)+"/name")
+	if err != nil || name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
+		name = "dom" + strconv.FormatUint(uint64(dev.DomID), 10)
+	}
+	gl := tap.GuestLink{Netns: NetnsName(name), Name: "eth" + strconv.FormatUint(uint64(dev.DevID), 10)}
+	if v, err := c.ReadString(ctx, dev.Frontend+"/mac"); err == nil {
+		if gl.MAC, err = net.ParseMAC(v); err != nil {
+			return fmt.Errorf("mac %q: %v", v, err)
+		}
+	}
+	if v, err := c.ReadString(ctx, dev.Frontend+"/mtu"); err == nil {
+		if gl.MTU, err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf("mtu %q: %v", v, err)
+		}
+	}
+	if v, err := c.ReadString(ctx, dev.Backend+"/ip"); err == nil {
+		for _, a := range strings.Fields(v) {
+			ip, ipn, err := net.ParseCIDR(a)
+			if err != nil {
+				if ip = net.ParseIP(a); ip == nil {
+					return fmt.Errorf("ip %q: not ADDR/PREFIX", a)
+				}
+				bits := 32
+				if ip.To4() == nil {
+					bits = 128
+				}
+				ipn = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+			}
+			ipn.IP = ip
+			gl.Addrs = append(gl.Addrs, ipn)
+		}
+	}
+	fp := &frontPath{t: t, d: d, netns: gl.Netns, ifname: gl.Name, stop: make(chan struct{})}
+	tmp := fmt.Sprintf("xfg%d.%d", dev.DomID, dev.DevID)
+	tunPath := t.TunPath
+	if tunPath == "" {
+		tunPath = tap.TunPath
+	}
+	tdev, err := tap.CreateAt(tunPath, tmp, len(d.Queues), NetOffloads(d.Features))
+	if err != nil {
+		if errors.Is(err, tap.ErrNeedsNetAdmin) {
+			t.logf("%s: no data path: %v", &dev, err)
+			return nil
+		}
+		return err
+	}
+	fp.dev = tdev
+	if _, err := tap.EnsureNetns(gl.Netns); err != nil {
+		tdev.Close()
+		return err
+	}
+	t.mu.Lock()
+	if t.netns == nil {
+		t.netns = map[string]int{}
+		t.devs = map[*NetDevice]*frontPath{}
+	}
+	t.netns[gl.Netns]++
+	t.mu.Unlock()
+	fail := func(err error) error {
+		fp.release()
+		return err
+	}
+	if err := tap.MoveToGuest(tmp, gl); err != nil {
+		return fail(err)
+	}
+	p := d.drv.Platform
+	for i, q := range d.Queues {
+		fq := &frontQueue{fp: fp, q: q, file: tdev.Queues[i], txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1),
+			txNote: q.TxChannel, rxNote: q.TxChannel}
+		if q.RxChannel != nil {
+			fq.rxNote = q.RxChannel
+		}
+		fp.queues = append(fp.queues, fq)
+		if fq.txPages, err = p.AllocPages(netBufs); err != nil {
+			return fail(err)
+		}
+		if fq.rxPages, err = p.AllocPages(netBufs); err != nil {
+			return fail(err)
+		}
+		for k := 0; k < netBufs; k++ {
+			if fq.txRefs[k], err = fq.txPages.Grant(k, dev.BackendID, true); err != nil {
+				return fail(err)
+			}
+			if fq.rxRefs[k], err = fq.rxPages.Grant(k, dev.BackendID, false); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	for _, fq := range fp.queues {
+		q := fq.q
+		if q.RxChannel != nil {
+			fp.goRun(func() { frontPump(q.TxChannel, &fp.stopping, fq.txWake) })
+			fp.goRun(func() { frontPump(q.RxChannel, &fp.stopping, fq.rxWake) })
+		} else {
+			fp.goRun(func() { frontPump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
+		}
+		fp.goRun(fq.txLoop)
+		fp.goRun(fq.rxLoop)
+	}
+	t.mu.Lock()
+	t.devs[d] = fp
+	t.mu.Unlock()
+	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), NetOffloads(d.Features))
+	return nil
+}
+
+func (fp *frontPath) goRun(f func()) {
+	fp.wg.Add(1)
+	go func() {
+		defer fp.wg.Done()
+		f()
+	}()
+}
+
+// release stops the goroutines, closes the TAP, frees the buffers and
+// drops the namespace when its last device goes.
+func (fp *frontPath) release() {
+	fp.stopping.Store(true)
+	close(fp.stop)
+	for _, fq := range fp.queues {
+		fq.q.TxChannel.Kick()
+		if fq.q.RxChannel != nil {
+			fq.q.RxChannel.Kick()
+		}
+	}
+	fp.dev.Close()
+	fp.wg.Wait()
+	for _, fq := range fp.queues {
+		for _, pg := range []xenbus.Pages{fq.txPages, fq.rxPages} {
+			if pg != nil {
+				pg.Free()
+			}
+		}
+	}
+	t := fp.t
+	t.mu.Lock()
+	t.netns[fp.netns]--
+	last := t.netns[fp.netns] <= 0
+	if last {
+		delete(t.netns, fp.netns)
+	}
+	t.mu.Unlock()
+	if last {
+		if err := tap.DeleteNetns(fp.netns); err != nil {
+			t.logf("removing network namespace %s: %v", fp.netns, err)
+		}
+	}
+}
+
+// Stop implements NetDataPath.
+func (t *NetTap) Stop(d *NetDevice) {
+	t.mu.Lock()
+	fp := t.devs[d]
+	delete(t.devs, d)
+	t.mu.Unlock()
+	if fp != nil {
+		fp.release()
+	}
+}
+
+// Stats returns the per-queue counters of a device's data path (nil when
+// it has none).
+func (t *NetTap) Stats(d *NetDevice) []*NetStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fp := t.devs[d]
+	if fp == nil {
+		return nil
+	}
+	out := make([]*NetStats, len(fp.queues))
+	for i, fq := range fp.queues {
+		out[i] = &fq.Stats
+	}
+	return out
+}
+
+// Interface returns the namespace and interface name of a device's guest
+// end ("" when it has no data path).
+func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fp := t.devs[d]; fp != nil {
+		return fp.netns, fp.ifname
+	}
+	return "", ""
+}
+
+func frontPump(ch xenbus.Channel, stopping *atomic.Bool, wakes ...chan struct{}) {
+	for {
+		_, err := ch.Wait(0)
+		if err != nil || stopping.Load() {
+			return
+		}
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (fp *frontPath) wait(wake chan struct{}) bool {
+	select {
+	case <-wake:
+		return true
+	case <-fp.stop:
+		return false
+	}
+}

@@ -1,0 +1,314 @@
+package frontends
+
+import (
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/tap"
+)
+
+// txLoop: guest TAP -> tx ring.
+func (fq *frontQueue) txLoop() {
+	fp, q := fq.fp, fq.q
+	f := fp.d.Features
+	sg, v4csum, v6csum := f["feature-sg"], !f["feature-no-csum-offload"], f["feature-ipv6-csum-offload"]
+	pages := fq.txPages.Bytes()
+	var free [netBufs]uint16
+	var inUse [netBufs]bool
+	nfree := 0
+	for i := netBufs - 1; i >= 0; i-- {
+		free[nfree] = uint16(i)
+		nfree++
+	}
+	rsps := make([]ring.NetifTxResponse, q.Tx.Size())
+	reclaim := func() bool {
+		n, err := q.Tx.NextResponses(rsps)
+		if err != nil {
+			fp.t.logf("%s: queue %d tx ring: %v", &fp.d.dev, q.Index, err)
+			return false
+		}
+		for _, r := range rsps[:n] {
+			if r.Status == ring.NetifRspNull || int(r.ID) >= netBufs || !inUse[r.ID] {
+				continue
+			}
+			inUse[r.ID] = false
+			free[nfree] = r.ID
+			nfree++
+			if r.Status != ring.NetifRspOkay {
+				fq.Stats.TxDropped.Add(1)
+			}
+		}
+		return true
+	}
+	hl := 0
+	if fp.dev.VnetHdr {
+		hl = tap.VnetHdrLen
+	}
+	buf := make([]byte, bufSize)
+	for {
+		n, err := fq.file.Read(buf)
+		if err != nil {
+			return
+		}
+		if n <= hl {
+			continue
+		}
+		pkt := buf[hl:n]
+		var h tap.VnetHdr
+		if hl > 0 {
+			h.Decode(buf)
+		}
+		if len(pkt) >= frameMax {
+			fq.Stats.TxDropped.Add(1)
+			continue
+		}
+		data := (len(pkt) + grant.PageSize - 1) / grant.PageSize
+		if data > 1 && !sg || data > maxTxSlots {
+			fq.Stats.TxDropped.Add(1)
+			continue
+		}
+		var flags uint16
+		var gsoType uint8
+		switch h.GSOType &^ tap.VnetGSOECN {
+		case tap.VnetGSOTCPv4:
+			gsoType = ring.NetifGSOTypeTCPv4
+		case tap.VnetGSOTCPv6:
+			gsoType = ring.NetifGSOTypeTCPv6
+		}
+		if h.Flags&tap.VnetFlagNeedsCsum != 0 {
+			l4, _ := tap.FindL4(pkt)
+			if gsoType == 0 && ((l4.IPv6 && !v6csum) || (!l4.IPv6 && !v4csum)) {
+				if !tap.CompleteChecksum(pkt, int(h.CsumStart), int(h.CsumOffset)) {
+					fq.Stats.TxDropped.Add(1)
+					continue
+				}
+				flags = ring.NetTxfDataValidated
+			} else {
+				flags = ring.NetTxfCsumBlank | ring.NetTxfDataValidated
+			}
+		} else if h.Flags&tap.VnetFlagDataValid != 0 {
+			flags = ring.NetTxfDataValidated
+		}
+		slots := data
+		if gsoType != 0 {
+			slots++
+		}
+		// Room for the whole packet: buffer pages and ring slots.
+		for nfree < data || int(q.Tx.Free()) < slots {
+			if !reclaim() {
+				return
+			}
+			if nfree >= data && int(q.Tx.Free()) >= slots {
+				break
+			}
+			more, err := q.Tx.FinalCheckForResponses()
+			if err != nil {
+				return
+			}
+			if !more && !fp.wait(fq.txWake) {
+				return
+			}
+		}
+		off := 0
+		for i := 0; i < data; i++ {
+			nfree--
+			id := free[nfree]
+			inUse[id] = true
+			l := min(grant.PageSize, len(pkt)-off)
+			copy(pages[int(id)*grant.PageSize:], pkt[off:off+l])
+			r, _ := q.Tx.ProduceRequest()
+			*r = ring.NetifTxRequest{Gref: fq.txRefs[id], ID: id, Size: uint16(l)}
+			if i == 0 {
+				r.Size = uint16(len(pkt))
+				r.Flags = flags
+				if gsoType != 0 {
+					r.Flags |= ring.NetTxfExtraInfo
+				}
+			}
+			if i < data-1 {
+				r.Flags |= ring.NetTxfMoreData
+			}
+			if i == 0 && gsoType != 0 {
+				e, _ := q.Tx.ProduceRequest()
+				*e = ring.NetifTxRequest{}
+				e.Extra().SetGSO(h.GSOSize, gsoType, 0)
+			}
+			off += l
+		}
+		fq.Stats.TxPackets.Add(1)
+		fq.Stats.TxBytes.Add(uint64(len(pkt)))
+		if q.Tx.PushRequests() {
+			fq.txNote.Notify()
+		}
+		if !reclaim() {
+			return
+		}
+	}
+}
+
+// rxLoop: rx ring -> guest TAP.
+func (fq *frontQueue) rxLoop() {
+	fp, q := fq.fp, fq.q
+	pages := fq.rxPages.Bytes()
+	size := q.Rx.Size()
+	if size > netBufs {
+		size = netBufs
+	}
+	// Post every buffer: request i uses buffer i mod netBufs, and its
+	// response comes back in the same slot.
+	var reqProd, rspCons uint32
+	for reqProd < size {
+		r, _ := q.Rx.ProduceRequest()
+		*r = ring.NetifRxRequest{ID: uint16(reqProd % netBufs), Gref: fq.rxRefs[reqProd%netBufs]}
+		reqProd++
+	}
+	if q.Rx.PushRequests() {
+		fq.rxNote.Notify()
+	}
+	hl := 0
+	if fp.dev.VnetHdr {
+		hl = tap.VnetHdrLen
+	}
+	buf := make([]byte, bufSize)
+	rsps := make([]ring.NetifRxResponse, q.Rx.Size())
+	pending := 0
+	for !fp.stopping.Load() {
+		got, err := q.Rx.NextResponses(rsps[pending:])
+		if err != nil {
+			fp.t.logf("%s: queue %d rx ring: %v", &fp.d.dev, q.Index, err)
+			return
+		}
+		pending += got
+		done := 0
+		for done < pending {
+			used := fq.rxPacket(rsps[done:pending], rspCons+uint32(done), pages, buf, hl)
+			if used == 0 {
+				break
+			}
+			done += used
+		}
+		copy(rsps, rsps[done:pending])
+		pending -= done
+		rspCons += uint32(done)
+		for i := 0; i < done; i++ {
+			r, _ := q.Rx.ProduceRequest()
+			*r = ring.NetifRxRequest{ID: uint16(reqProd % netBufs), Gref: fq.rxRefs[reqProd%netBufs]}
+			reqProd++
+		}
+		if done > 0 && q.Rx.PushRequests() {
+			fq.rxNote.Notify()
+		}
+		if got == 0 {
+			more, err := q.Rx.FinalCheckForResponses()
+			if err != nil {
+				return
+			}
+			if !more && !fp.wait(fq.rxWake) {
+				return
+			}
+		}
+	}
+}
+
+// rxPacket handles the packet at the head of rsps, whose first slot is
+// ring index idx; it returns the slots used (0: not complete yet).
+func (fq *frontQueue) rxPacket(rsps []ring.NetifRxResponse, idx uint32, pages, buf []byte, hl int) int {
+	first := rsps[0]
+	k := 1
+	var gsoSize uint16
+	var gsoType uint8
+	if first.Status >= 0 && first.Flags&ring.NetRxfExtraInfo != 0 {
+		for more := true; more; {
+			if k >= len(rsps) {
+				return 0
+			}
+			e := rsps[k].Extra()
+			k++
+			more = e.Flags&ring.NetifExtraFlagMore != 0
+			if e.Type == ring.NetifExtraTypeGSO {
+				gsoSize, gsoType, _ = e.GSO()
+			}
+			if k > 6 {
+				break
+			}
+		}
+	}
+	dataIdx := [maxTxSlots + 1]uint32{idx}
+	nd := 1
+	bad := first.Status < 0
+	for flags := first.Flags; flags&ring.NetRxfMoreData != 0; {
+		if k >= len(rsps) {
+			return 0
+		}
+		if nd < len(dataIdx) {
+			dataIdx[nd] = idx + uint32(k)
+		} else {
+			bad = true
+		}
+		nd++
+		flags = rsps[k].Flags
+		if rsps[k].Status < 0 {
+			bad = true
+		}
+		k++
+	}
+	if bad {
+		fq.Stats.RxDropped.Add(1)
+		return k
+	}
+	pos := hl
+	for i := 0; i < nd; i++ {
+		var r ring.NetifRxResponse
+		if i == 0 {
+			r = first
+		} else {
+			r = rsps[dataIdx[i]-idx]
+		}
+		off, l := int(r.Offset), int(r.Status)
+		if off+l > grant.PageSize || pos+l > len(buf) {
+			fq.Stats.RxDropped.Add(1)
+			return k
+		}
+		b := int(dataIdx[i]%netBufs) * grant.PageSize
+		copy(buf[pos:], pages[b+off:b+off+l])
+		pos += l
+	}
+	pkt := buf[hl:pos]
+	blank := first.Flags&ring.NetRxfCsumBlank != 0
+	if hl == 0 {
+		if blank {
+			l4, ok := tap.FindL4(pkt)
+			if !ok || !tap.CompleteChecksum(pkt, l4.Start, l4.CsumOff) {
+				fq.Stats.RxDropped.Add(1)
+				return k
+			}
+		}
+	} else {
+		var h tap.VnetHdr
+		if blank || gsoType != 0 {
+			l4, ok := tap.FindL4(pkt)
+			if !ok {
+				fq.Stats.RxDropped.Add(1)
+				return k
+			}
+			h.Flags = tap.VnetFlagNeedsCsum
+			h.CsumStart, h.CsumOffset = uint16(l4.Start), uint16(l4.CsumOff)
+			if gsoType != 0 && l4.Proto == 6 {
+				h.GSOType = tap.VnetGSOTCPv4
+				if gsoType == ring.NetifGSOTypeTCPv6 {
+					h.GSOType = tap.VnetGSOTCPv6
+				}
+				h.GSOSize, h.HdrLen = gsoSize, uint16(l4.HdrLen)
+			}
+		} else if first.Flags&ring.NetRxfDataValidated != 0 {
+			h.Flags = tap.VnetFlagDataValid
+		}
+		h.Encode(buf)
+	}
+	if _, err := fq.file.Write(buf[:pos]); err != nil {
+		fq.Stats.RxDropped.Add(1)
+		return k
+	}
+	fq.Stats.RxPackets.Add(1)
+	fq.Stats.RxBytes.Add(uint64(len(pkt)))
+	return k
+}

@@ -1,0 +1,206 @@
+// Package net runs the network data path end to end, as root: a sandbox host
+// with netback's TAP path and the guests' TAP-in-a-namespace path, guests
+// created by the toolstack on a bridge the test names, and real tools (ping,
+// iperf3, ethtool, ip) run inside the guests' namespaces. Addresses come
+// from 198.18.0.0/15 only, and every bridge, namespace and interface is the
+// test's own and removed when it ends.
+package net
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/backends/tap"
+	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/toolstack"
+	"github.com/xfeat/xfeat/xsclient"
+)
+
+// needRoot skips a test that needs TAP devices, bridges and namespaces.
+func needRoot(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_ADMIN) for TAP devices, bridges and network namespaces")
+	}
+	if _, err := os.Stat(tap.TunPath); err != nil {
+		t.Skipf("needs %s: %v", tap.TunPath, err)
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (make deps installs it): %v", tool, err)
+		}
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logBuf collects the host's log.
+type logBuf struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuf) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// host is a sandbox host with the network data path, in this process.
+type host struct {
+	*sandbox.Host
+	xs     *xsclient.Client
+	log    *logBuf
+	bridge string
+	tag    string // unique per test: names of guests, vifs, the bridge
+}
+
+func startHost(t testing.TB, limits netback.Limits) *host {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xfnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	tag := randHex(3)
+	lb := &logBuf{}
+	if limits.MaxQueues == 0 {
+		limits = netback.DefaultLimits()
+	}
+	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: limits, NetData: true, Logf: lb.logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := "xfbr" + tag
+	t.Cleanup(func() { tap.DeleteLink(br) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("host: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("host log:\n%s", lb)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !sandbox.Answers(ctx, h.Socket()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox host never answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	xs, err := xsclient.Dial(ctx, h.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { xs.Close() })
+	return &host{Host: h, xs: xs, log: lb, bridge: br, tag: tag}
+}
+
+// guest is a created domain with one vif.
+type guest struct {
+	name, netns, ifname, addr string
+	domid                     uint32
+	vifname                   string
+}
+
+// createGuest creates guest <tag><suffix> with one vif on the host's bridge
+// at address 198.18.<n>.<n>/24... vifOpts are extra vif spec items.
+func (h *host) createGuest(t testing.TB, suffix string, hostByte int, vifOpts string) *guest {
+	t.Helper()
+	g := &guest{name: "xfn" + h.tag + suffix, addr: fmt.Sprintf("198.18.7.%d", hostByte), vifname: "xfv" + h.tag + suffix, ifname: "eth0"}
+	g.netns = frontends.NetnsName(g.name)
+	spec := fmt.Sprintf("bridge=%s,mac=00:16:3e:7a:00:%02x,ip=%s/24,vifname=%s", h.bridge, hostByte, g.addr, g.vifname)
+	if vifOpts != "" {
+		spec += "," + vifOpts
+	}
+	src := fmt.Sprintf("name = %q\nmemory = 128\nvif = [ %q ]\n", g.name, spec)
+	p := filepath.Join(t.TempDir(), g.name+".cfg")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, diags := parser.ParseFile(p, parser.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cfg, diags := devspec.CheckFile(f)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	ctx := context.Background()
+	plan, diags, err := toolstack.NewPlan(ctx, h.xs, f, cfg)
+	if err != nil || plan == nil {
+		t.Fatal(err, diags)
+	}
+	got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
+	if err != nil {
+		t.Fatalf("creating %s: %v\nhost log:\n%s", g.name, err, h.log)
+	}
+	g.domid = got.Domid
+	t.Cleanup(func() {
+		toolstack.Destroy(context.Background(), h.xs, g.domid, 10*time.Second)
+		tap.DeleteNetns(g.netns)
+	})
+	// The guest end appears once the backend is connected.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("ip", "netns", "exec", g.netns, "ip", "-o", "addr", "show", "dev", g.ifname).CombinedOutput()
+		if err == nil && strings.Contains(string(out), g.addr) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared in %s: %v %s\nhost log:\n%s", g.ifname, g.netns, err, out, h.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g
+}
+
+// run runs a command in the guest's namespace, with a time limit.
+func (g *guest) run(t testing.TB, limit time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", g.netns}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// vif returns the backend's connected vif of guest g.
+func (h *host) vif(t testing.TB, g *guest) *netback.Vif {
+	t.Helper()
+	for _, v := range h.Netback().Connected() {
+		if v.Device.FrontendID == g.domid {
+			return v
+		}
+	}
+	t.Fatalf("no connected vif for %s (domain %d)", g.name, g.domid)
+	return nil
+}
