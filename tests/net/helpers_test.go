@@ -10,16 +10,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	gonet "net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
@@ -203,4 +207,97 @@ func (h *host) vif(t testing.TB, g *guest) *netback.Vif {
 	}
 	t.Fatalf("no connected vif for %s (domain %d)", g.name, g.domid)
 	return nil
+}
+
+// inNetns runs f on a thread inside the named network namespace.
+func inNetns(t testing.TB, name string, f func() error) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is never returned to the pool: it exits with the
+		// goroutine (LockOSThread without Unlock), so no other
+		// goroutine ever runs in the guest's namespace.
+		runtime.LockOSThread()
+		ns, err := netns.GetFromName(name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// udpFlows sends count datagrams from count different source ports of the
+// guest to dst: as many flows, which the kernels spread over every queue.
+func udpFlows(t testing.TB, from *guest, dst string, count int) {
+	t.Helper()
+	err := inNetns(t, from.netns, func() error {
+		raddr, err := gonet.ResolveUDPAddr("udp4", dst+":9")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < count; i++ {
+			c, err := gonet.DialUDP("udp4", nil, raddr)
+			if err != nil {
+				return err
+			}
+			c.Write([]byte("xfeat queue probe"))
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("udp flows from %s: %v", from.name, err)
+	}
+}
+
+// iperfResult is the part of iperf3 -J's output the tests read.
+type iperfResult struct {
+	End struct {
+		SumReceived struct {
+			Bytes         float64 `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// iperf runs an iperf3 TCP test from client to server for secs seconds
+// with streams parallel streams and returns the receiver's bits per second.
+func iperf(t testing.TB, client, server *guest, secs, streams int) float64 {
+	t.Helper()
+	port := fmt.Sprint(5201 + int(server.domid))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", server.netns, "iperf3", "-s", "-1", "-B", server.addr, "-p", port)
+	var srvOut strings.Builder
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Kill()
+		srv.Wait()
+	}()
+	var out []byte
+	var err error
+	for try := 0; try < 50; try++ { // the server needs a moment to listen
+		out, err = exec.CommandContext(ctx, "ip", "netns", "exec", client.netns, "iperf3", "-c", server.addr, "-p", port,
+			"-t", fmt.Sprint(secs), "-P", fmt.Sprint(streams), "-J").Output()
+		if err == nil || !strings.Contains(string(out), "Connection refused") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var r iperfResult
+	if jerr := json.Unmarshal(out, &r); jerr != nil || err != nil || r.Error != "" {
+		t.Fatalf("iperf3 %s -> %s: %v %v %s\n%s\nserver: %s", client.name, server.name, err, jerr, r.Error, out, srvOut.String())
+	}
+	return r.End.SumReceived.BitsPerSecond
 }
