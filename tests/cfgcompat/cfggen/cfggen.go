@@ -32,7 +32,8 @@ var Pieces = []string{
 	"\n", "\n", "\n", "# comment\n", "#\n", "#c\r\n",
 	" ", " ", "\t",
 	"@", "-", "+", "(", ")", ":", ".", "F", "_x", "\r", "\r\n", "#", `"open`, "+ =",
-	"\f", "\v", "\xff", // no NUL: in a string it can abort libxlutil (an assert) "'", `"`, "\\", "[\n", "\n]", ",\n", "\n,",
+	"\f", "\v", "\xff", // no NUL: in a string it can abort libxlutil (an assert)
+	"'", `"`, "\\", "[\n", "\n]", ",\n", "\n,",
 }
 
 // Soup returns a random sequence of Pieces (mostly rejected inputs).
