@@ -24,11 +24,12 @@ import (
 //  2. allocate every Setting, Value and list item array of the
 //     File at once, at their exact counts, and fill them in.
 //
-// Names, numbers and strings without escapes are substrings of one copy of
-// the source; the strings with escapes share one more string. Only `+=`
-// allocates per statement (the joined value).
+// Names, numbers and strings are substrings of one string: a copy of the
+// source followed by the dequoted strings that have escapes. Only a `+=`
+// allocates on its own: the joined string and its parts, or the joined
+// item array.
 
-// valueKind of a valueRec.
+// Kinds of valueRec.
 const (
 	recNumber = iota
 	recString
