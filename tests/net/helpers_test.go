@@ -34,6 +34,27 @@ import (
 	"github.com/xfeat/xfeat/xsclient"
 )
 
+// xfeatBin is the binary under test, built once by TestMain.
+var xfeatBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xfeat-net-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	xfeatBin = filepath.Join(dir, "xfeat")
+	build := exec.Command("go", "build", "-o", xfeatBin, "github.com/xfeat/xfeat/cmd/xfeat")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building xfeat:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // needRoot skips a test that needs TAP devices, bridges and namespaces.
 func needRoot(t testing.TB, tools ...string) {
 	t.Helper()

@@ -1,6 +1,8 @@
 package net
 
 import (
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,63 @@ func TestIperfOffloadsAndQueues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGuestToolsSeeNegotiation checks that what a guest negotiated is what
+// its interface shows to ethtool (-k offloads, -l channels), to sysfs (its
+// queues) and what `xfeat show` reports, for a device that refused TSO for
+// IPv4 and asked for two queues.
+func TestGuestToolsSeeNegotiation(t *testing.T) {
+	needRoot(t, "ethtool")
+	h := startHost(t, netback.Limits{})
+	a := h.createGuest(t, "a", 1, "queues=2,tso4=off")
+	out, err := a.run(t, 10*time.Second, "ethtool", "-k", a.ifname)
+	if err != nil {
+		t.Fatalf("ethtool -k: %v\n%s", err, out)
+	}
+	for _, want := range []string{"tx-checksum-ip-generic: on", "\ttx-tcp-segmentation: off", "tx-tcp6-segmentation: on", "scatter-gather: on"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ethtool -k %s lacks %q:\n%s", a.ifname, want, out)
+		}
+	}
+	out, err = a.run(t, 10*time.Second, "ethtool", "-l", a.ifname)
+	if err != nil {
+		t.Fatalf("ethtool -l: %v\n%s", err, out)
+	}
+	if _, cur, ok := strings.Cut(out, "Current hardware settings:"); !ok || !strings.Contains(cur, "Combined:\t2") {
+		t.Errorf("ethtool -l %s does not show 2 combined channels:\n%s", a.ifname, out)
+	}
+	out, err = a.run(t, 10*time.Second, "ls", "/sys/class/net/"+a.ifname+"/queues")
+	if err != nil || strings.Join(strings.Fields(out), " ") != "rx-0 rx-1 tx-0 tx-1" {
+		t.Errorf("queues of %s: %v %q", a.ifname, err, out)
+	}
+	// The host side's TAP carries the same offloads and queues.
+	v := h.vif(t, a)
+	hout, err := exec.Command("ethtool", "-k", v.InterfaceName()).CombinedOutput()
+	if err != nil || !strings.Contains(string(hout), "\ttx-tcp-segmentation: off") || !strings.Contains(string(hout), "tx-tcp6-segmentation: on") {
+		t.Errorf("ethtool -k %s (host side): %v\n%s", v.InterfaceName(), err, hout)
+	}
+	// xfeat show reports the same negotiation.
+	cmd := exec.Command(xfeatBin, "show", "vif", a.name+"/0")
+	cmd.Env = append(os.Environ(), "XENSTORED_PATH="+h.Socket(), "NO_COLOR=1")
+	sout, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("xfeat show: %v\n%s", err, sout)
+	}
+	rows := map[string][]string{}
+	for _, l := range strings.Split(string(sout), "\n") {
+		f := strings.Split(l, "\t")
+		rows[f[0]] = f
+	}
+	for name, want := range map[string][2]string{ // requested, negotiated
+		"feature-gso-tcpv4":      {"0", "0"},
+		"feature-gso-tcpv6":      {"-", "1"},
+		"multi-queue-max-queues": {"2", "2"},
+	} {
+		r := rows[name]
+		if len(r) < 6 || r[1] != want[0] || r[4] != want[1] {
+			t.Errorf("xfeat show %s row %q, want requested %s negotiated %s\n%s", name, r, want[0], want[1], sout)
+		}
 	}
 }
