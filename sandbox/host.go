@@ -218,6 +218,7 @@ func (h *Host) Run(ctx context.Context) error {
 		}()
 	}
 	context.AfterFunc(ctx, func() { h.stopping.Store(true) })
+	h.serveIO(ctx) // the I/O control socket (blkio.go)
 	serr := h.srv.Serve(ctx)
 	cancel()
 	bwg.Wait()
