@@ -120,7 +120,9 @@ func TestReadWriteLandAtTheRightOffset(t *testing.T) {
 func TestBadRequestsAreRefused(t *testing.T) {
 	hp := newHotPath(t, false, 16)
 	sectors := hp.w.sectors
-	seg := func(ref grant.Ref, f, l uint8) ring.BlkifSegment { return ring.BlkifSegment{Gref: uint32(ref), FirstSect: f, LastSect: l} }
+	seg := func(ref grant.Ref, f, l uint8) ring.BlkifSegment {
+		return ring.BlkifSegment{Gref: uint32(ref), FirstSect: f, LastSect: l}
+	}
 	cases := map[string]ring.BlkifRequest{
 		"zero segments":      {Operation: ring.BlkifOpRead},
 		"too many segments":  {Operation: ring.BlkifOpRead, NrSegments: 12},
