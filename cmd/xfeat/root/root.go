@@ -15,6 +15,7 @@ import (
 	featurescmd "github.com/xfeat/xfeat/cmd/xfeat/features"
 	fmtcmd "github.com/xfeat/xfeat/cmd/xfeat/fmt"
 	hostcmd "github.com/xfeat/xfeat/cmd/xfeat/host"
+	iocmd "github.com/xfeat/xfeat/cmd/xfeat/io"
 	listcmd "github.com/xfeat/xfeat/cmd/xfeat/list"
 	parsecmd "github.com/xfeat/xfeat/cmd/xfeat/parse"
 	showcmd "github.com/xfeat/xfeat/cmd/xfeat/show"
@@ -85,6 +86,7 @@ var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return validatecmd.NewCmdValidate(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return iocmd.NewCmdIO(f, nil) },
 }
 
 // Main runs xfeat with args on the process's streams and returns the exit code.
