@@ -340,3 +340,9 @@ func (fp *frontPath) wait(wake chan struct{}) bool {
 		return false
 	}
 }
+
+// RingPages returns the queue's shared tx and rx ring pages (the guest's own
+// view), for tests that play a misbehaving frontend.
+func (q *NetQueue) RingPages() (tx, rx []byte) {
+	return q.txPages.Bytes(), q.rxPages.Bytes()
+}

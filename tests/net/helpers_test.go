@@ -193,8 +193,22 @@ func (h *host) createGuest(t testing.TB, suffix string, hostByte int, vifOpts st
 		toolstack.Destroy(context.Background(), h.xs, g.domid, 10*time.Second)
 		tap.DeleteNetns(g.netns)
 	})
-	// The guest end appears once the backend is connected.
+	// The guest end appears once the backend is connected; its data path
+	// runs once NetTap knows the device.
 	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if gst := h.Guest(g.domid); gst != nil {
+			if d := gst.Netfront().Device(0); d != nil {
+				if ns, _ := h.NetTap().Interface(d); ns != "" {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the data path of %s never started\nhost log:\n%s", g.name, h.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for {
 		out, err := exec.Command("ip", "netns", "exec", g.netns, "ip", "-o", "addr", "show", "dev", g.ifname).CombinedOutput()
 		if err == nil && strings.Contains(string(out), g.addr) {
