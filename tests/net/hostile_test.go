@@ -303,4 +303,3 @@ func readUint(t *testing.T, path string) uint64 {
 	}
 	return n
 }
-
