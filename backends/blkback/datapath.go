@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,6 +289,12 @@ func (w *worker) run() {
 			}
 			continue
 		}
+		// Under load the next request is microseconds away and a
+		// wakeup costs more: look again for a short while before
+		// asking to be notified and sleeping.
+		if w.poll() {
+			continue
+		}
 		more, err := r.FinalCheckForRequests()
 		if err != nil {
 			w.s.fail(w.sv, w.q.Index, err)
@@ -304,6 +311,20 @@ func (w *worker) run() {
 			return
 		}
 	}
+}
+
+// pollRounds is how many times an idle worker yields and looks at its
+// ring before sleeping on the event channel.
+const pollRounds = 64
+
+func (w *worker) poll() bool {
+	for range pollRounds {
+		runtime.Gosched()
+		if n, err := w.q.Ring.Unconsumed(); n > 0 || err != nil || w.stop.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // bad counts a refused request and logs the first few of each queue (a

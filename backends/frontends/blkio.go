@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -379,7 +380,14 @@ func (qi *blkQueueIO) complete() {
 			}
 		}
 		more := false
-		if err == nil {
+		if err == nil && n == 0 && len(qi.free) < len(qi.slots) {
+			// Requests in flight: their responses are near, and a
+			// wakeup costs more than looking again a few times.
+			qi.mu.Unlock()
+			more = qi.poll()
+			qi.mu.Lock()
+		}
+		if err == nil && !more {
 			more, err = r.FinalCheckForResponses()
 		}
 		if err != nil {
@@ -395,6 +403,21 @@ func (qi *blkQueueIO) complete() {
 			return
 		}
 	}
+}
+
+const pollRounds = 64
+
+func (qi *blkQueueIO) poll() bool {
+	for range pollRounds {
+		runtime.Gosched()
+		qi.mu.Lock()
+		n, err := qi.q.Ring.Unconsumed()
+		qi.mu.Unlock()
+		if n > 0 || err != nil || qi.stop.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func (qi *blkQueueIO) breakLocked(err error) {
