@@ -31,6 +31,7 @@ type Options struct {
 	Timeout time.Duration
 	Output  cmdutil.Output
 	Exe     string // start: binary to run ("" = this one)
+	NetData bool   // --net-data: TAP devices, bridges, guest namespaces
 
 	// signals delivers SIGTERM/SIGINT to run; tests replace it.
 	signals func(context.Context) (context.Context, context.CancelFunc)
@@ -102,6 +103,7 @@ func addLimits(cmd *cobra.Command, o *Options) {
 	fl.Uint32Var(&o.Blkback.MaxRingPageOrder, "vbd-max-ring-page-order", o.Blkback.MaxRingPageOrder, "blkback's maximum ring page order (0-4)")
 	fl.Uint32Var(&o.Blkback.MaxIndirectSegments, "vbd-max-indirect-segments", o.Blkback.MaxIndirectSegments, "blkback's maximum indirect segments (0-4096; 0 = no indirect descriptors)")
 	fl.StringSliceVar(&o.Blkback.Disabled, "vbd-disable", nil, "blkback bool features not supported at all (comma-separated)")
+	fl.BoolVar(&o.NetData, "net-data", false, "move packets: each vif gets a TAP vif<domid>.<devid> on its bridge (created if missing) and each guest a network namespace xfeat-<name> holding its end (needs CAP_NET_ADMIN)")
 }
 
 func checkLimits(o *Options) error {
@@ -121,6 +123,9 @@ func limitArgs(o *Options) []string {
 		"--vbd-max-queues=" + strconv.FormatUint(uint64(o.Blkback.MaxQueues), 10),
 		"--vbd-max-ring-page-order=" + strconv.FormatUint(uint64(o.Blkback.MaxRingPageOrder), 10),
 		"--vbd-max-indirect-segments=" + strconv.FormatUint(uint64(o.Blkback.MaxIndirectSegments), 10),
+	}
+	if o.NetData {
+		args = append(args, "--net-data")
 	}
 	if len(o.Netback.Disabled) > 0 {
 		args = append(args, "--vif-disable="+strings.Join(o.Netback.Disabled, ","))
@@ -169,7 +174,7 @@ func runRun(o *Options) error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(o.IO.ErrOut, "%s %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), fmt.Sprintf(format, args...))
 	}
-	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: o.Netback, Blkback: o.Blkback, Logf: logf})
+	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: o.Netback, Blkback: o.Blkback, NetData: o.NetData, Logf: logf})
 	if err != nil {
 		return err
 	}
