@@ -6,43 +6,34 @@ import (
 	"github.com/xfeat/xfeat/backends/tap"
 )
 
+// txState is the tx goroutine's scratch, allocated once: a ring's worth of
+// copied requests (a packet may be split across two reads), the responses
+// of one batch, the copy ops of one packet and one frame buffer.
+type txState struct {
+	reqs    []ring.NetifTxRequest
+	rsps    []ring.NetifTxResponse
+	ops     []grant.CopyOp
+	buf     []byte
+	pending int
+}
+
+func newTxState(q *Queue) *txState {
+	return &txState{
+		reqs: make([]ring.NetifTxRequest, q.Tx.Size()),
+		rsps: make([]ring.NetifTxResponse, 0, q.Tx.Size()),
+		ops:  make([]grant.CopyOp, maxTxSlots),
+		buf:  make([]byte, bufSize),
+	}
+}
+
 // txLoop moves the guest's packets from the tx ring to the TAP queue.
 func (qp *queuePath) txLoop() {
 	vp, q := qp.vp, qp.q
-	// Scratch for the whole life of the queue: a ring's worth of copied
-	// requests (a packet may be split across two reads), the responses of
-	// one batch, the copy ops of one packet and one frame buffer.
-	reqs := make([]ring.NetifTxRequest, q.Tx.Size())
-	rsps := make([]ring.NetifTxResponse, 0, q.Tx.Size())
-	ops := make([]grant.CopyOp, maxTxSlots)
-	buf := make([]byte, bufSize)
-	pending := 0
+	st := newTxState(q)
 	for !vp.stopping.Load() {
-		got, err := q.Tx.NextRequests(reqs[pending:])
-		if err != nil {
-			vp.fail("queue %d tx ring: %v", q.Index, err)
+		got, ok := qp.txPoll(st)
+		if !ok {
 			return
-		}
-		pending += got
-		done := 0
-		for done < pending {
-			used, ok := qp.txPacket(reqs[done:pending], buf, ops, &rsps)
-			if !ok {
-				return // failed the device
-			}
-			if used == 0 {
-				break // the rest of this packet is not posted yet
-			}
-			done += used
-		}
-		copy(reqs, reqs[done:pending])
-		pending -= done
-		if len(rsps) > 0 {
-			q.Tx.PutResponses(rsps)
-			rsps = rsps[:0]
-			if q.Tx.PushResponses() {
-				qp.txNote.Notify()
-			}
 		}
 		if got == 0 {
 			more, err := q.Tx.FinalCheckForRequests()
@@ -55,6 +46,40 @@ func (qp *queuePath) txLoop() {
 			}
 		}
 	}
+}
+
+// txPoll takes the requests posted so far, handles every complete packet,
+// responds and notifies. got is the number of requests taken; ok false
+// means the device was failed.
+func (qp *queuePath) txPoll(st *txState) (got int, ok bool) {
+	vp, q := qp.vp, qp.q
+	got, err := q.Tx.NextRequests(st.reqs[st.pending:])
+	if err != nil {
+		vp.fail("queue %d tx ring: %v", q.Index, err)
+		return 0, false
+	}
+	st.pending += got
+	done := 0
+	for done < st.pending {
+		used, ok := qp.txPacket(st.reqs[done:st.pending], st.buf, st.ops, &st.rsps)
+		if !ok {
+			return got, false
+		}
+		if used == 0 {
+			break // the rest of this packet is not posted yet
+		}
+		done += used
+	}
+	copy(st.reqs, st.reqs[done:st.pending])
+	st.pending -= done
+	if len(st.rsps) > 0 {
+		q.Tx.PutResponses(st.rsps)
+		st.rsps = st.rsps[:0]
+		if q.Tx.PushResponses() {
+			qp.txNote.Notify()
+		}
+	}
+	return got, true
 }
 
 // txPacket handles the packet at the head of reqs. used is the number of
@@ -230,28 +255,55 @@ func (qp *queuePath) emit(buf []byte, hl, total int, flags uint16, gsoSize uint1
 	return err == nil
 }
 
+// rxState is the rx goroutine's scratch, allocated once.
+type rxState struct {
+	buf  []byte
+	reqs []ring.NetifRxRequest
+	rsps []ring.NetifRxResponse
+	ops  []grant.CopyOp
+	hl   int
+}
+
+func (qp *queuePath) newRxState() *rxState {
+	st := &rxState{
+		buf:  make([]byte, bufSize),
+		reqs: make([]ring.NetifRxRequest, maxRxSlots),
+		rsps: make([]ring.NetifRxResponse, maxRxSlots),
+		ops:  make([]grant.CopyOp, maxRxSlots),
+	}
+	if qp.vp.dev.VnetHdr {
+		st.hl = tap.VnetHdrLen
+	}
+	return st
+}
+
 // rxLoop moves frames from the TAP queue to the guest's rx ring.
 func (qp *queuePath) rxLoop() {
 	vp, q := qp.vp, qp.q
-	neg := &vp.v.Negotiated
-	buf := make([]byte, bufSize)
-	reqs := make([]ring.NetifRxRequest, maxRxSlots)
-	rsps := make([]ring.NetifRxResponse, maxRxSlots)
-	ops := make([]grant.CopyOp, maxRxSlots)
-	hl := 0
-	if vp.dev.VnetHdr {
-		hl = tap.VnetHdrLen
-	}
+	st := qp.newRxState()
 	for {
-		n, err := qp.file.Read(buf)
+		n, err := qp.file.Read(st.buf)
 		if err != nil {
 			if !vp.stopping.Load() && !tap.IsClosed(err) {
 				vp.t.logf("%s: queue %d: reading %s: %v", &vp.v.Device, q.Index, vp.dev.Name, err)
 			}
 			return
 		}
+		if !qp.rxDeliver(st, n) {
+			return
+		}
+	}
+}
+
+// rxDeliver hands the frame in st.buf[:n] (behind its virtio-net header,
+// if any) to the guest; false means stop (stopped or failed).
+func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
+	vp, q := qp.vp, qp.q
+	neg := &vp.v.Negotiated
+	buf, reqs, rsps, ops, hl := st.buf, st.reqs, st.rsps, st.ops, st.hl
+	{
 		if n <= hl {
-			continue
+			return true
 		}
 		pkt := buf[hl:n]
 		var h tap.VnetHdr
@@ -269,11 +321,11 @@ func (qp *queuePath) rxLoop() {
 			gsoType = ring.NetifGSOTypeTCPv6
 		default:
 			q.Stats.RxDropped.Add(1)
-			continue
+			return true
 		}
 		if (gsoType == ring.NetifGSOTypeTCPv4 && !neg.GSOTCPv4) || (gsoType == ring.NetifGSOTypeTCPv6 && !neg.GSOTCPv6) {
 			q.Stats.RxDropped.Add(1)
-			continue
+			return true
 		}
 		if h.Flags&tap.VnetFlagNeedsCsum != 0 {
 			l4, _ := tap.FindL4(pkt)
@@ -281,7 +333,7 @@ func (qp *queuePath) rxLoop() {
 				// The frontend cannot take a blank checksum of this family.
 				if !tap.CompleteChecksum(pkt, int(h.CsumStart), int(h.CsumOffset)) {
 					q.Stats.RxDropped.Add(1)
-					continue
+					return true
 				}
 				rflags = ring.NetRxfDataValidated
 			} else {
@@ -293,7 +345,7 @@ func (qp *queuePath) rxLoop() {
 		data := (len(pkt) + grant.PageSize - 1) / grant.PageSize
 		if data > 1 && !neg.SG {
 			q.Stats.RxDropped.Add(1)
-			continue
+			return true
 		}
 		need := data
 		if gsoType != 0 {
@@ -305,7 +357,7 @@ func (qp *queuePath) rxLoop() {
 			avail, err := q.Rx.Unconsumed()
 			if err != nil {
 				vp.fail("queue %d rx ring: %v", q.Index, err)
-				return
+				return false
 			}
 			if int(avail) >= need {
 				break
@@ -313,16 +365,16 @@ func (qp *queuePath) rxLoop() {
 			more, err := q.Rx.FinalCheckForRequests()
 			if err != nil {
 				vp.fail("queue %d rx ring: %v", q.Index, err)
-				return
+				return false
 			}
 			if !more && !vp.wait(qp.rxWake) {
-				return
+				return false
 			}
 		}
 		got, err := q.Rx.NextRequests(reqs[:need])
 		if err != nil || got != need {
 			vp.fail("queue %d rx ring: %v", q.Index, err)
-			return
+			return false
 		}
 		// Data slots: the first request, then (after the GSO extra slot)
 		// one page each.
@@ -377,4 +429,5 @@ func (qp *queuePath) rxLoop() {
 			qp.rxNote.Notify()
 		}
 	}
+	return true
 }
