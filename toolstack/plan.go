@@ -207,6 +207,11 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 	for i, disk := range cfg.Disks {
 		label := fmt.Sprintf("disk #%d", i)
 		d := &Device{Kind: KindVbd, Label: label, Devid: disk.VirtualDevice, rng: disk.Range}
+		if disk.Format == "empty" || disk.Target == nil || *disk.Target == "" {
+			errAt(disk.Range, label+": an empty drive (no target) is not supported by xfeat create",
+				"the vbd backend serves an image file or device: give the drive a target")
+			continue
+		}
 		if disk.Format != "raw" && disk.Format != "" {
 			errAt(disk.Range, fmt.Sprintf("%s: format %s is not supported by xfeat create", label, disk.Format),
 				"the vbd backend serves raw images only (type=phy); convert the image (qemu-img convert -O raw)")

@@ -226,6 +226,7 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 		{`name="x"` + "\n" + `vif = [ "devid=1", "devid=1" ]`, `vif #1: vif 1 is also used by vif #0: each device of a domain needs its own devid`},
 		{`name="x"` + "\nmax_grant_frames=200\n" + `disk = [ "/a,raw,xvda,rw", "/b,raw,51712,rw" ]`, `disk #1: vbd 51712 is also used by disk #0`},
 		{`name="x"` + "\n" + `disk = [ "format=qcow2,vdev=xvda,target=/a.qcow2" ]`, `disk #0: format qcow2 is not supported by xfeat create`},
+		{`name="x"` + "\n" + `disk = [ ",,hdc:cdrom,r" ]`, `guest.cfg:2:10: disk #0: an empty drive (no target) is not supported by xfeat create`},
 	} {
 		p, diags := plan(t, c, tc.src)
 		if p != nil || !diags.HasErrors() {
