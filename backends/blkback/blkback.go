@@ -11,7 +11,11 @@
 // frontend writing garbage, fails that device only (Closing + error node).
 //
 // The data path (serving requests) hangs on a connected Vbd: its Image file
-// and one Queue (ring.BlkifBack + event channel) per queue.
+// and one Queue (ring.BlkifBack + event channel) per queue. Server
+// (datapath.go) is blkback's own: one worker per queue, I/O with
+// preadv/pwritev straight on the granted pages, persistent grants, indirect
+// requests, flush/barrier (fdatasync) and discard (hole punching); see its
+// invariants there.
 package blkback
 
 import (
@@ -24,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -260,7 +266,9 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 			}
 		}
 		if set.Discard {
-			if err := w("discard-granularity", "512"); err != nil {
+			// Holes are punched in file system blocks: smaller
+			// discards only zero.
+			if err := w("discard-granularity", u(discardGranularity(img))); err != nil {
 				return err
 			}
 			if err := w("discard-alignment", "0"); err != nil {
@@ -319,6 +327,16 @@ func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool
 		return nil, fmt.Errorf("params: %s is not a regular file (raw image)", path)
 	}
 	return f, nil
+}
+
+// discardGranularity is the image file system's block size (512 if
+// unknown).
+func discardGranularity(f *os.File) uint32 {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Blksize < 512 || st.Blksize&(st.Blksize-1) != 0 || st.Blksize > 1<<20 {
+		return 512
+	}
+	return uint32(st.Blksize)
 }
 
 func sortedKeys(m map[string]string) []string {

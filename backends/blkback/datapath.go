@@ -460,19 +460,21 @@ func (w *worker) rw(op uint8, sector uint64, segs []ring.BlkifSegment) int16 {
 	for i := range segs {
 		s := &segs[i]
 		var page []byte
+		var err error
 		if w.pers != nil {
-			p, hit, err := w.pers.get(grant.Ref(s.Gref))
-			if err != nil {
-				w.unmapAll()
-				return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
-			}
+			var hit bool
+			page, hit, err = w.pers.get(grant.Ref(s.Gref))
 			if hit {
 				w.nHits.Add(1)
-			} else {
+			} else if err == nil {
 				w.nMaps.Add(1)
 			}
-			page = p
-		} else {
+		}
+		if err != nil && err != errTableFull {
+			w.unmapAll()
+			return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
+		}
+		if w.pers == nil || err == errTableFull {
 			mp, err := w.m.Map(grant.Ref(s.Gref), write)
 			if err != nil {
 				w.unmapAll()
@@ -516,7 +518,10 @@ func (w *worker) unmapAll() {
 	w.handles = w.handles[:0]
 }
 
-var errShort = errors.New("short transfer")
+var (
+	errShort     = errors.New("short transfer")
+	errTableFull = errors.New("persistent grant table full")
+)
 
 // rwv is preadv/pwritev of want bytes at off, resuming after a partial
 // transfer. It allocates nothing.
@@ -587,23 +592,29 @@ func (p *persistentGrants) get(ref grant.Ref) ([]byte, bool, error) {
 		e.used, e.lastGen = true, p.gen
 		return e.page, true, nil
 	}
+	slot := p.n
+	if p.n == p.max {
+		// Every entry serving the current request means a request with
+		// more segments than the table: the caller maps this one for
+		// the request only, as Linux does past max_persistent_grants.
+		if slot = p.evict(); slot < 0 {
+			return nil, false, errTableFull
+		}
+	}
 	mp, err := p.m.Map(ref, false)
 	if err != nil {
+		if slot != p.n { // an entry was evicted for nothing: keep the table dense
+			if last := p.n - 1; slot != last {
+				p.ents[slot] = p.ents[last]
+				p.idx[p.ents[slot].ref] = int32(slot)
+			}
+			p.n--
+			p.hand = 0
+		}
 		return nil, false, err
 	}
-	var slot int
-	if p.n < p.max {
-		slot = p.n
+	if slot == p.n {
 		p.n++
-	} else {
-		slot = p.evict()
-		if slot < 0 {
-			// Every entry serves the current request: too many
-			// segments for the table. Keep this one unmapped after use
-			// is not possible without a handle list; refuse instead.
-			p.m.Unmap(mp.Handle)
-			return nil, false, errShort
-		}
 	}
 	p.ents[slot] = pgrant{ref: ref, handle: mp.Handle, page: mp.Page, used: true, lastGen: p.gen}
 	p.idx[ref] = int32(slot)

@@ -271,3 +271,59 @@ func BenchmarkHandle(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) { benchHandle(b, c.pers, c.segs) })
 	}
 }
+
+// Persistent grants are bounded: past MaxPersistentGrants the least
+// recently used mapping goes, and the data stays right.
+func TestPersistentGrantsAreBounded(t *testing.T) {
+	hp := newHotPath(t, true, 0)
+	hp.w.pers.clear()
+	hp.w.pers = newPersistentGrants(hp.w.m, 4)
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 10; i++ {
+			p := hp.page(i)
+			copy(p, bytes.Repeat([]byte{byte(round*10 + i)}, ring.PageSize))
+			req := rwReq(ring.BlkifOpWrite, uint64(i*8), hp.refs[i:i+1])
+			if st := hp.w.handle(&req); st != ring.BlkifRspOkay {
+				t.Fatalf("write %d: %d", i, st)
+			}
+			if n := hp.w.m.Mapped(); n > 4 {
+				t.Fatalf("%d persistent mappings, bound 4", n)
+			}
+		}
+	}
+	got := make([]byte, 10*ring.PageSize)
+	hp.img.ReadAt(got, 0)
+	for i := 0; i < 10; i++ {
+		if got[i*ring.PageSize] != byte(20+i) {
+			t.Errorf("page %d: %d", i, got[i*ring.PageSize])
+		}
+	}
+	// A request with more segments than the table holds: the overflow
+	// is mapped for that request only.
+	req := rwReq(ring.BlkifOpRead, 0, hp.refs[20:30])
+	if st := hp.w.handle(&req); st != ring.BlkifRspOkay {
+		t.Errorf("10 segments through a 4-entry table: %d", st)
+	}
+	for i := 0; i < 10; i++ {
+		if hp.page(20 + i)[0] != byte(20+i) {
+			t.Errorf("segment %d read %d", i, hp.page(20 + i)[0])
+		}
+	}
+	if n := hp.w.m.Mapped(); n > 4 {
+		t.Errorf("%d mappings after the request", n)
+	}
+	// A bad grant after an eviction leaves the table consistent.
+	bad := rwReq(ring.BlkifOpRead, 0, []grant.Ref{hp.refs[0], 5000})
+	if st := hp.w.handle(&bad); st != ring.BlkifRspError {
+		t.Errorf("bad grant: %d", st)
+	}
+	for i := 0; i < 10; i++ {
+		req := rwReq(ring.BlkifOpRead, uint64(i*8), hp.refs[40+i:41+i])
+		if st := hp.w.handle(&req); st != ring.BlkifRspOkay || hp.page(40 + i)[0] != byte(20+i) {
+			t.Fatalf("read %d after the bad grant: %d", i, st)
+		}
+	}
+	if n := hp.w.m.Mapped(); n > 4 {
+		t.Errorf("%d mappings at the end", n)
+	}
+}
