@@ -119,6 +119,9 @@ func (h *Host) RunIO(ctx context.Context, req IORequest, progress func(frontends
 	if bf == nil {
 		return frontends.Result{}, fmt.Errorf("domain %d runs no frontends", req.Domid)
 	}
+	if bf.Device(req.Devid) == nil {
+		return frontends.Result{}, fmt.Errorf("domain %d has no connected disk %d", req.Domid, req.Devid)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	dev, err := bf.WaitConnected(wctx, req.Devid)
 	cancel()

@@ -1,0 +1,77 @@
+package blk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func runXfeat(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(xfeatBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), errb.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+// `xfeat io`, a separate process, drives a workload through the host's
+// guest and reports it.
+func TestXfeatIO(t *testing.T) {
+	h := startHost(t, nil)
+	img := image(t, 8<<20)
+	create(t, h.xs, guestCfg("iot", 1024, img+",raw,xvda,rw,queues=2"))
+	out, errOut, code := runXfeat(t, "io", "--rundir", h.dir, "iot/xvda", "--rw", "randrw", "--bs", "16k",
+		"--iodepth", "4", "--runtime", "300ms", "--verify", "-o", "json")
+	if code != 0 {
+		t.Fatalf("xfeat io: exit %d: %s", code, errOut)
+	}
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	for _, k := range []string{"iops", "mbps", "lat_p50_us", "lat_p99_us", "verified", "reads", "writes"} {
+		if res[k] <= 0 {
+			t.Errorf("%s = %v in %s", k, res[k], out)
+		}
+	}
+	if res["lat_p99_us"] < res["lat_p50_us"] {
+		t.Errorf("p99 %v below p50 %v", res["lat_p99_us"], res["lat_p50_us"])
+	}
+	if n := checkImage(t, img, 16<<10); n == 0 {
+		t.Error("nothing landed in the image")
+	}
+	// The summary form.
+	out, errOut, code = runXfeat(t, "io", "--rundir", h.dir, "iot/51712", "--rw", "read", "--bs", "1M", "--iodepth", "2", "--runtime", "200ms")
+	if code != 0 || !strings.Contains(out, "IOPS") || !strings.Contains(out, "p99") {
+		t.Errorf("summary: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"iot/xvdb"}, 1, "no connected disk"},
+		{[]string{"nosuch/xvda"}, 1, "nosuch"},
+		{[]string{"iot/xvda", "--bs", "1000"}, 2, "bs 1000"},
+		{[]string{"iot/xvda", "--bs", "4q"}, 2, "--bs"},
+		{[]string{"iot/xvda", "--rw", "sideways"}, 2, "rw"},
+	} {
+		_, errOut, code := runXfeat(t, append([]string{"io", "--rundir", h.dir, "--runtime", "100ms"}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.msg) {
+			t.Errorf("%v: exit %d, want %d with %q: %s", c.args, code, c.code, c.msg, errOut)
+		}
+	}
+	if _, errOut, code := runXfeat(t, "io", "--rundir", t.TempDir(), "1/xvda"); code != 1 || !strings.Contains(errOut, "no sandbox host") {
+		t.Errorf("no host: exit %d: %s", code, errOut)
+	}
+}
