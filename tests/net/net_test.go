@@ -135,3 +135,38 @@ func TestGuestToolsSeeNegotiation(t *testing.T) {
 		}
 	}
 }
+
+// TestMacMtuRate: mac= and mtu= are what both ends' interfaces carry, and
+// rate= caps what the guest can send.
+func TestMacMtuRate(t *testing.T) {
+	needRoot(t, "iperf3")
+	h := startHost(t, netback.Limits{})
+	a := h.createGuest(t, "a", 1, "mtu=9000,rate=20Mb/s@20ms")
+	b := h.createGuest(t, "b", 2, "mtu=9000")
+	out, err := a.run(t, 5*time.Second, "ip", "-o", "link", "show", a.ifname)
+	if err != nil || !strings.Contains(out, "mtu 9000") || !strings.Contains(out, "link/ether 00:16:3e:7a:00:01") {
+		t.Errorf("guest interface: %v %s", err, out)
+	}
+	v := h.vif(t, a)
+	hout, err := exec.Command("ip", "-o", "link", "show", v.InterfaceName()).CombinedOutput()
+	if err != nil || !strings.Contains(string(hout), "mtu 9000") || !strings.Contains(string(hout), "master "+h.bridge) {
+		t.Errorf("host interface: %v %s", err, hout)
+	}
+	if v.Keys.RateBytes != 50000 || v.Keys.RateMicros != 20000 {
+		t.Errorf("rate keys %d bytes / %d us, want 50000 / 20000", v.Keys.RateBytes, v.Keys.RateMicros)
+	}
+	// A jumbo ping needs mtu 9000 on every hop.
+	if out, err := a.run(t, 10*time.Second, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "8900", b.addr); err != nil {
+		t.Errorf("jumbo ping: %v\n%s", err, out)
+	}
+	// a sends at most 20 Mbit/s (averaged); b, unlimited, sends to a freely.
+	limited := iperf(t, a, b, 2, 1)
+	free := iperf(t, b, a, 2, 1)
+	t.Logf("a -> b (rate=20Mb/s): %.1f Mbit/s; b -> a: %.1f Mbit/s", limited/1e6, free/1e6)
+	if limited > 30e6 || limited <= 0 {
+		t.Errorf("rate=20Mb/s let %.1f Mbit/s through", limited/1e6)
+	}
+	if free < 2*limited {
+		t.Errorf("the unlimited direction (%.1f Mbit/s) is not clearly faster than the limited one (%.1f)", free/1e6, limited/1e6)
+	}
+}
