@@ -8,6 +8,7 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
 )
 
@@ -27,9 +28,11 @@ func BenchmarkCreateCLI(b *testing.B) {
 			b.Fatalf("create: %d %s", r.code, r.err)
 		}
 		b.StopTimer()
+		g := h.Guest(1)
 		if r := runXfeat(b, nil, "destroy", "--xenstore", h.Socket(), "guest"); r.code != 0 {
 			b.Fatalf("destroy: %d %s", r.code, r.err)
 		}
+		awaitGone(b, g)
 		b.StartTimer()
 	}
 	reportPercentiles(b, times)
@@ -43,6 +46,7 @@ func BenchmarkCreateInProcess(b *testing.B) {
 	cfgPath := guestCfg(b, images(b, 2, 8<<20))
 	ctx := context.Background()
 	var times []time.Duration
+	var planned, claimed, written time.Duration
 	for b.Loop() {
 		start := time.Now()
 		f, diags := parser.ParseFile(cfgPath, parser.Options{})
@@ -57,18 +61,50 @@ func BenchmarkCreateInProcess(b *testing.B) {
 		if err != nil || plan == nil {
 			b.Fatal(err, diags)
 		}
-		got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 10 * time.Second})
+		tPlan := time.Now()
+		var tClaim, tWritten time.Time
+		got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 10 * time.Second,
+			Claimed: func(uint32) { tClaim = time.Now() },
+			Progress: func([]toolstack.DeviceState) {
+				if tWritten.IsZero() {
+					tWritten = time.Now() // first look at the states: the write is committed
+				}
+			}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))
+		planned += tPlan.Sub(start)
+		claimed += tClaim.Sub(tPlan)
+		written += tWritten.Sub(tClaim)
 		b.StopTimer()
+		g := h.Guest(got.Domid)
 		if _, err := toolstack.Destroy(ctx, h.xs, got.Domid, 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
+		awaitGone(b, g)
 		b.StartTimer()
 	}
 	reportPercentiles(b, times)
+	n := time.Duration(len(times))
+	ms := func(d time.Duration) float64 { return float64((d / n).Microseconds()) / 1000 }
+	b.ReportMetric(ms(planned), "plan-ms")
+	b.ReportMetric(ms(claimed), "claim-ms")
+	b.ReportMetric(ms(written), "introduce+write-ms")
+}
+
+// awaitGone waits until the sandbox has finished tearing a released guest
+// down, so that the next create (which reuses its domid) is not timed
+// waiting for that clean-up.
+func awaitGone(b *testing.B, g *sandbox.Guest) {
+	if g == nil {
+		return
+	}
+	select {
+	case <-g.Done():
+	case <-time.After(10 * time.Second):
+		b.Fatal("the released guest never stopped")
+	}
 }
 
 func reportPercentiles(b *testing.B, times []time.Duration) {
