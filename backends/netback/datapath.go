@@ -165,7 +165,7 @@ func (t *TapPath) Start(v *Vif) error {
 	if err != nil {
 		if errors.Is(err, tap.ErrNeedsNetAdmin) {
 			// The control plane stands; say clearly what is missing.
-			msg := fmt.Sprintf("data path: no packets move: creating TAP %s %v", name, err)
+			msg := fmt.Sprintf("data path: no packets move: %v", err)
 			t.logf("%s: %s", &v.Device, msg)
 			t.note(v, msg)
 			t.track(v, vp)

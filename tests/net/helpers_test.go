@@ -104,7 +104,7 @@ type host struct {
 	tag    string // unique per test: names of guests, vifs, the bridge
 }
 
-func startHost(t testing.TB, limits netback.Limits) *host {
+func startHost(t testing.TB, limits netback.Limits, mods ...func(*sandbox.Config)) *host {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xfnet")
 	if err != nil {
@@ -116,7 +116,11 @@ func startHost(t testing.TB, limits netback.Limits) *host {
 	if limits.MaxQueues == 0 {
 		limits = netback.DefaultLimits()
 	}
-	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: limits, NetData: true, Logf: lb.logf})
+	cfg := sandbox.Config{Rundir: dir, Netback: limits, NetData: true, Logf: lb.logf}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	h, err := sandbox.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,4 +339,11 @@ func iperf(t testing.TB, client, server *guest, secs, streams int) float64 {
 		t.Fatalf("iperf3 %s -> %s: %v %v %s\n%s\nserver: %s", client.name, server.name, err, jerr, r.Error, out, srvOut.String())
 	}
 	return r.End.SumReceived.BitsPerSecond
+}
+
+func writeFile(t testing.TB, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
