@@ -159,22 +159,11 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 	if f.MaxIndirectSegments > ring.BlkifMaxSegmentsPerRequest {
 		io.segMax = min(f.MaxIndirectSegments, maxIndirectSeg)
 	}
-	for _, q := range d.Queues {
-		qi, err := io.newQueue(q)
-		if qi != nil {
-			io.queues = append(io.queues, qi)
-		}
-		if err != nil {
-			io.close()
-			return err
-		}
+	if len(d.Queues) == 0 {
+		return nil
 	}
-	// The whole device shares the smallest per-queue page count as its
-	// request size bound.
-	for _, qi := range io.queues {
-		if len(qi.pages) < io.segMax {
-			io.segMax = len(qi.pages)
-		}
+	if err := io.setup(d.Queues); err != nil {
+		return err
 	}
 	d.ioMu.Lock()
 	d.io = io
@@ -185,19 +174,77 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 	return nil
 }
 
-func (io *blkIO) newQueue(q *BlkQueue) (*blkQueueIO, error) {
+// setup sizes the queues' pools to what the grant table gives and builds
+// them. References are reserved first (gnttab_alloc_grant_references: a
+// grant made and ended at once keeps its reference out of the allocator),
+// then shared evenly between the queues.
+func (io *blkIO) setup(queues []*BlkQueue) error {
 	d := io.d
-	rs := int(q.Ring.Size())
-	want := min(rs*ring.BlkifMaxSegmentsPerRequest, maxPoolPages)
-	if want < io.segMax {
-		want = io.segMax
-	}
+	nq := len(queues)
+	rs := int(queues[0].Ring.Size())
 	indPer := 0
 	if io.segMax > ring.BlkifMaxSegmentsPerRequest {
 		indPer = (io.segMax + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
 	}
-	nInd := rs * indPer
-	mem, err := d.drv.Platform.AllocPages(want + nInd)
+	dataWant := max(min(rs*ring.BlkifMaxSegmentsPerRequest, maxPoolPages), io.segMax)
+	indWant := rs * indPer
+	want := nq * (dataWant + indWant)
+	refs := make([]grant.Ref, 0, want)
+	var gerr error
+	for len(refs) < want {
+		ref, err := io.dom.GrantAccess(io.be, 0, true)
+		if err != nil {
+			gerr = err
+			break
+		}
+		io.dom.EndAccessRef(ref)
+		refs = append(refs, ref)
+	}
+	share := len(refs) / nq
+	data, ind := dataWant, indWant
+	if share < dataWant+indWant {
+		indirectFits := false
+		if indPer > 0 {
+			if k := share / (io.segMax + indPer); k >= 1 {
+				ind = min(indWant, k*indPer)
+				data = share - ind
+				indirectFits = true
+			}
+		}
+		if !indirectFits { // direct requests only
+			io.segMax, indPer, ind, data = ring.BlkifMaxSegmentsPerRequest, 0, 0, share
+		}
+		if data < ring.BlkifMaxSegmentsPerRequest {
+			for _, r := range refs {
+				io.dom.EndAccess(r)
+			}
+			return fmt.Errorf("the grant table has room for %d references (%v): not one request per queue fits", len(refs), gerr)
+		}
+		d.logf("grant table full (%v): %d of %d references; per queue %d of %d data pages and %d of %d indirect pages (requests up to %d KiB); fewer requests in flight",
+			gerr, len(refs), want, data, dataWant, ind, indWant, io.segMax*ring.PageSize>>10)
+	}
+	for _, r := range refs[nq*share:] {
+		io.dom.EndAccess(r)
+	}
+	for i, q := range queues {
+		qi, err := io.newQueue(q, refs[i*share:(i+1)*share], data, ind, indPer)
+		if err != nil {
+			for _, r := range refs[i*share : nq*share] {
+				io.dom.EndAccess(r)
+			}
+			io.close()
+			return err
+		}
+		io.queues = append(io.queues, qi)
+	}
+	return nil
+}
+
+// newQueue builds one queue's pool from reserved references: data pages
+// first, then indirect pages.
+func (io *blkIO) newQueue(q *BlkQueue, refs []grant.Ref, data, ind, indPer int) (*blkQueueIO, error) {
+	d := io.d
+	mem, err := d.drv.Platform.AllocPages(data + ind)
 	if err != nil {
 		return nil, fmt.Errorf("queue %d: data pages: %v", q.Index, err)
 	}
@@ -208,55 +255,25 @@ func (io *blkIO) newQueue(q *BlkQueue) (*blkQueueIO, error) {
 	}
 	qi := &blkQueueIO{io: io, q: q, mem: mem, done: make(chan struct{})}
 	qi.cond.L = &qi.mu
-	persistent := d.Persistent
-	// Reserve a reference per page; persistent grants stay granted.
-	grantPage := func(i int) (fpage, error) {
+	for i := 0; i < data+ind; i++ {
 		frame := fr.Frame(i)
-		ref, err := io.dom.GrantAccess(io.be, frame, false)
-		if err != nil {
-			return fpage{}, err
-		}
-		if !persistent {
-			io.dom.EndAccessRef(ref) // reserved, not granted
-		}
-		b := mem.Bytes()[i*ring.PageSize : (i+1)*ring.PageSize : (i+1)*ring.PageSize]
-		return fpage{mem: b, frame: frame, ref: ref}, nil
-	}
-	var gerr error
-	for i := 0; i < want; i++ {
-		p, err := grantPage(i)
-		if err != nil {
-			gerr = err
-			break
-		}
-		qi.pages = append(qi.pages, p)
-	}
-	for i := 0; i < nInd && gerr == nil; i++ {
-		p, err := grantPage(want + i)
-		if err != nil {
-			gerr = err
-			break
-		}
-		qi.ind = append(qi.ind, p)
-	}
-	if gerr != nil {
-		// Degrade: give back what does not make whole requests.
-		if len(qi.pages) < io.segMax || (indPer > 0 && len(qi.ind) < indPer) {
-			if len(qi.pages) < ring.BlkifMaxSegmentsPerRequest {
-				qi.release()
-				return nil, fmt.Errorf("queue %d: the grant table has room for %d data pages, not even one request (%v)", q.Index, len(qi.pages), gerr)
+		// Persistent grants are granted once, writable, for the whole
+		// connection; otherwise per request.
+		if d.Persistent {
+			if err := io.dom.GrantAccessRef(refs[i], io.be, frame, false); err != nil {
+				qi.pages = nil
+				mem.Free()
+				return nil, fmt.Errorf("queue %d: granting page %d: %v", q.Index, i, err)
 			}
-			// Fall back to direct requests only.
-			io.segMax = ring.BlkifMaxSegmentsPerRequest
-			indPer = 0
 		}
-		d.logf("queue %d: grant table full (%v): %d of %d data pages, %d of %d indirect pages; fewer requests in flight",
-			q.Index, gerr, len(qi.pages), want, len(qi.ind), nInd)
+		p := fpage{mem: mem.Bytes()[i*ring.PageSize : (i+1)*ring.PageSize : (i+1)*ring.PageSize], frame: frame, ref: refs[i]}
+		if i < data {
+			qi.pages = append(qi.pages, p)
+		} else {
+			qi.ind = append(qi.ind, p)
+		}
 	}
-	nSlots := rs
-	if indPer > 0 && len(qi.ind)/indPer < nSlots {
-		nSlots = len(qi.ind) / indPer
-	}
+	nSlots := int(q.Ring.Size())
 	qi.slots = make([]fslot, nSlots)
 	for i := range qi.slots {
 		qi.slots[i] = fslot{done: make(chan int16, 1), pages: make([]int32, 0, io.segMax), ind: make([]int32, 0, max(indPer, 1))}

@@ -184,3 +184,9 @@ func (h *host) read(t testing.TB, path string) string {
 	}
 	return v
 }
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(bg, d)
+	t.Cleanup(cancel)
+	return ctx
+}
