@@ -13,3 +13,4 @@ BENCH_TARGETS += bench-net
 bench-net: build
 	$(GO) test -run '^$$' -bench GuestToGuestVsVeth -benchtime 1x ./tests/net
 	$(GO) test -run '^$$' -bench . -benchmem ./backends/netback
+FUZZ_TARGETS += ./backends/tap:FuzzFindL4
