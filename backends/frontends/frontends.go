@@ -7,7 +7,9 @@
 // ring-refN, split event channels), and follow the xenbus states.
 //
 // Rings are initialised by the frontend (SHARED_RING_INIT, via
-// backends/ring); the data path will hang on the Queue values of a device.
+// backends/ring). blkfront's data path (blkio.go) makes a connected
+// BlkDevice a block device (io.ReaderAt, io.WriterAt, Flush, Discard) over
+// its rings; blkload.go runs workloads on it (what `xfeat io` measures).
 package frontends
 
 import (
