@@ -7,7 +7,8 @@ package frontends
 //
 // Pipeline, per queue (one TAP queue per ring queue):
 //
-//	pump  waits on the queue's event channel(s) and wakes tx and/or rx
+//	pump  with a single event channel only: waits on it and wakes tx and
+//	      rx (split channels: each loop waits on its own)
 //	tx    guest TAP -> tx ring: reads a frame (virtio-net header when
 //	      offloads were negotiated), copies it into the queue's tx buffer
 //	      pages (granted read-only to the backend once, at start), posts
@@ -108,6 +109,7 @@ type frontQueue struct {
 	txRefs, rxRefs [netBufs]uint32
 	txWake, rxWake chan struct{}
 	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
+	txWait, rxWait xenbus.Channel // split channels: the loops wait on them
 	Stats          NetStats
 }
 
@@ -221,8 +223,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	for _, fq := range fp.queues {
 		q := fq.q
 		if q.RxChannel != nil {
-			fp.goRun(func() { frontPump(q.TxChannel, &fp.stopping, fq.txWake) })
-			fp.goRun(func() { frontPump(q.RxChannel, &fp.stopping, fq.rxWake) })
+			fq.txWait, fq.rxWait = q.TxChannel, q.RxChannel
 		} else {
 			fp.goRun(func() { frontPump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
 		}
@@ -330,6 +331,16 @@ func frontPump(ch xenbus.Channel, stopping *atomic.Bool, wakes ...chan struct{})
 			}
 		}
 	}
+}
+
+// waitOn sleeps until the backend notifies (on ch, or through wake from the
+// pump); false means stop.
+func (fq *frontQueue) waitOn(ch xenbus.Channel, wake chan struct{}) bool {
+	if ch == nil {
+		return fq.fp.wait(wake)
+	}
+	_, err := ch.Wait(0)
+	return err == nil && !fq.fp.stopping.Load()
 }
 
 func (fp *frontPath) wait(wake chan struct{}) bool {

@@ -4,6 +4,8 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
+	"runtime"
+	"time"
 )
 
 // txLoop: guest TAP -> tx ring.
@@ -93,6 +95,7 @@ func (fq *frontQueue) txLoop() {
 			slots++
 		}
 		// Room for the whole packet: buffer pages and ring slots.
+		var sp spinner
 		for nfree < data || int(q.Tx.Free()) < slots {
 			if !reclaim() {
 				return
@@ -100,11 +103,14 @@ func (fq *frontQueue) txLoop() {
 			if nfree >= data && int(q.Tx.Free()) >= slots {
 				break
 			}
+			if n, _ := q.Tx.Unconsumed(); n > 0 || sp.more() {
+				continue
+			}
 			more, err := q.Tx.FinalCheckForResponses()
 			if err != nil {
 				return
 			}
-			if !more && !fp.wait(fq.txWake) {
+			if !more && !fq.waitOn(fq.txWait, fq.txWake) {
 				return
 			}
 		}
@@ -198,11 +204,14 @@ func (fq *frontQueue) rxLoop() {
 			fq.rxNote.Notify()
 		}
 		if got == 0 {
+			if fq.spinRx() {
+				continue
+			}
 			more, err := q.Rx.FinalCheckForResponses()
 			if err != nil {
 				return
 			}
-			if !more && !fp.wait(fq.rxWake) {
+			if !more && !fq.waitOn(fq.rxWait, fq.rxWake) {
 				return
 			}
 		}
@@ -311,4 +320,41 @@ func (fq *frontQueue) rxPacket(rsps []ring.NetifRxResponse, idx uint32, pages, b
 	fq.Stats.RxPackets.Add(1)
 	fq.Stats.RxBytes.Add(uint64(len(pkt)))
 	return k
+}
+
+// spinFor is how long a loop polls its ring before it sleeps on the event
+// channel (see netback: a wake-up through the channel costs far more).
+const spinFor = 50 * time.Microsecond
+
+type spinner struct {
+	start time.Time
+	n     int
+}
+
+func (s *spinner) more() bool {
+	if s.n == 0 {
+		s.start = time.Now()
+	}
+	s.n++
+	if s.n&15 == 0 {
+		if time.Since(s.start) > spinFor {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
+}
+
+// spinRx polls the rx ring for a while; true means responses arrived.
+func (fq *frontQueue) spinRx() bool {
+	var sp spinner
+	for sp.more() {
+		if n, err := fq.q.Rx.Unconsumed(); n > 0 || err != nil {
+			return true
+		}
+		if fq.fp.stopping.Load() {
+			return false
+		}
+	}
+	return false
 }

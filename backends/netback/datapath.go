@@ -7,8 +7,9 @@ package netback
 // Pipeline, per queue (one TAP queue per ring queue, IFF_MULTI_QUEUE), three
 // goroutines:
 //
-//	pump  waits on the queue's event channel(s) and wakes tx and/or rx
-//	      (a channel of capacity 1 each: wake-ups coalesce, none is lost)
+//	pump  with a single event channel only: waits on it and wakes tx and
+//	      rx (a channel of capacity 1 each: wake-ups coalesce, none is
+//	      lost); with split channels tx and rx each wait on their own
 //	tx    guest -> host: copies each tx ring request once (ring package),
 //	      validates the packet (slots, offsets, sizes, extra info), grant-
 //	      copies its fragments into one fixed buffer behind a virtio-net
@@ -123,6 +124,19 @@ type queuePath struct {
 	rxWake chan struct{}
 	txNote xenbus.Channel // notifies tx responses
 	rxNote xenbus.Channel // notifies rx responses
+	// txWait and rxWait are the channels the loops wait on themselves
+	// (split channels); nil means they wait for the pump's wake-ups.
+	txWait, rxWait xenbus.Channel
+}
+
+// waitOn sleeps until the frontend notifies (on ch, or through wake from
+// the pump); false means stop.
+func (qp *queuePath) waitOn(ch xenbus.Channel, wake chan struct{}) bool {
+	if ch == nil {
+		return qp.vp.wait(wake)
+	}
+	_, err := ch.Wait(0)
+	return err == nil && !qp.vp.stopping.Load()
 }
 
 func (t *TapPath) logf(format string, args ...any) {
@@ -194,8 +208,9 @@ func (t *TapPath) Start(v *Vif) error {
 	for _, qp := range vp.queues {
 		q := qp.q
 		if q.RxChannel != nil {
-			vp.goRun(func() { pump(q.TxChannel, &vp.stopping, qp.txWake) })
-			vp.goRun(func() { pump(q.RxChannel, &vp.stopping, qp.rxWake) })
+			// Split channels: each loop waits on its own channel, with
+			// no goroutine in between.
+			qp.txWait, qp.rxWait = q.TxChannel, q.RxChannel
 		} else {
 			vp.goRun(func() { pump(q.TxChannel, &vp.stopping, qp.txWake, qp.rxWake) })
 		}
