@@ -10,6 +10,9 @@
 // backends/ring). blkfront's data path (blkio.go) makes a connected
 // BlkDevice a block device (io.ReaderAt, io.WriterAt, Flush, Discard) over
 // its rings; blkload.go runs workloads on it (what `xfeat io` measures).
+// Netfront's data path, when set (NetTap, netdata.go), puts the guest's end
+// of each vif in a TAP device inside the guest's network namespace
+// xfeat-<domain name>.
 package frontends
 
 import (

@@ -11,7 +11,9 @@
 //
 // The data path (moving packets) hangs on the Queue values a connected Vif
 // holds: one tx and one rx ring (ring.NetifTxBack/NetifRxBack) and their
-// event channels per queue.
+// event channels per queue. TapPath (datapath.go) is the real one: packets
+// go by grant copy between the rings and a multi-queue TAP device on the
+// vif's bridge, offloads in a virtio-net header; see its file comment.
 package netback
 
 import (
