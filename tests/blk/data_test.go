@@ -208,3 +208,38 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 		t.Error("the read-only image changed")
 	}
 }
+
+// direct-io-safe lets blkback use O_DIRECT (on a file system that has it);
+// without it every request goes through the page cache.
+func TestDirectIO(t *testing.T) {
+	h := startHost(t, nil)
+	srv := h.blkServer(t)
+	direct, buffered := image(t, 4<<20), image(t, 4<<20)
+	dom := create(t, h.xs, guestCfg("dio", 4096,
+		"format=raw,vdev=xvda,access=rw,direct-io-safe,target="+direct,
+		"format=raw,vdev=xvdb,access=rw,target="+buffered))
+	for _, c := range []struct {
+		devid  uint32
+		img    string
+		direct bool
+	}{{51712, direct, true}, {51728, buffered, false}} {
+		res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: frontends.Workload{
+			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true}}, nil)
+		if err != nil || res.Verified == 0 {
+			t.Fatalf("disk %d: %v %+v", c.devid, err, res)
+		}
+		var n uint64
+		for _, s := range srv.QueueStats(h.vbd(t, dom, c.devid)) {
+			n += s.Direct
+		}
+		if c.direct && n == 0 {
+			t.Errorf("disk %d (direct-io-safe, on %s): no request used O_DIRECT", c.devid, c.img)
+		}
+		if !c.direct && n != 0 {
+			t.Errorf("disk %d (not direct-io-safe): %d requests used O_DIRECT", c.devid, n)
+		}
+	}
+	destroy(t, h.xs, dom)
+	checkImage(t, direct, 32<<10)
+	checkImage(t, buffered, 32<<10)
+}
