@@ -53,6 +53,9 @@ func (h *Host) serveIO(ctx context.Context) {
 		h.logf("io socket: %v", err)
 		return
 	}
+	// Whoever may drive a guest's disks is whoever owns the host, as for
+	// dom0's XenStore socket.
+	os.Chmod(path, 0o600)
 	var wg sync.WaitGroup
 	context.AfterFunc(ctx, func() { l.Close() })
 	go func() {

@@ -138,12 +138,13 @@ func TestFeatureMatrix(t *testing.T) {
 // read-only disk refuses writes.
 func TestFlushDiscardReadOnly(t *testing.T) {
 	h := startHost(t, nil)
-	img, roImg, plain := image(t, 1<<20), image(t, 1<<20), image(t, 1<<20)
+	img, roImg, plain, barrier := image(t, 1<<20), image(t, 1<<20), image(t, 1<<20), image(t, 1<<20)
 	os.WriteFile(roImg, bytes.Repeat([]byte{0xAB}, 1<<20), 0o644)
 	dom := create(t, h.xs, guestCfg("fdr", 4096,
 		img+",raw,xvda,rw",
 		"format=raw,vdev=xvdb,access=ro,target="+roImg,
-		plain+",raw,xvdc,rw,features=feature-discard:0\\;feature-flush-cache:0\\;feature-barrier:0"))
+		plain+",raw,xvdc,rw,features=feature-discard:0\\;feature-flush-cache:0\\;feature-barrier:0",
+		barrier+",raw,xvdd,rw,queues=1,features=feature-flush-cache:0"))
 	bf := h.Guest(dom).Blkfront()
 	dev, err := bf.WaitConnected(bg, 51712)
 	if err != nil {
@@ -194,6 +195,20 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	}
 	if _, err := pl.WriteAt(data[:4096], 0); err != nil {
 		t.Errorf("plain write: %v", err)
+	}
+	// Without flush-cache, Flush is a write barrier.
+	bd, err := bf.WaitConnected(bg, 51760)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bd.Features.FlushCache || !bd.Features.Barrier {
+		t.Errorf("xvdd offers %+v", bd.Features)
+	}
+	if _, err := bd.WriteAt(data[:8192], 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := bd.Flush(); err != nil {
+		t.Errorf("flush as a barrier: %v", err)
 	}
 	destroy(t, h.xs, dom)
 	if st := h.BackendDevices(); len(st) != 0 {
