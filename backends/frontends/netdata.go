@@ -125,7 +125,7 @@ func NetOffloads(f map[string]bool) tap.Offloads {
 	return tap.Offloads{
 		Csum: csum,
 		TSO4: csum && f["feature-sg"] && f["feature-gso-tcpv4"],
-		TSO6: csum && f["feature-sg"] && f["feature-gso-tcpv6"],
+		TSO6: csum && f["feature-sg"] && f["feature-gso-tcpv6"] && f["feature-ipv6-csum-offload"],
 	}
 }
 

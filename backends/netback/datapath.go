@@ -152,7 +152,9 @@ func Offloads(n Negotiated) tap.Offloads {
 	return tap.Offloads{
 		Csum: csum,
 		TSO4: csum && n.SG && n.GSOTCPv4,
-		TSO6: csum && n.SG && n.GSOTCPv6,
+		// Segmentation of IPv6 needs its checksum offload too (as
+		// Linux's netdev_fix_features has it).
+		TSO6: csum && n.SG && n.GSOTCPv6 && n.IPv6CsumOffload,
 	}
 }
 
