@@ -2,9 +2,12 @@ package blkback
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
@@ -325,5 +328,74 @@ func TestPersistentGrantsAreBounded(t *testing.T) {
 	}
 	if n := hp.w.m.Mapped(); n > 4 {
 		t.Errorf("%d mappings at the end", n)
+	}
+}
+
+// loopChannel is an in-process event channel for driving a worker's loop
+// (the sandbox's real channels are tested in tests/blk).
+type loopChannel struct{ c chan struct{} }
+
+func (l *loopChannel) Port() uint32 { return 1 }
+func (l *loopChannel) Notify() error {
+	select {
+	case l.c <- struct{}{}:
+	default:
+	}
+	return nil
+}
+func (l *loopChannel) Wait(time.Duration) (uint32, error) {
+	if _, ok := <-l.c; !ok {
+		return 0, errors.New("closed")
+	}
+	return 1, nil
+}
+func (l *loopChannel) Kick()        { l.Notify() }
+func (l *loopChannel) Close() error { return nil }
+
+// The whole request loop (batch off the ring, serve, answer, notify)
+// allocates nothing per request either.
+func TestRequestLoopAllocatesNothing(t *testing.T) {
+	for _, pers := range []bool{false, true} {
+		hp := newHotPath(t, pers, 256)
+		ringMem := unsafeBytes(make([]uint64, ring.PageSize/8))
+		front, err := ring.NewBlkifFront(ringMem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, _ := ring.NewBlkifBack(ringMem)
+		toBack := &loopChannel{c: make(chan struct{}, 1)}
+		hp.w.q = &Queue{Ring: back, Channel: toBack}
+		go hp.w.run()
+		reqs := make([]ring.BlkifRequest, 32)
+		for i := range reqs {
+			reqs[i] = rwReq(ring.BlkifOpRead, uint64(i*8), hp.refs[i:i+1])
+			reqs[i].ID = uint64(i)
+		}
+		var rsp ring.BlkifResponse
+		allocs := testing.AllocsPerRun(100, func() {
+			front.PutRequests(reqs)
+			front.PushRequests()
+			toBack.Notify()
+			for got := 0; got < len(reqs); {
+				ok, err := front.NextResponse(&rsp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					runtime.Gosched()
+					continue
+				}
+				if rsp.Status != ring.BlkifRspOkay {
+					t.Fatalf("status %d", rsp.Status)
+				}
+				got++
+			}
+		})
+		hp.w.stop.Store(true)
+		toBack.Kick()
+		<-hp.w.done
+		if allocs != 0 {
+			t.Errorf("persistent=%v: %v allocations per batch of 32 requests", pers, allocs)
+		}
 	}
 }
