@@ -39,7 +39,7 @@ const (
 // devices: max_grant_frames × 512, less the two xenstore/console entries.
 func (l Limits) Grants() int64 { return int64(l.GrantFrames)*grantsPerFrame - reservedGrants }
 
-// Need is what a device (or a domain) may use of the limits.
+// Need is what a device (or a domain) uses of the limits.
 type Need struct {
 	Grants        int64  `json:"grants"`
 	EventChannels int64  `json:"event_channels"`
@@ -65,7 +65,14 @@ type Device struct {
 	Backend uint32 `json:"backend-id"`
 	// Features are the requests, in the order written.
 	Features []Feature `json:"features"`
-	Need     Need      `json:"need"`
+	// Need is what the device needs with its requested values, counting a
+	// feature nobody asked for at its protocol minimum (1 queue, one ring
+	// page, no indirect descriptors, one event channel): this must fit.
+	Need Need `json:"need"`
+	// MayUse is what the guest may use if it takes everything the backend
+	// offers. It may exceed the limits: a frontend then uses less, as
+	// Linux's blkfront does with its own defaults.
+	MayUse Need `json:"may_use"`
 
 	schema       *schema.Schema
 	frontendKeys []kv // written in the frontend dir, inheriting its perms
@@ -83,6 +90,7 @@ type Plan struct {
 	Limits  Limits    `json:"limits"`
 	Devices []*Device `json:"devices"`
 	Need    Need      `json:"need"`
+	MayUse  Need      `json:"may_use"`
 }
 
 // NewPlan checks cfg (a file devspec.CheckFile accepted) against what the
@@ -187,7 +195,7 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 			d.Features = append(d.Features, feat)
 		}
 		if !bad {
-			d.Need = need(d)
+			d.Need, d.MayUse = need(d, true), need(d, false)
 			p.Devices = append(p.Devices, d)
 		}
 		return nil
@@ -248,11 +256,11 @@ func exceeds(a, b string) bool {
 }
 
 // effective is the value a backend will offer for feature name: the request
-// (lowered to the backend's maximum for a capped feature), else the
-// advertised default, else the protocol default def.
-func (d *Device) effective(name string, def int64) int64 {
+// (lowered to the backend's maximum for a capped feature), else (unless
+// requestedOnly) the advertised default, else the protocol minimum def.
+func (d *Device) effective(name string, def int64, requestedOnly bool) int64 {
 	val := ""
-	if sf := d.schema.Lookup(name); sf != nil {
+	if sf := d.schema.Lookup(name); sf != nil && !requestedOnly {
 		val = sf.Defval
 	}
 	for _, f := range d.Features {
@@ -269,24 +277,25 @@ func (d *Device) effective(name string, def int64) int64 {
 	return def
 }
 
-// need computes what d may use if the guest takes everything the backend
-// offers: netfront takes every queue; blkfront takes the largest ring and
-// as many indirect segments as offered.
-func need(d *Device) Need {
-	queues := d.effective("multi-queue-max-queues", 1)
+// need computes what d uses: with requestedOnly, with its requested values
+// and the protocol minimum for the rest (what must fit); otherwise if the
+// guest takes everything the backend offers (netfront takes every queue;
+// blkfront the largest ring and as many indirect segments as offered).
+func need(d *Device, requestedOnly bool) Need {
+	queues := d.effective("multi-queue-max-queues", 1, requestedOnly)
 	if queues < 1 {
 		queues = 1
 	}
 	if d.Kind == KindVif {
 		perQueue := int64(1)
-		if d.effective("feature-split-event-channels", 0) != 0 {
+		if d.effective("feature-split-event-channels", 0, requestedOnly) != 0 {
 			perQueue = 2
 		}
 		return Need{Grants: queues * netQueueGrants, EventChannels: queues * perQueue,
 			Why: fmt.Sprintf("%d queue(s) × %d grants (2 rings + 256 rx + 256 tx buffers), %d event channel(s) per queue", queues, netQueueGrants, perQueue)}
 	}
-	order := min(d.effective("max-ring-page-order", 0), maxBudgetedOrder)
-	indirect := d.effective("feature-max-indirect-segments", 0)
+	order := min(d.effective("max-ring-page-order", 0, requestedOnly), maxBudgetedOrder)
+	indirect := d.effective("feature-max-indirect-segments", 0, requestedOnly)
 	segs := int64(blkDirectSegs)
 	segsWhy := "11 direct segments"
 	if indirect > 0 {
@@ -302,11 +311,14 @@ func need(d *Device) Need {
 func (p *Plan) checkBudget(f *parser.File, fileRange parser.Range) parser.Diagnostics {
 	var diags parser.Diagnostics
 	p.Need = Need{EventChannels: reservedEvtchns}
+	p.MayUse = Need{EventChannels: reservedEvtchns}
 	var gWhy, eWhy []string
 	var gOver, eOver *Device
 	for _, d := range p.Devices {
 		p.Need.Grants += d.Need.Grants
 		p.Need.EventChannels += d.Need.EventChannels
+		p.MayUse.Grants += d.MayUse.Grants
+		p.MayUse.EventChannels += d.MayUse.EventChannels
 		gWhy = append(gWhy, fmt.Sprintf("%s: %d", d.Label, d.Need.Grants))
 		eWhy = append(eWhy, fmt.Sprintf("%s: %d", d.Label, d.Need.EventChannels))
 		if gOver == nil && p.Need.Grants > p.Limits.Grants() {

@@ -219,8 +219,8 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 		{`name="x"` + "\n" + `vif = [ "bridge=b,features=queues:x" ]`, `guest.cfg:2:28: vif #0: features=queues (multi-queue-max-queues)=x is not allowed`},
 		{`name="x"` + "\n" + `vif = [ "features=feature-ctrl-ring:1" ]`, `guest.cfg:2:19: vif #0: feature feature-ctrl-ring is not offered by backend domain 0: /local/domain/0/backend/vif/features advertises feature-gso-tcpv4,`},
 		{`name="x"` + "\n" + `disk = [ "/a,raw,xvda,rw,max-ring-page-order=5" ]`, `disk #0: max-ring-page-order=5 is not allowed: allowed is an unsigned integer from 0 to 4`},
-		{`name="x"` + "\nmax_grant_frames = 64\n" + `disk = [ "/a,raw,xvda,rw" ]`, `guest.cfg:2:20: the devices need 526400 grant entries but max_grant_frames=64 gives 32766 (64 × 512, less 2 reserved): disk #0: 526400; set max_grant_frames to at least 1029`},
-		{`name="x"` + "\n" + `vif = [ "bridge=b", "bridge=b" ]` + "\nmax_event_channels = 9\n", `guest.cfg:3:22: the devices need 18 event channels (2 for xenstore and console) but max_event_channels=9`},
+		{`name="x"` + "\nmax_grant_frames = 64\n" + `disk = [ "/a,raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=256" ]`, `guest.cfg:2:20: the devices need 526400 grant entries but max_grant_frames=64 gives 32766 (64 × 512, less 2 reserved): disk #0: 526400; set max_grant_frames to at least 1029`},
+		{`name="x"` + "\n" + `vif = [ "queues=4,features=feature-split-event-channels:1", "queues=4,features=feature-split-event-channels:1" ]` + "\nmax_event_channels = 9\n", `guest.cfg:3:22: the devices need 18 event channels (2 for xenstore and console) but max_event_channels=9`},
 		{`name="x"` + "\n" + `vif = [ "backend=drv,queues=2" ]`, `guest.cfg:2:9: vif #0: backend domain "drv" not found`},
 		{`vif = [ "bridge=b" ]`, `the domain has no name`},
 		{`name="x"` + "\n" + `vif = [ "devid=1", "devid=1" ]`, `vif #1: vif 1 is also used by vif #0: each device of a domain needs its own devid`},
@@ -259,22 +259,60 @@ disk = [ "/a,raw,xvda,rw,queues=1,max-ring-page-order=0,max-indirect-segments=0"
 	if p == nil {
 		t.Fatal(diags)
 	}
+	// Need counts what was requested (split event channels, not requested
+	// on vif #1, at one channel per queue); MayUse what the backend offers.
 	want := []Need{
 		{Grants: 2 * 514, EventChannels: 2},
-		{Grants: 3 * 514, EventChannels: 6},
+		{Grants: 3 * 514, EventChannels: 3},
 		{Grants: 1 + 32*11, EventChannels: 1},
 		{Grants: 2 * (4 + 128*(256+1)), EventChannels: 2}, // 600 clamped to 256
 	}
-	var total Need
+	wantMay := []Need{want[0], {Grants: 3 * 514, EventChannels: 6}, want[2], want[3]}
+	var total, totalMay Need
 	for i, d := range p.Devices {
 		if d.Need.Grants != want[i].Grants || d.Need.EventChannels != want[i].EventChannels {
 			t.Errorf("%s: need %+v, want %+v", d.Label, d.Need, want[i])
 		}
+		if d.MayUse.Grants != wantMay[i].Grants || d.MayUse.EventChannels != wantMay[i].EventChannels {
+			t.Errorf("%s: may use %+v, want %+v", d.Label, d.MayUse, wantMay[i])
+		}
 		total.Grants += want[i].Grants
 		total.EventChannels += want[i].EventChannels
+		totalMay.Grants += wantMay[i].Grants
+		totalMay.EventChannels += wantMay[i].EventChannels
 	}
 	if p.Need.Grants != total.Grants || p.Need.EventChannels != total.EventChannels+2 {
 		t.Errorf("total %+v, want %+v (+2 channels)", p.Need, total)
+	}
+	if p.MayUse.Grants != totalMay.Grants || p.MayUse.EventChannels != totalMay.EventChannels+2 {
+		t.Errorf("total may use %+v, want %+v (+2 channels)", p.MayUse, totalMay)
+	}
+}
+
+// TestBudgetCountsRequestsNotOffers: a plain disk and vif fit Xen's default
+// limits even though the backend offers more than those limits could hold
+// (a frontend then uses less); what was explicitly requested must fit.
+func TestBudgetCountsRequestsNotOffers(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	p, diags := plan(t, c, `name="x"
+vif = [ "bridge=xenbr0" ]
+disk = [ "/a,raw,xvda,rw", "/b,raw,xvdb,rw" ]
+`)
+	if p == nil {
+		t.Fatalf("plain devices with default limits refused: %v", diags)
+	}
+	if want := int64(514 + 2*(1+32*11)); p.Need.Grants != want {
+		t.Errorf("need %d grants, want %d", p.Need.Grants, want)
+	}
+	if p.MayUse.Grants <= p.Limits.Grants() {
+		t.Errorf("test premise: the backend's offer (%d grants) should exceed the default limit %d", p.MayUse.Grants, p.Limits.Grants())
+	}
+	p, diags = plan(t, c, `name="x"
+disk = [ "/a,raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=256" ]
+`)
+	if p != nil || !strings.Contains(diags.Error(), "set max_grant_frames to at least") {
+		t.Fatalf("an explicit request over the default grant limit must be refused: %v", diags)
 	}
 }
 

@@ -55,8 +55,9 @@ backend domain advertises under /local/domain/BE/backend/TYPE/features
 (a backend advertising no schema is an error). A request for a maximum above
 what the backend offers (queues, max-ring-page-order, max-indirect-segments)
 is accepted with a warning: the backend clamps it. Then the grant and event
-channel budget is checked: the devices may use, with the guest taking all
-the backend offers,
+channel budget is checked: the devices need, with the values requested and
+every feature nobody requested at its protocol minimum (1 queue, one ring
+page, no indirect descriptors, one event channel per queue),
 
     vif: per queue 514 grants (2 ring pages, 256 rx and 256 tx buffers),
          1 event channel (2 with feature-split-event-channels)
@@ -67,6 +68,8 @@ the backend offers,
     plus 2 event channels and 2 grants for xenstore and the console;
 
 which must fit in max_grant_frames × 512 grants and max_event_channels.
+A guest that takes everything its backends offer may want more than that;
+a frontend then uses less, as Linux's blkfront does with its own defaults.
 Each problem is printed as FILE:LINE:COLUMN: device: message, naming the
 feature, the value, what is allowed and which backend domain said so.
 
