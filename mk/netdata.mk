@@ -42,3 +42,4 @@ demo-net: build
 	echo "== xfeat destroy; xfeat host stop (bridge, TAPs and namespaces go)"; \
 	$(BIN) destroy netdemo-a; $(BIN) destroy netdemo-b; $(BIN) host stop --rundir $$rundir; \
 	ip netns list | grep netdemo || echo "(no netdemo namespace left)"; ip link show xfdemo0 2>/dev/null || echo "(no xfdemo0 bridge left)"
+FUZZ_TARGETS += ./backends/netback:FuzzTxRequests

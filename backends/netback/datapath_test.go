@@ -63,13 +63,46 @@ const rigPages = 64
 
 func newRig(t testing.TB, neg Negotiated, vnet bool) *rig {
 	t.Helper()
+	g := newGuestPages(t)
+	return g.rig(t, neg, vnet)
+}
+
+// guestPages is a guest's memory and grant table with rigPages tx buffers
+// granted read-only and rigPages rx buffers granted writable to dom0.
+type guestPages struct {
+	dom            *grant.Domain
+	txRefs, rxRefs []uint32
+}
+
+func newGuestPages(t testing.TB) *guestPages {
+	t.Helper()
 	dom, err := grant.CreateDomain(t.TempDir(), 1, 2*rigPages, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dom.Close() })
+	g := &guestPages{dom: dom}
+	for i := 0; i < rigPages; i++ {
+		ref, err := dom.GrantAccess(0, uint32(i), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.txRefs = append(g.txRefs, uint32(ref))
+		ref, err = dom.GrantAccess(0, uint32(rigPages+i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.rxRefs = append(g.rxRefs, uint32(ref))
+	}
+	return g
+}
+
+// rig makes fresh rings and a fresh queue over the guest's pages.
+func (g *guestPages) rig(t testing.TB, neg Negotiated, vnet bool) *rig {
+	t.Helper()
 	txMem, rxMem := make([]byte, 4096), make([]byte, 4096)
-	r := &rig{guest: dom, tap: &fakeTap{frame: make([]byte, bufSize)}, ch: &fakeChannel{}}
+	r := &rig{guest: g.dom, tap: &fakeTap{frame: make([]byte, bufSize)}, ch: &fakeChannel{}, txRefs: g.txRefs, rxRefs: g.rxRefs}
+	var err error
 	if r.txFront, err = ring.NewNetifTxFront(txMem); err != nil {
 		t.Fatal(err)
 	}
@@ -78,20 +111,8 @@ func newRig(t testing.TB, neg Negotiated, vnet bool) *rig {
 	}
 	txBack, _ := ring.NewNetifTxBack(txMem)
 	rxBack, _ := ring.NewNetifRxBack(rxMem)
-	for i := 0; i < rigPages; i++ {
-		ref, err := dom.GrantAccess(0, uint32(i), true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.txRefs = append(r.txRefs, uint32(ref))
-		ref, err = dom.GrantAccess(0, uint32(rigPages+i), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.rxRefs = append(r.rxRefs, uint32(ref))
-	}
 	v := &Vif{Negotiated: neg}
-	vp := &vifPath{t: &TapPath{}, v: v, dev: &tap.Device{VnetHdr: vnet}, copier: mapperCopier{grant.NewMapper(0, dom)}, stop: make(chan struct{})}
+	vp := &vifPath{t: &TapPath{}, v: v, dev: &tap.Device{VnetHdr: vnet}, copier: mapperCopier{grant.NewMapper(0, g.dom)}, stop: make(chan struct{})}
 	q := &Queue{Tx: txBack, Rx: rxBack, TxChannel: r.ch}
 	r.qp = &queuePath{vp: vp, q: q, file: r.tap, txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1), txNote: r.ch, rxNote: r.ch}
 	return r
@@ -346,3 +367,59 @@ func BenchmarkTxPacket64(b *testing.B)  { benchTx(b, 64) }
 func BenchmarkTxPacket64K(b *testing.B) { benchTx(b, 65000) }
 func BenchmarkRxPacket64(b *testing.B)  { benchRx(b, 64) }
 func BenchmarkRxPacket64K(b *testing.B) { benchRx(b, 65000) }
+
+// FuzzTxRequests: whatever a frontend puts on its tx ring (requests and
+// extra slots as raw 12-byte entries, refs pointing at real, foreign or no
+// grants), the backend never panics, never writes a frame larger than 64
+// KiB to the TAP, answers at most one response per request, and either
+// keeps the device or fails it.
+func FuzzTxRequests(f *testing.F) {
+	good := make([]byte, 12)
+	binary.LittleEndian.PutUint16(good[10:], 60)
+	f.Add(good, true)
+	gso := append(append([]byte{}, good...), 1, 0, 0xa8, 0x05, 1, 0, 0, 0, 0, 0, 0, 0)
+	binary.LittleEndian.PutUint16(gso[6:], ring.NetTxfExtraInfo|ring.NetTxfCsumBlank)
+	f.Add(gso, true)
+	f.Add(make([]byte, 12*20), false)
+	g := newGuestPages(f)
+	f.Fuzz(func(t *testing.T, raw []byte, vnet bool) {
+		r := g.rig(t, Negotiated{SG: true, GSOTCPv4: true, GSOTCPv6: true}, vnet)
+		n := min(len(raw)/12, 200)
+		for i := 0; i < n; i++ {
+			e := raw[i*12 : i*12+12]
+			req, _ := r.txFront.ProduceRequest()
+			*req = ring.NetifTxRequest{
+				Gref:   binary.LittleEndian.Uint32(e[0:]) % (2*rigPages + 8),
+				Offset: binary.LittleEndian.Uint16(e[4:]),
+				Flags:  binary.LittleEndian.Uint16(e[6:]),
+				ID:     binary.LittleEndian.Uint16(e[8:]),
+				Size:   binary.LittleEndian.Uint16(e[10:]),
+			}
+		}
+		r.txFront.PushRequests()
+		st := newTxState(r.qp.q)
+		for i := 0; i < 4; i++ {
+			if _, ok := r.qp.txPoll(st); !ok {
+				break
+			}
+		}
+		if r.tap.writes > n || r.tap.n > tap.VnetHdrLen+65535 {
+			t.Fatalf("%d writes (%d bytes) from %d requests", r.tap.writes, r.tap.n, n)
+		}
+		rsps := 0
+		for {
+			var rsp ring.NetifTxResponse
+			ok, err := r.txFront.NextResponse(&rsp)
+			if err != nil {
+				t.Fatalf("the backend broke the response ring: %v", err)
+			}
+			if !ok {
+				break
+			}
+			rsps++
+		}
+		if rsps > n {
+			t.Fatalf("%d responses to %d requests", rsps, n)
+		}
+	})
+}
