@@ -102,6 +102,7 @@ type host struct {
 	log    *logBuf
 	bridge string
 	tag    string // unique per test: names of guests, vifs, the bridge
+	stop   func() // stops the host (once; the cleanup calls it too)
 }
 
 func startHost(t testing.TB, limits netback.Limits, mods ...func(*sandbox.Config)) *host {
@@ -129,11 +130,17 @@ func startHost(t testing.TB, limits netback.Limits, mods ...func(*sandbox.Config
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("host: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("host: %v", err)
-		}
+		stop()
 		if t.Failed() {
 			t.Logf("host log:\n%s", lb)
 		}
@@ -150,7 +157,7 @@ func startHost(t testing.TB, limits netback.Limits, mods ...func(*sandbox.Config
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { xs.Close() })
-	return &host{Host: h, xs: xs, log: lb, bridge: br, tag: tag}
+	return &host{Host: h, xs: xs, log: lb, bridge: br, tag: tag, stop: stop}
 }
 
 // guest is a created domain with one vif.

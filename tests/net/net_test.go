@@ -20,6 +20,22 @@ func TestPingThroughBridge(t *testing.T) {
 		t.Fatalf("ping %s from %s: %v\n%s\nhost log:\n%s", b.addr, a.name, err, out, h.log)
 	}
 	t.Logf("%s", out)
+	// The bridge was missing: the host created it, said so, and removes
+	// it when it stops (checked by the cleanup below).
+	if !strings.Contains(h.log.String(), "bridge "+h.bridge+" was missing: created it") {
+		t.Errorf("the host did not say it created bridge %s:\n%s", h.bridge, h.log)
+	}
+	h.stop()
+	for _, name := range []string{h.bridge, a.vifname, b.vifname} {
+		if _, err := os.Stat("/sys/class/net/" + name); err == nil {
+			t.Errorf("%s is still there after the host stopped", name)
+		}
+	}
+	for _, g := range []*guest{a, b} {
+		if _, err := os.Stat("/run/netns/" + g.netns); err == nil {
+			t.Errorf("network namespace %s is still there after the host stopped", g.netns)
+		}
+	}
 }
 
 // TestIperfOffloadsAndQueues runs iperf3 TCP between two guests through
@@ -57,6 +73,19 @@ func TestIperfOffloadsAndQueues(t *testing.T) {
 				if on := !strings.Contains(tc.opts, "off"); off.Csum != on || off.TSO4 != on || off.TSO6 != on {
 					t.Fatalf("%s: offloads %+v with %q", &v.Device, off, tc.opts)
 				}
+			}
+			// A virtio-net header exactly when offloads were negotiated.
+			vnet := "vnet_hdr on"
+			if strings.Contains(tc.opts, "off") {
+				vnet = "vnet_hdr off"
+			}
+			for _, name := range []string{va.InterfaceName(), vb.InterfaceName()} {
+				if out, err := exec.Command("ip", "-d", "link", "show", name).CombinedOutput(); err != nil || !strings.Contains(string(out), vnet) {
+					t.Errorf("%s: want %s: %v\n%s", name, vnet, err, out)
+				}
+			}
+			if out, _ := a.run(t, 5*time.Second, "ip", "-d", "link", "show", a.ifname); !strings.Contains(out, vnet) {
+				t.Errorf("guest %s: want %s:\n%s", a.ifname, vnet, out)
 			}
 			bps := iperf(t, a, b, secs, 4)
 			t.Logf("iperf3 %s -> %s: %.2f Gbit/s", a.name, b.name, bps/1e9)
