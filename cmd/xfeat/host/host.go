@@ -150,9 +150,19 @@ func newCmdRun(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Com
 		Short: "Run the sandbox host in the foreground",
 		Long: `Run the sandbox host in the foreground until SIGTERM or SIGINT; then every
 guest is stopped, every device closed, and the sockets removed. The log goes
-to standard error.`,
+to standard error.
+
+With --net-data (root, or CAP_NET_ADMIN) packets move: netback serves each
+vif with a multi-queue TAP device vif<domid>.<devid> (or vifname=), a port of
+the vif's bridge, which the host creates when it is missing (and removes when
+it stops); each guest with vifs gets a network namespace xfeat-<name> holding
+its end, eth<devid>, with the vif's mac, mtu and ip=ADDR/PREFIX, so that
+ip netns exec xfeat-<name> ping, iperf3 or ethtool run as the guest, and
+ethtool -k and -l show what it negotiated. Without CAP_NET_ADMIN vifs still
+connect and their error node says what the data path needs.`,
 		Example: `  xfeat host run --rundir /tmp/xf
-  xfeat host run --vif-max-queues 2 --vbd-disable feature-discard`,
+  xfeat host run --vif-max-queues 2 --vbd-disable feature-discard
+  xfeat host run --net-data`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimits(o); err != nil {
