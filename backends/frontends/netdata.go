@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -165,7 +166,9 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		}
 	}
 	fp := &frontPath{t: t, d: d, netns: gl.Netns, ifname: gl.Name, stop: make(chan struct{})}
-	tmp := fmt.Sprintf("xfg%d.%d", dev.DomID, dev.DevID)
+	// A name of its own in the host namespace until it moves: two hosts
+	// (or a host and a killed one's leftovers) may serve the same domid.
+	tmp := fmt.Sprintf("xfg%08x", rand.Uint32())
 	tunPath := t.TunPath
 	if tunPath == "" {
 		tunPath = tap.TunPath

@@ -324,7 +324,7 @@ func (fq *frontQueue) rxPacket(rsps []ring.NetifRxResponse, idx uint32, pages, b
 
 // spinFor is how long a loop polls its ring before it sleeps on the event
 // channel (see netback: a wake-up through the channel costs far more).
-const spinFor = 50 * time.Microsecond
+const spinFor = 20 * time.Microsecond
 
 type spinner struct {
 	start time.Time

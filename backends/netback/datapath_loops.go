@@ -446,7 +446,7 @@ func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
 // sides and, on an idle CPU, tens of microseconds of scheduling latency per
 // hop; polling briefly keeps a busy ring's packets moving without either
 // and costs nothing when the ring is idle for longer.
-const spinFor = 50 * time.Microsecond
+const spinFor = 20 * time.Microsecond
 
 // spinner bounds one bout of polling; the zero value is ready.
 type spinner struct {
