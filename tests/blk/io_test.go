@@ -2,11 +2,16 @@ package blk
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/sandbox"
 )
 
 func runXfeat(t *testing.T, args ...string) (string, string, int) {
@@ -73,5 +78,53 @@ func TestXfeatIO(t *testing.T) {
 	}
 	if _, errOut, code := runXfeat(t, "io", "--rundir", t.TempDir(), "1/xvda"); code != 1 || !strings.Contains(errOut, "no sandbox host") {
 		t.Errorf("no host: exit %d: %s", code, errOut)
+	}
+}
+
+// A client that goes away stops its workload; the disk is free for the
+// next one at once.
+func TestIOClientGoesAway(t *testing.T) {
+	h := startHost(t, nil)
+	img := image(t, 4<<20)
+	dom := create(t, h.xs, guestCfg("gone", 1024, img+",raw,xvda,rw"))
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := sandbox.RunIO(ctx, h.dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+			RW: "randwrite", BlockSize: 4096, IODepth: 4, Runtime: time.Minute}}, nil)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a cancelled workload reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunIO did not return after its context was cancelled")
+	}
+	// Nothing reaches the backend any more.
+	srv, v := h.blkServer(t), h.vbd(t, dom, 51712)
+	count := func() (n uint64) {
+		for _, s := range srv.QueueStats(v) {
+			n += s.Requests
+		}
+		return n
+	}
+	time.Sleep(50 * time.Millisecond)
+	before := count()
+	time.Sleep(300 * time.Millisecond)
+	if after := count(); after != before {
+		t.Errorf("the abandoned workload goes on: %d requests after the client left", after-before)
+	}
+	start := time.Now()
+	res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond}}, nil)
+	if err != nil || res.Ops == 0 {
+		t.Fatalf("the next workload: %v %+v", err, res)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("the next workload took %v: the abandoned one kept running", el)
 	}
 }
