@@ -7,6 +7,10 @@
 // frontends (backends/frontends), which talk to XenStore over that domain's
 // own socket, unprivileged. XS_RELEASE stops the guest and removes its files.
 //
+// The host serves blkback's data path by default, and an I/O control socket
+// (<rundir>/io.sock, blkio.go) through which `xfeat io` runs block
+// workloads in a guest's blkfront.
+//
 // Start, Stop and Status manage a host detached from the calling process
 // (`xfeat host start|stop|status`); Host is the host itself, in process
 // (`xfeat host run`, and tests).
