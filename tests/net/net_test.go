@@ -56,6 +56,7 @@ func TestIperfOffloadsAndQueues(t *testing.T) {
 		{"offloads-off/1-queue", "queues=1,tso4=off,tso6=off,csum=off,sg=off", 1},
 		{"offloads-on/2-queues", "queues=2", 2},
 		{"offloads-off/2-queues", "queues=2,tso4=off,tso6=off,csum=off,sg=off", 2},
+		{"one-event-channel/2-queues", "queues=2,features=feature-split-event-channels:0", 2},
 	} {
 		if testing.Short() && tc.queues > 1 {
 			continue
@@ -69,14 +70,17 @@ func TestIperfOffloadsAndQueues(t *testing.T) {
 				if len(v.Queues) != tc.queues {
 					t.Fatalf("%s: %d queues, want %d", &v.Device, len(v.Queues), tc.queues)
 				}
+				if split := !strings.Contains(tc.opts, "split-event-channels:0"); v.Negotiated.Split != split {
+					t.Fatalf("%s: split event channels %v with %q", &v.Device, v.Negotiated.Split, tc.opts)
+				}
 				off := netback.Offloads(v.Negotiated)
-				if on := !strings.Contains(tc.opts, "off"); off.Csum != on || off.TSO4 != on || off.TSO6 != on {
+				if on := !strings.Contains(tc.opts, "=off"); off.Csum != on || off.TSO4 != on || off.TSO6 != on {
 					t.Fatalf("%s: offloads %+v with %q", &v.Device, off, tc.opts)
 				}
 			}
 			// A virtio-net header exactly when offloads were negotiated.
 			vnet := "vnet_hdr on"
-			if strings.Contains(tc.opts, "off") {
+			if strings.Contains(tc.opts, "=off") {
 				vnet = "vnet_hdr off"
 			}
 			for _, name := range []string{va.InterfaceName(), vb.InterfaceName()} {
