@@ -30,7 +30,8 @@ cleanup() {
 	"$XFEAT" host stop --rundir "$RUN" >/dev/null 2>&1 || true
 	rm -rf "$RUN" "$IMG"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM HUP PIPE
 
 # A 256 MiB image with real data in it (holes would read too cheaply).
 dd if=/dev/urandom of="$IMG" bs=1M count=256 status=none
