@@ -297,6 +297,14 @@ func (t *TapPath) Stop(v *Vif) {
 		vp.copier.Close()
 	}
 	t.track(v, nil)
+	if vp.dev != nil {
+		for _, q := range v.Queues {
+			st := &q.Stats
+			t.logf("%s: queue %d: from the guest %d packets %d bytes (%d dropped, %d bad grants); to the guest %d packets %d bytes (%d dropped, %d bad grants)",
+				&v.Device, q.Index, st.TxPackets.Load(), st.TxBytes.Load(), st.TxDropped.Load(), st.TxErrors.Load(),
+				st.RxPackets.Load(), st.RxBytes.Load(), st.RxDropped.Load(), st.RxErrors.Load())
+		}
+	}
 }
 
 // Close removes the bridges this path created (once no vif uses them).

@@ -26,6 +26,10 @@ func TestPingThroughBridge(t *testing.T) {
 		t.Errorf("the host did not say it created bridge %s:\n%s", h.bridge, h.log)
 	}
 	h.stop()
+	// Each vif's per-queue counters are in the log when it closes.
+	if !strings.Contains(h.log.String(), "queue 0: from the guest") {
+		t.Errorf("no per-queue counters in the log:\n%s", h.log)
+	}
 	for _, name := range []string{h.bridge, a.vifname, b.vifname} {
 		if _, err := os.Stat("/sys/class/net/" + name); err == nil {
 			t.Errorf("%s is still there after the host stopped", name)
