@@ -111,6 +111,8 @@ type frontQueue struct {
 	txWake, rxWake chan struct{}
 	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
 	txWait, rxWait xenbus.Channel // split channels: the loops wait on them
+	vec            *vecIO         // writev to the TAP queue (rx loop only)
+	hdr            [tap.VnetHdrLen]byte
 	Stats          NetStats
 }
 
@@ -207,6 +209,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		if q.RxChannel != nil {
 			fq.rxNote = q.RxChannel
 		}
+		fq.vec = newVecIO(tdev.Queues[i])
 		fp.queues = append(fp.queues, fq)
 		if fq.txPages, err = p.AllocPages(netBufs); err != nil {
 			return fail(err)

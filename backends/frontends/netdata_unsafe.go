@@ -1,0 +1,62 @@
+package frontends
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// vecIO does writev on a TAP queue through Go's poller, so a frame goes
+// from the guest's buffer pages to the TAP without being copied into one
+// buffer first. The iovec array and the callback are allocated once.
+type vecIO struct {
+	raw     syscall.RawConn
+	iov     [maxTxSlots + 2]unix.Iovec
+	n       int
+	res     int
+	errno   syscall.Errno
+	writeFn func(fd uintptr) bool
+}
+
+func newVecIO(f *os.File) *vecIO {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	v := &vecIO{raw: raw}
+	v.writeFn = func(fd uintptr) bool {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.n))
+		if e == unix.EAGAIN {
+			return false // the poller waits for room
+		}
+		v.res, v.errno = int(r), e
+		return true
+	}
+	return v
+}
+
+// add appends b (not empty) to the vector.
+func (v *vecIO) add(b []byte) {
+	v.iov[v.n].Base = &b[0]
+	v.iov[v.n].SetLen(len(b))
+	v.n++
+}
+
+// writev writes the vector and empties it.
+func (v *vecIO) writev() error {
+	err := v.raw.Write(v.writeFn)
+	n := v.n
+	v.n = 0
+	for i := range v.iov[:n] {
+		v.iov[i] = unix.Iovec{} // hold no pointer into the pages
+	}
+	if err != nil {
+		return err
+	}
+	if v.errno != 0 {
+		return v.errno
+	}
+	return nil
+}
