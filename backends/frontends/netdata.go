@@ -111,7 +111,8 @@ type frontQueue struct {
 	txWake, rxWake chan struct{}
 	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
 	txWait, rxWait xenbus.Channel // split channels: the loops wait on them
-	vec            *vecIO         // writev to the TAP queue (rx loop only)
+	vec            *vecIO         // writev to the TAP queue (rx loop)
+	txVec          *vecIO         // readv from the TAP queue (tx loop)
 	hdr            [tap.VnetHdrLen]byte
 	Stats          NetStats
 }
@@ -139,7 +140,10 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	if err != nil || name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
 		name = "dom" + strconv.FormatUint(uint64(dev.DomID), 10)
 	}
-	gl := tap.GuestLink{Netns: NetnsName(name), Name: "eth" + strconv.FormatUint(uint64(dev.DevID), 10)}
+	gl := tap.GuestLink{Netns: NetnsName(name), Name: "eth" + strconv.FormatUint(uint64(dev.DevID), 10),
+		// A frame's size must fit netif's 16-bit field, with room for
+		// headers (as Linux netfront: XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER).
+		GSOMaxSize: ring.NetifMaxTxSize - 320}
 	if v, err := c.ReadString(ctx, dev.Frontend+"/mac"); err == nil {
 		if gl.MAC, err = net.ParseMAC(v); err != nil {
 			return fmt.Errorf("mac %q: %v", v, err)
@@ -209,7 +213,10 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		if q.RxChannel != nil {
 			fq.rxNote = q.RxChannel
 		}
-		fq.vec = newVecIO(tdev.Queues[i])
+		fq.vec, fq.txVec = newVecIO(tdev.Queues[i]), newVecIO(tdev.Queues[i])
+		if fq.vec == nil || fq.txVec == nil {
+			return fail(fmt.Errorf("%s: no raw access to the TAP queue", tmp))
+		}
 		fp.queues = append(fp.queues, fq)
 		if fq.txPages, err = p.AllocPages(netBufs); err != nil {
 			return fail(err)

@@ -45,28 +45,68 @@ func (fq *frontQueue) txLoop() {
 	if fp.dev.VnetHdr {
 		hl = tap.VnetHdrLen
 	}
+	// A frame is read straight into buffer pages: as many as the largest
+	// frame needs are taken before the read and the unused ones go back.
+	maxPages := (frameMax + grant.PageSize - 1) / grant.PageSize
+	if !sg {
+		maxPages = 1
+	}
+	var ids [maxTxSlots]uint16
+	var hdr [tap.VnetHdrLen]byte
+	var overflow [1]byte // a frame reaching it did not fit: dropped
 	buf := make([]byte, bufSize)
+	v := fq.txVec
 	for {
-		n, err := fq.file.Read(buf)
+		var sp spinner
+		for nfree < maxPages {
+			if !reclaim() {
+				return
+			}
+			if nfree >= maxPages {
+				break
+			}
+			if n, _ := q.Tx.Unconsumed(); n > 0 || sp.more() {
+				continue
+			}
+			more, err := q.Tx.FinalCheckForResponses()
+			if err != nil {
+				return
+			}
+			if !more && !fq.waitOn(fq.txWait, fq.txWake) {
+				return
+			}
+		}
+		if hl > 0 {
+			v.add(hdr[:])
+		}
+		for i := 0; i < maxPages; i++ {
+			nfree--
+			ids[i] = free[nfree]
+			v.add(pages[int(ids[i])*grant.PageSize : (int(ids[i])+1)*grant.PageSize])
+		}
+		v.add(overflow[:])
+		n, err := v.readv()
+		size := n - hl
+		data := 0
+		if err == nil && size > 0 && size < frameMax && size <= maxPages*grant.PageSize {
+			data = (size + grant.PageSize - 1) / grant.PageSize
+		}
+		for i := maxPages - 1; i >= data; i-- { // unused pages go back
+			free[nfree] = ids[i]
+			nfree++
+		}
 		if err != nil {
 			return
 		}
-		if n <= hl {
+		if data == 0 {
+			if size > 0 {
+				fq.Stats.TxDropped.Add(1)
+			}
 			continue
 		}
-		pkt := buf[hl:n]
 		var h tap.VnetHdr
 		if hl > 0 {
-			h.Decode(buf)
-		}
-		if len(pkt) >= frameMax {
-			fq.Stats.TxDropped.Add(1)
-			continue
-		}
-		data := (len(pkt) + grant.PageSize - 1) / grant.PageSize
-		if data > 1 && !sg || data > maxTxSlots {
-			fq.Stats.TxDropped.Add(1)
-			continue
+			h.Decode(hdr[:])
 		}
 		var flags uint16
 		var gsoType uint8
@@ -76,10 +116,17 @@ func (fq *frontQueue) txLoop() {
 		case tap.VnetGSOTCPv6:
 			gsoType = ring.NetifGSOTypeTCPv6
 		}
+		first := pages[int(ids[0])*grant.PageSize : int(ids[0])*grant.PageSize+min(size, grant.PageSize)]
 		if h.Flags&tap.VnetFlagNeedsCsum != 0 {
-			l4, _ := tap.FindL4(pkt)
+			l4, _ := tap.FindL4(first)
 			if gsoType == 0 && ((l4.IPv6 && !v6csum) || (!l4.IPv6 && !v4csum)) {
-				if !tap.CompleteChecksum(pkt, int(h.CsumStart), int(h.CsumOffset)) {
+				// Not negotiated for this family: complete it here,
+				// on a contiguous copy.
+				if !fq.completeChecksum(buf, pages, ids[:data], size, h) {
+					for i := data - 1; i >= 0; i-- {
+						free[nfree] = ids[i]
+						nfree++
+					}
 					fq.Stats.TxDropped.Add(1)
 					continue
 				}
@@ -94,13 +141,13 @@ func (fq *frontQueue) txLoop() {
 		if gsoType != 0 {
 			slots++
 		}
-		// Room for the whole packet: buffer pages and ring slots.
-		var sp spinner
-		for nfree < data || int(q.Tx.Free()) < slots {
+		// Ring slots for the whole packet (its pages are ours already).
+		sp = spinner{}
+		for int(q.Tx.Free()) < slots {
 			if !reclaim() {
 				return
 			}
-			if nfree >= data && int(q.Tx.Free()) >= slots {
+			if int(q.Tx.Free()) >= slots {
 				break
 			}
 			if n, _ := q.Tx.Unconsumed(); n > 0 || sp.more() {
@@ -116,15 +163,13 @@ func (fq *frontQueue) txLoop() {
 		}
 		off := 0
 		for i := 0; i < data; i++ {
-			nfree--
-			id := free[nfree]
+			id := ids[i]
 			inUse[id] = true
-			l := min(grant.PageSize, len(pkt)-off)
-			copy(pages[int(id)*grant.PageSize:], pkt[off:off+l])
+			l := min(grant.PageSize, size-off)
 			r, _ := q.Tx.ProduceRequest()
 			*r = ring.NetifTxRequest{Gref: fq.txRefs[id], ID: id, Size: uint16(l)}
 			if i == 0 {
-				r.Size = uint16(len(pkt))
+				r.Size = uint16(size)
 				r.Flags = flags
 				if gsoType != 0 {
 					r.Flags |= ring.NetTxfExtraInfo
@@ -141,7 +186,7 @@ func (fq *frontQueue) txLoop() {
 			off += l
 		}
 		fq.Stats.TxPackets.Add(1)
-		fq.Stats.TxBytes.Add(uint64(len(pkt)))
+		fq.Stats.TxBytes.Add(uint64(size))
 		if q.Tx.PushRequests() {
 			fq.txNote.Notify()
 		}
@@ -149,6 +194,24 @@ func (fq *frontQueue) txLoop() {
 			return
 		}
 	}
+}
+
+// completeChecksum completes a partial checksum of a frame of size bytes
+// held in the pages ids (in order): gathered into buf, completed, and the
+// result scattered back.
+func (fq *frontQueue) completeChecksum(buf, pages []byte, ids []uint16, size int, h tap.VnetHdr) bool {
+	pos := 0
+	for _, id := range ids {
+		pos += copy(buf[pos:size], pages[int(id)*grant.PageSize:(int(id)+1)*grant.PageSize])
+	}
+	if !tap.CompleteChecksum(buf[:size], int(h.CsumStart), int(h.CsumOffset)) {
+		return false
+	}
+	pos = 0
+	for _, id := range ids {
+		pos += copy(pages[int(id)*grant.PageSize:(int(id)+1)*grant.PageSize], buf[pos:size])
+	}
+	return true
 }
 
 // rxLoop: rx ring -> guest TAP.

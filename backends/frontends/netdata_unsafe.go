@@ -8,16 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// vecIO does writev on a TAP queue through Go's poller, so a frame goes
-// from the guest's buffer pages to the TAP without being copied into one
-// buffer first. The iovec array and the callback are allocated once.
+// vecIO does readv and writev on a TAP queue through Go's poller, so a
+// frame goes between the TAP and the guest's buffer pages without being
+// copied through one buffer. The iovec array and the callbacks are
+// allocated once; one goroutine uses a vecIO.
 type vecIO struct {
 	raw     syscall.RawConn
-	iov     [maxTxSlots + 2]unix.Iovec
+	iov     [maxTxSlots + 3]unix.Iovec
 	n       int
 	res     int
 	errno   syscall.Errno
 	writeFn func(fd uintptr) bool
+	readFn  func(fd uintptr) bool
 }
 
 func newVecIO(f *os.File) *vecIO {
@@ -34,7 +36,33 @@ func newVecIO(f *os.File) *vecIO {
 		v.res, v.errno = int(r), e
 		return true
 	}
+	v.readFn = func(fd uintptr) bool {
+		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.n))
+		if e == unix.EAGAIN {
+			return false // the poller waits for a frame
+		}
+		v.res, v.errno = int(r), e
+		return true
+	}
 	return v
+}
+
+// readv reads one frame into the vector and empties it; it returns the
+// bytes read.
+func (v *vecIO) readv() (int, error) {
+	err := v.raw.Read(v.readFn)
+	n := v.n
+	v.n = 0
+	for i := range v.iov[:n] {
+		v.iov[i] = unix.Iovec{}
+	}
+	if err != nil {
+		return 0, err
+	}
+	if v.errno != 0 {
+		return 0, v.errno
+	}
+	return v.res, nil
 }
 
 // add appends b (not empty) to the vector.

@@ -137,6 +137,9 @@ type GuestLink struct {
 	MAC   net.HardwareAddr
 	MTU   int
 	Addrs []*net.IPNet
+	// GSOMaxSize, if set, bounds the frames the guest's stack hands the
+	// TAP (netif's tx size field has 16 bits).
+	GSOMaxSize int
 }
 
 // MoveToGuest moves host link name into g.Netns, renames it, sets its MAC,
@@ -176,6 +179,11 @@ func MoveToGuest(name string, g GuestLink) error {
 	if g.MTU > 0 {
 		if err := h.LinkSetMTU(l, g.MTU); err != nil {
 			return fmt.Errorf("%s in %s: mtu %d: %w", g.Name, g.Netns, g.MTU, err)
+		}
+	}
+	if g.GSOMaxSize > 0 {
+		if err := h.LinkSetGSOMaxSize(l, g.GSOMaxSize); err != nil {
+			return fmt.Errorf("%s in %s: gso_max_size %d: %w", g.Name, g.Netns, g.GSOMaxSize, err)
 		}
 	}
 	for _, a := range g.Addrs {
