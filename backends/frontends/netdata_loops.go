@@ -4,8 +4,6 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
-	"runtime"
-	"time"
 )
 
 // txLoop: guest TAP -> tx ring.
@@ -57,7 +55,6 @@ func (fq *frontQueue) txLoop() {
 	buf := make([]byte, bufSize)
 	v := fq.txVec
 	for {
-		var sp spinner
 		for nfree < maxPages {
 			if !reclaim() {
 				return
@@ -65,7 +62,7 @@ func (fq *frontQueue) txLoop() {
 			if nfree >= maxPages {
 				break
 			}
-			if n, _ := q.Tx.Unconsumed(); n > 0 || sp.more() {
+			if n, _ := q.Tx.Unconsumed(); n > 0 {
 				continue
 			}
 			more, err := q.Tx.FinalCheckForResponses()
@@ -142,7 +139,6 @@ func (fq *frontQueue) txLoop() {
 			slots++
 		}
 		// Ring slots for the whole packet (its pages are ours already).
-		sp = spinner{}
 		for int(q.Tx.Free()) < slots {
 			if !reclaim() {
 				return
@@ -150,7 +146,7 @@ func (fq *frontQueue) txLoop() {
 			if int(q.Tx.Free()) >= slots {
 				break
 			}
-			if n, _ := q.Tx.Unconsumed(); n > 0 || sp.more() {
+			if n, _ := q.Tx.Unconsumed(); n > 0 {
 				continue
 			}
 			more, err := q.Tx.FinalCheckForResponses()
@@ -267,9 +263,6 @@ func (fq *frontQueue) rxLoop() {
 			fq.rxNote.Notify()
 		}
 		if got == 0 {
-			if fq.spinRx() {
-				continue
-			}
 			more, err := q.Rx.FinalCheckForResponses()
 			if err != nil {
 				return
@@ -411,43 +404,6 @@ func (fq *frontQueue) rxPacket(rsps []ring.NetifRxResponse, idx uint32, pages, b
 	fq.Stats.RxPackets.Add(1)
 	fq.Stats.RxBytes.Add(uint64(len(pkt)))
 	return k
-}
-
-// spinFor is how long a loop polls its ring before it sleeps on the event
-// channel (see netback: a wake-up through the channel costs far more).
-const spinFor = 20 * time.Microsecond
-
-type spinner struct {
-	start time.Time
-	n     int
-}
-
-func (s *spinner) more() bool {
-	if s.n == 0 {
-		s.start = time.Now()
-	}
-	s.n++
-	if s.n&15 == 0 {
-		if time.Since(s.start) > spinFor {
-			return false
-		}
-		runtime.Gosched()
-	}
-	return true
-}
-
-// spinRx polls the rx ring for a while; true means responses arrived.
-func (fq *frontQueue) spinRx() bool {
-	var sp spinner
-	for sp.more() {
-		if n, err := fq.q.Rx.Unconsumed(); n > 0 || err != nil {
-			return true
-		}
-		if fq.fp.stopping.Load() {
-			return false
-		}
-	}
-	return false
 }
 
 // vnetFor fills the virtio-net header of a received frame whose checksum is

@@ -4,8 +4,6 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
-	"runtime"
-	"time"
 )
 
 // txState is the tx goroutine's scratch, allocated once: a ring's worth of
@@ -38,9 +36,6 @@ func (qp *queuePath) txLoop() {
 			return
 		}
 		if got == 0 {
-			if qp.spinTx() {
-				continue
-			}
 			more, err := q.Tx.FinalCheckForRequests()
 			if err != nil {
 				vp.fail("queue %d tx ring: %v", q.Index, err)
@@ -358,7 +353,6 @@ func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
 		}
 		// Wait for the frontend to post enough buffers; the kernel's
 		// queue behind us holds (and drops) what arrives meanwhile.
-		var sp spinner
 		for {
 			avail, err := q.Rx.Unconsumed()
 			if err != nil {
@@ -367,9 +361,6 @@ func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
 			}
 			if int(avail) >= need {
 				break
-			}
-			if sp.more() {
-				continue
 			}
 			more, err := q.Rx.FinalCheckForRequests()
 			if err != nil {
@@ -439,46 +430,4 @@ func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
 		}
 	}
 	return true
-}
-
-// spinFor is how long a loop polls its ring before it sleeps on the event
-// channel. A wake-up through the event channel costs a futex call on both
-// sides and, on an idle CPU, tens of microseconds of scheduling latency per
-// hop; polling briefly keeps a busy ring's packets moving without either
-// and costs nothing when the ring is idle for longer.
-const spinFor = 20 * time.Microsecond
-
-// spinner bounds one bout of polling; the zero value is ready.
-type spinner struct {
-	start time.Time
-	n     int
-}
-
-// more reports whether to poll once more (yielding now and then).
-func (s *spinner) more() bool {
-	if s.n == 0 {
-		s.start = time.Now()
-	}
-	s.n++
-	if s.n&15 == 0 {
-		if time.Since(s.start) > spinFor {
-			return false
-		}
-		runtime.Gosched()
-	}
-	return true
-}
-
-// spinTx polls the tx ring for a while; true means requests arrived.
-func (qp *queuePath) spinTx() bool {
-	var sp spinner
-	for sp.more() {
-		if n, err := qp.q.Tx.Unconsumed(); n > 0 || err != nil {
-			return true
-		}
-		if qp.vp.stopping.Load() {
-			return false
-		}
-	}
-	return false
 }
