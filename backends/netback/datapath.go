@@ -127,6 +127,7 @@ type queuePath struct {
 	// txWait and rxWait are the channels the loops wait on themselves
 	// (split channels); nil means they wait for the pump's wake-ups.
 	txWait, rxWait xenbus.Channel
+	rxMem          []byte // the rx ring's shared page
 }
 
 // waitOn sleeps until the frontend notifies (on ch, or through wake from
@@ -201,7 +202,7 @@ func (t *TapPath) Start(v *Vif) error {
 	for i, q := range v.Queues {
 		qp := &queuePath{vp: vp, q: q, file: dev.Queues[i],
 			txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1),
-			txNote: q.TxChannel, rxNote: q.TxChannel}
+			txNote: q.TxChannel, rxNote: q.TxChannel, rxMem: q.rxMapping.Bytes()}
 		if q.RxChannel != nil {
 			qp.rxNote = q.RxChannel
 		}

@@ -362,12 +362,13 @@ func (qp *queuePath) rxDeliver(st *rxState, n int) bool {
 			if int(avail) >= need {
 				break
 			}
-			more, err := q.Rx.FinalCheckForRequests()
-			if err != nil {
-				vp.fail("queue %d rx ring: %v", q.Index, err)
-				return false
+			// Sleep until the frontend posts again (and look once more
+			// after asking, as RING_FINAL_CHECK_FOR_REQUESTS does).
+			askForRequests(qp.rxMem)
+			if avail, err = q.Rx.Unconsumed(); err == nil && int(avail) >= need {
+				break
 			}
-			if !more && !qp.waitOn(qp.rxWait, qp.rxWake) {
+			if !qp.waitOn(qp.rxWait, qp.rxWake) {
 				return false
 			}
 		}

@@ -114,7 +114,7 @@ func (g *guestPages) rig(t testing.TB, neg Negotiated, vnet bool) *rig {
 	v := &Vif{Negotiated: neg}
 	vp := &vifPath{t: &TapPath{}, v: v, dev: &tap.Device{VnetHdr: vnet}, copier: mapperCopier{grant.NewMapper(0, g.dom)}, stop: make(chan struct{})}
 	q := &Queue{Tx: txBack, Rx: rxBack, TxChannel: r.ch}
-	r.qp = &queuePath{vp: vp, q: q, file: r.tap, txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1), txNote: r.ch, rxNote: r.ch}
+	r.qp = &queuePath{vp: vp, q: q, file: r.tap, txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1), txNote: r.ch, rxNote: r.ch, rxMem: rxMem}
 	return r
 }
 
