@@ -10,14 +10,15 @@ package frontends
 //	pump  with a single event channel only: waits on it and wakes tx and
 //	      rx (split channels: each loop waits on its own)
 //	tx    guest TAP -> tx ring: reads a frame (virtio-net header when
-//	      offloads were negotiated), copies it into the queue's tx buffer
-//	      pages (granted read-only to the backend once, at start), posts
-//	      one request per page (+ a GSO extra slot), reclaims pages from
-//	      tx responses
+//	      offloads were negotiated) with readv straight into the queue's
+//	      tx buffer pages (granted read-only to the backend once, at
+//	      start), posts one request per page (+ a GSO extra slot),
+//	      reclaims pages from tx responses
 //	rx    rx ring -> guest TAP: keeps every rx buffer page (granted
-//	      writable once) posted, reassembles each packet from its slots
-//	      (responses land in their request's slot, as Linux netfront
-//	      assumes), writes it with its offloads to the TAP
+//	      writable once) posted, finds each packet's slots (responses
+//	      land in their request's slot, as Linux netfront assumes) and
+//	      writes them with writev, behind a virtio-net header carrying
+//	      its offloads, to the TAP
 //
 // What the guest negotiated is what its interface shows: the TAP's features
 // (TUNSETOFFLOAD) are the negotiated checksum and TSO offloads, so
