@@ -136,11 +136,17 @@ func TestGuestToolsSeeNegotiation(t *testing.T) {
 		}
 	}
 	out, err = a.run(t, 10*time.Second, "ethtool", "-l", a.ifname)
-	if err != nil {
+	switch {
+	case err != nil && strings.Contains(out, "Operation not supported"):
+		// Older kernels' TAP driver has no channel operations; the
+		// queues below (sysfs) are then what shows the count.
+		t.Logf("ethtool -l is not supported by this kernel's TAP driver:\n%s", out)
+	case err != nil:
 		t.Fatalf("ethtool -l: %v\n%s", err, out)
-	}
-	if _, cur, ok := strings.Cut(out, "Current hardware settings:"); !ok || !strings.Contains(cur, "Combined:\t2") {
-		t.Errorf("ethtool -l %s does not show 2 combined channels:\n%s", a.ifname, out)
+	default:
+		if _, cur, ok := strings.Cut(out, "Current hardware settings:"); !ok || !strings.Contains(cur, "Combined:\t2") {
+			t.Errorf("ethtool -l %s does not show 2 combined channels:\n%s", a.ifname, out)
+		}
 	}
 	out, err = a.run(t, 10*time.Second, "ls", "/sys/class/net/"+a.ifname+"/queues")
 	if err != nil || strings.Join(strings.Fields(out), " ") != "rx-0 rx-1 tx-0 tx-1" {
