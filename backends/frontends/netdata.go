@@ -22,9 +22,10 @@ package frontends
 //
 // What the guest negotiated is what its interface shows: the TAP's features
 // (TUNSETOFFLOAD) are the negotiated checksum and TSO offloads, so
-// `ethtool -k` reports them, and its queues (/sys/class/net/eth<devid>/
-// queues/{rx,tx}-N) are the negotiated queues. A TAP has no ethtool channel
-// operations, so `ethtool -l` cannot report them.
+// `ethtool -k` reports them, and its queues are the negotiated queues:
+// `ethtool -l` shows them as combined channels, and
+// /sys/class/net/eth<devid>/queues/{rx,tx}-N lists them (the only place on
+// kernels whose TAP driver has no ethtool channel operations).
 
 import (
 	"context"
