@@ -98,6 +98,17 @@ func args(p []byte, out [][]byte) (n int) {
 	return n
 }
 
+// pathArg is the prologue of the ops whose whole payload is one path: p
+// must be exactly one NUL-terminated string, which is then canonicalised
+// as by canon (the result is valid for this request only).
+func (c *conn) pathArg(p []byte, allowSpecial bool) (string, errno) {
+	a, ok := oneArg(p)
+	if !ok {
+		return "", eINVAL
+	}
+	return c.canon(a, allowSpecial)
+}
+
 func validPathChar(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
 		b == '-' || b == '/' || b == '_' || b == '@'
@@ -186,11 +197,7 @@ func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 }
 
 func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	path, e := c.canon(a, false)
+	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
 	}
@@ -240,11 +247,7 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opMkdir(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	path, e := c.canon(a, false)
+	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
 	}
@@ -342,11 +345,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 }
 
 func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	path, e := c.canon(a, false)
+	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
 	}
@@ -423,11 +422,7 @@ func (s *Server) rmLocked(v view, n *node) errno {
 }
 
 func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	path, e := c.canon(a, true)
+	path, e := c.pathArg(p, true)
 	if e != eOK {
 		return e
 	}
@@ -525,11 +520,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	path, e := c.canon(a, false)
+	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
 	}
