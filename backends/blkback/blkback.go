@@ -27,7 +27,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -134,8 +133,8 @@ type Driver struct {
 	// DataPath, if set, is started on every connected vbd.
 	DataPath DataPath
 
-	mu   sync.Mutex
-	vbds map[*Vbd]struct{}
+	// connected holds the devices between Connect and Disconnect.
+	connected xenbus.Registry[*Vbd, *Vbd]
 }
 
 // Kind implements xenbus.BackendDriver.
@@ -481,7 +480,7 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 		}
 		v.serving = true
 	}
-	v.driver.track(v, true)
+	v.driver.connected.Put(v, v)
 	return nil
 }
 
@@ -584,7 +583,7 @@ func (v *Vbd) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
-	v.driver.track(v, false)
+	v.driver.connected.Delete(v)
 }
 
 // Close releases the image file; the bus calls it when the device is gone.
@@ -597,26 +596,7 @@ func (v *Vbd) Close() error {
 	return v.Image.Close()
 }
 
-func (d *Driver) track(v *Vbd, on bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.vbds == nil {
-		d.vbds = map[*Vbd]struct{}{}
-	}
-	if on {
-		d.vbds[v] = struct{}{}
-	} else {
-		delete(d.vbds, v)
-	}
-}
-
 // Connected returns the vbds currently connected.
 func (d *Driver) Connected() []*Vbd {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]*Vbd, 0, len(d.vbds))
-	for v := range d.vbds {
-		out = append(out, v)
-	}
-	return out
+	return d.connected.All()
 }

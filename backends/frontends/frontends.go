@@ -55,8 +55,7 @@ type Netfront struct {
 	// DataPath, if set, moves packets once the backend is connected.
 	DataPath NetDataPath
 
-	mu   sync.Mutex
-	vifs map[uint32]*NetDevice
+	devices xenbus.Registry[uint32, *NetDevice] // by devid
 }
 
 // Kind implements xenbus.FrontendDriver.
@@ -211,7 +210,7 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	if err != nil {
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
 	}
-	d.drv.track(d.dev.DevID, d)
+	d.drv.devices.Put(d.dev.DevID, d)
 	return xenbus.Connected, nil
 }
 
@@ -246,27 +245,12 @@ func (d *NetDevice) Disconnect() {
 		}
 	}
 	d.Queues = nil
-	d.drv.track(d.dev.DevID, nil)
+	d.drv.devices.Delete(d.dev.DevID)
 }
 
 // Device returns the connected netfront device devid, or nil.
 func (n *Netfront) Device(devid uint32) *NetDevice {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.vifs[devid]
-}
-
-func (n *Netfront) track(id uint32, d *NetDevice) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.vifs == nil {
-		n.vifs = map[uint32]*NetDevice{}
-	}
-	if d == nil {
-		delete(n.vifs, id)
-	} else {
-		n.vifs[id] = d
-	}
+	return n.devices.Get(devid)
 }
 
 // Blkfront is the block frontend driver.
@@ -280,29 +264,13 @@ type Blkfront struct {
 	// Logf, if set, gets what the data path degrades or fails on.
 	Logf func(format string, args ...any)
 
-	mu   sync.Mutex
-	vbds map[uint32]*BlkDevice
+	devices xenbus.Registry[uint32, *BlkDevice] // by devid
 }
 
 // Device returns the blkfront device devid once it has set its rings up, or
 // nil.
 func (b *Blkfront) Device(devid uint32) *BlkDevice {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.vbds[devid]
-}
-
-func (b *Blkfront) track(id uint32, d *BlkDevice) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.vbds == nil {
-		b.vbds = map[uint32]*BlkDevice{}
-	}
-	if d == nil {
-		delete(b.vbds, id)
-	} else {
-		b.vbds[id] = d
-	}
+	return b.devices.Get(devid)
 }
 
 // Kind implements xenbus.FrontendDriver.
@@ -430,7 +398,7 @@ func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	if err != nil {
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
 	}
-	d.drv.track(d.dev.DevID, d)
+	d.drv.devices.Put(d.dev.DevID, d)
 	return xenbus.Initialised, nil
 }
 
@@ -473,5 +441,5 @@ func (d *BlkDevice) Disconnect() {
 		}
 	}
 	d.Queues = nil
-	d.drv.track(d.dev.DevID, nil)
+	d.drv.devices.Delete(d.dev.DevID)
 }

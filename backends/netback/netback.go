@@ -22,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -118,8 +117,8 @@ type Driver struct {
 	// DataPath, if set, is started on every connected vif.
 	DataPath DataPath
 
-	mu   sync.Mutex
-	vifs map[*Vif]struct{}
+	// connected holds the devices between Connect and Disconnect.
+	connected xenbus.Registry[*Vif, *Vif]
 }
 
 // Kind implements xenbus.BackendDriver.
@@ -335,7 +334,7 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 		}
 		v.serving = true
 	}
-	v.driver.track(v, true)
+	v.driver.connected.Put(v, v)
 	return nil
 }
 
@@ -469,29 +468,10 @@ func (v *Vif) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
-	v.driver.track(v, false)
-}
-
-func (d *Driver) track(v *Vif, on bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.vifs == nil {
-		d.vifs = map[*Vif]struct{}{}
-	}
-	if on {
-		d.vifs[v] = struct{}{}
-	} else {
-		delete(d.vifs, v)
-	}
+	v.driver.connected.Delete(v)
 }
 
 // Connected returns the vifs currently connected.
 func (d *Driver) Connected() []*Vif {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]*Vif, 0, len(d.vifs))
-	for v := range d.vifs {
-		out = append(out, v)
-	}
-	return out
+	return d.connected.All()
 }
