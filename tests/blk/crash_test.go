@@ -11,6 +11,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -46,12 +47,8 @@ func crashTrial(t *testing.T, trial int) {
 		logf.Close()
 	}()
 	sock := filepath.Join(dir, sandbox.SocketName)
-	deadline := time.Now().Add(10 * time.Second)
-	for !sandbox.Answers(bg, sock) {
-		if time.Now().After(deadline) {
-			t.Fatal("the host never answered")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testenv.WaitAnswers(bg, sock, 10*time.Second) {
+		t.Fatal("the host never answered")
 	}
 	xs, err := xsclient.Dial(bg, sock)
 	if err != nil {

@@ -8,20 +8,14 @@ package blk
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xfeat/xfeat/backends/blkback"
-	"github.com/xfeat/xfeat/backends/netback"
-	"github.com/xfeat/xfeat/parser"
-	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -32,23 +26,7 @@ var bg = context.Background()
 // own process).
 var xfeatBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xfeat-blk-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	xfeatBin = filepath.Join(dir, "xfeat")
-	build := exec.Command("go", "build", "-o", xfeatBin, "github.com/xfeat/xfeat/cmd/xfeat")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building xfeat:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.MainWithXfeat(m, "xfeat-blk-bin", &xfeatBin) }
 
 type host struct {
 	*sandbox.Host
@@ -58,59 +36,19 @@ type host struct {
 
 func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "xfblk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := sandbox.Config{Rundir: dir, Netback: netback.DefaultLimits(), Blkback: blkback.DefaultLimits()}
+	cfg := testenv.HostConfig()
 	if mod != nil {
 		mod(&cfg)
 	}
-	h, err := sandbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("host: %v", err)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !sandbox.Answers(ctx, h.Socket()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the sandbox host never answered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	xs, err := xsclient.Dial(ctx, h.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { xs.Close() })
-	return &host{Host: h, xs: xs, dir: dir}
+	h := testenv.StartHost(t, "xfblk", cfg)
+	return &host{Host: h.Host, xs: h.XS, dir: h.Dir}
 }
 
 // create makes a domain from xl.cfg text with the toolstack (parse, check,
 // plan against the advertised schemas, create, wait for Connected).
 func create(t testing.TB, xs *xsclient.Client, src string) uint32 {
 	t.Helper()
-	f, diags := parser.Parse("guest.cfg", []byte(src), parser.Options{})
-	if diags.HasErrors() {
-		t.Fatalf("parse: %v", diags)
-	}
-	cfg, diags := devspec.CheckFile(f)
-	if diags.HasErrors() {
-		t.Fatalf("check: %v", diags)
-	}
-	plan, diags, err := toolstack.NewPlan(bg, xs, f, cfg)
-	if err != nil || plan == nil {
-		t.Fatalf("plan: %v %v", err, diags)
-	}
+	plan := testenv.Plan(t, xs, "guest.cfg", src)
 	got, err := toolstack.Create(bg, xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
 	if err != nil {
 		t.Fatalf("create: %v", err)
@@ -130,18 +68,7 @@ func destroy(t testing.TB, xs *xsclient.Client, domid uint32) {
 }
 
 // image makes a raw image of size bytes.
-func image(t testing.TB, size int64) string {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "disk*.img")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return f.Name()
-}
+func image(t testing.TB, size int64) string { return testenv.Image(t, size) }
 
 func guestCfg(name string, frames int, disks ...string) string {
 	var b strings.Builder

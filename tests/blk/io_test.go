@@ -1,32 +1,23 @@
 package blk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/tests/internal/testenv"
 )
 
+// runXfeat runs the xfeat binary and returns its stdout, stderr and exit
+// status.
 func runXfeat(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(xfeatBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), errb.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), 0
+	r := testenv.RunXfeat(t, xfeatBin, nil, args...)
+	return r.Out, r.Err, r.Code
 }
 
 // `xfeat io`, a separate process, drives a workload through the host's

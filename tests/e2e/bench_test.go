@@ -24,13 +24,13 @@ func BenchmarkCreateCLI(b *testing.B) {
 		start := time.Now()
 		r := runXfeat(b, nil, "create", "--xenstore", h.Socket(), cfg)
 		times = append(times, time.Since(start))
-		if r.code != 0 {
-			b.Fatalf("create: %d %s", r.code, r.err)
+		if r.Code != 0 {
+			b.Fatalf("create: %d %s", r.Code, r.Err)
 		}
 		b.StopTimer()
 		g := h.Guest(1)
-		if r := runXfeat(b, nil, "destroy", "--xenstore", h.Socket(), "guest"); r.code != 0 {
-			b.Fatalf("destroy: %d %s", r.code, r.err)
+		if r := runXfeat(b, nil, "destroy", "--xenstore", h.Socket(), "guest"); r.Code != 0 {
+			b.Fatalf("destroy: %d %s", r.Code, r.Err)
 		}
 		awaitGone(b, g)
 		b.StartTimer()

@@ -52,16 +52,16 @@ func TestCreateShowDestroy(t *testing.T) {
 	cfg := guestCfg(t, images(t, 2, 8<<20))
 
 	r := h.xfeat(t, "create", cfg)
-	if r.code != 0 {
-		t.Fatalf("create: exit %d\n%s", r.code, r.err)
+	if r.Code != 0 {
+		t.Fatalf("create: exit %d\n%s", r.Code, r.Err)
 	}
-	if !strings.Contains(r.err, "guest.cfg:22:51: warning: vif #1: features=queues (multi-queue-max-queues)=8 is above backend domain 0's maximum 4") {
-		t.Errorf("no clamp warning on stderr: %s", r.err)
+	if !strings.Contains(r.Err, "guest.cfg:22:51: warning: vif #1: features=queues (multi-queue-max-queues)=8 is above backend domain 0's maximum 4") {
+		t.Errorf("no clamp warning on stderr: %s", r.Err)
 	}
 	want := "1\tguest\tvif 1/0\tConnected\tConnected\n1\tguest\tvif 1/1\tConnected\tConnected\n" +
 		"1\tguest\tvbd 1/51712\tConnected\tConnected\n1\tguest\tvbd 1/51728\tConnected\tConnected\n"
-	if r.out != want {
-		t.Fatalf("create output:\n%s\nwant:\n%s", r.out, want)
+	if r.Out != want {
+		t.Fatalf("create output:\n%s\nwant:\n%s", r.Out, want)
 	}
 
 	r = h.xfeat(t, "list", "-o", "json")
@@ -73,8 +73,8 @@ func TestCreateShowDestroy(t *testing.T) {
 			State  struct{ Backend, Frontend int }
 		} `json:"devices"`
 	}
-	if err := json.Unmarshal([]byte(r.out), &doms); err != nil || r.code != 0 {
-		t.Fatalf("list -o json: %v %d %s", err, r.code, r.err)
+	if err := json.Unmarshal([]byte(r.Out), &doms); err != nil || r.Code != 0 {
+		t.Fatalf("list -o json: %v %d %s", err, r.Code, r.Err)
 	}
 	if len(doms) != 2 || doms[1].Name != "guest" || len(doms[1].Devices) != 4 || doms[1].Devices[3].State.Frontend != 4 {
 		t.Fatalf("list: %+v", doms)
@@ -85,11 +85,11 @@ func TestCreateShowDestroy(t *testing.T) {
 	for _, dev := range [][2]string{{"vif", "guest/0"}, {"vif", "1/1"}, {"disk", "guest/xvda"}, {"vbd", "1/51728"}} {
 		tsv := h.xfeat(t, "show", dev[0], dev[1])
 		js := h.xfeat(t, "show", dev[0], dev[1], "-o", "json")
-		if tsv.code != 0 || js.code != 0 {
-			t.Fatalf("show %v: exit %d/%d %s %s", dev, tsv.code, js.code, tsv.err, js.err)
+		if tsv.Code != 0 || js.Code != 0 {
+			t.Fatalf("show %v: exit %d/%d %s %s", dev, tsv.Code, js.Code, tsv.Err, js.Err)
 		}
 		var rep showJSON
-		if err := json.Unmarshal([]byte(js.out), &rep); err != nil {
+		if err := json.Unmarshal([]byte(js.Out), &rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.State.Backend == nil || *rep.State.Backend != 4 || rep.State.Frontend == nil || *rep.State.Frontend != 4 {
@@ -102,7 +102,7 @@ func TestCreateShowDestroy(t *testing.T) {
 			v[f.Name] = f.Verdict
 			negotiated[rep.Device+" "+f.Name] = orDash(f.Negotiated)
 		}
-		if got := strings.TrimSuffix(tsv.out, "\n"); got != strings.Join(fromJSON, "\n") {
+		if got := strings.TrimSuffix(tsv.Out, "\n"); got != strings.Join(fromJSON, "\n") {
 			t.Errorf("show %v: the table and the JSON differ:\n%s\n---\n%s", dev, got, strings.Join(fromJSON, "\n"))
 		}
 		verdicts[rep.Device] = v
@@ -134,8 +134,8 @@ func TestCreateShowDestroy(t *testing.T) {
 		}
 	}
 
-	if r := h.xfeat(t, "destroy", "guest"); r.code != 0 {
-		t.Fatalf("destroy: exit %d %s", r.code, r.err)
+	if r := h.xfeat(t, "destroy", "guest"); r.Code != 0 {
+		t.Fatalf("destroy: exit %d %s", r.Code, r.Err)
 	}
 	if after := h.dump(t); after != before {
 		t.Fatalf("destroy left the tree changed:\n%s", diffLines(before, after))
@@ -144,12 +144,12 @@ func TestCreateShowDestroy(t *testing.T) {
 		t.Errorf("%d grant mappings left after destroy", n)
 	}
 	r = h.xfeat(t, "destroy", "guest")
-	if r.code != 1 || !strings.Contains(r.err, `no such domain: no domain is named "guest"`) {
-		t.Errorf("second destroy: exit %d %q", r.code, r.err)
+	if r.Code != 1 || !strings.Contains(r.Err, `no such domain: no domain is named "guest"`) {
+		t.Errorf("second destroy: exit %d %q", r.Code, r.Err)
 	}
 	r = h.xfeat(t, "destroy", "1")
-	if r.code != 1 || !strings.Contains(r.err, "no such domain: domain 1") {
-		t.Errorf("destroy of a gone id: exit %d %q", r.code, r.err)
+	if r.Code != 1 || !strings.Contains(r.Err, "no such domain: domain 1") {
+		t.Errorf("destroy of a gone id: exit %d %q", r.Code, r.Err)
 	}
 }
 
@@ -163,8 +163,8 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 	}
 	h := startHost(t, nil)
 	cfg := guestCfg(t, images(t, 2, 8<<20))
-	if r := h.xfeat(t, "create", cfg); r.code != 0 {
-		t.Fatalf("create: %d %s", r.code, r.err)
+	if r := h.xfeat(t, "create", cfg); r.Code != 0 {
+		t.Fatalf("create: %d %s", r.Code, r.Err)
 	}
 	ctx := context.Background()
 	guestSock := filepath.Join(h.dir, "domains", "1", "socket")
@@ -236,8 +236,8 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 	if v, err := h.xs.ReadString(ctx, "/local/domain/0/backend/vif/1/0/config-multi-queue-max-queues"); err != nil || v != "2" {
 		t.Errorf("config-multi-queue-max-queues = %q %v", v, err)
 	}
-	if r := h.xfeat(t, "destroy", "guest"); r.code != 0 {
-		t.Fatalf("destroy: %d %s", r.code, r.err)
+	if r := h.xfeat(t, "destroy", "guest"); r.Code != 0 {
+		t.Fatalf("destroy: %d %s", r.Code, r.Err)
 	}
 }
 
@@ -280,11 +280,11 @@ func TestBadValuesChangeNothing(t *testing.T) {
 			}
 			before, beforeLs := h.dump(t), xenstoreLs(t, h.Socket())
 			r := h.xfeat(t, "create", writeCfg(t, "bad.cfg", tc.src))
-			if r.code != 1 {
-				t.Errorf("exit %d, want 1 (stderr %s)", r.code, r.err)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1 (stderr %s)", r.Code, r.Err)
 			}
-			if !strings.Contains(r.err, tc.want) {
-				t.Errorf("stderr:\n%s\nwant it to contain:\n%s", r.err, tc.want)
+			if !strings.Contains(r.Err, tc.want) {
+				t.Errorf("stderr:\n%s\nwant it to contain:\n%s", r.Err, tc.want)
 			}
 			if after := h.dump(t); after != before {
 				t.Errorf("the tree changed:\n%s", diffLines(before, after))
@@ -326,15 +326,15 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"destroy", "g"}, 0, ""},
 	} {
 		r := h.xfeat(t, tc.args...)
-		if r.code != tc.code || !strings.Contains(r.err, tc.want) {
-			t.Errorf("xfeat %v: exit %d (want %d), stderr %q (want %q)", tc.args, r.code, tc.code, r.err, tc.want)
+		if r.Code != tc.code || !strings.Contains(r.Err, tc.want) {
+			t.Errorf("xfeat %v: exit %d (want %d), stderr %q (want %q)", tc.args, r.Code, tc.code, r.Err, tc.want)
 		}
 	}
 	// Any command that cannot reach XenStore exits 1 and says where it looked.
 	for _, cmd := range [][]string{{"list"}, {"show", "vif", "1/0"}, {"features", "vif"}, {"destroy", "g"}} {
 		r := runXfeat(t, nil, append(cmd, "--xenstore", "/nonexistent/socket")...)
-		if r.code != 1 || !strings.Contains(r.err, "no XenStore answered: /nonexistent/socket (--xenstore)") {
-			t.Errorf("xfeat %v with no XenStore: exit %d, %q", cmd, r.code, r.err)
+		if r.Code != 1 || !strings.Contains(r.Err, "no XenStore answered: /nonexistent/socket (--xenstore)") {
+			t.Errorf("xfeat %v with no XenStore: exit %d, %q", cmd, r.Code, r.Err)
 		}
 	}
 	// features -o json: the schema as the backend advertises it.
@@ -351,8 +351,8 @@ func TestExitCodes(t *testing.T) {
 			Values  []string `json:"values"`
 		} `json:"features"`
 	}
-	if err := json.Unmarshal([]byte(r0.out), &schemaJSON); err != nil || r0.code != 0 {
-		t.Fatalf("features -o json: %v %d %s", err, r0.code, r0.err)
+	if err := json.Unmarshal([]byte(r0.Out), &schemaJSON); err != nil || r0.Code != 0 {
+		t.Fatalf("features -o json: %v %d %s", err, r0.Code, r0.Err)
 	}
 	seen := false
 	for _, f := range schemaJSON.Features {
@@ -361,7 +361,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 	if schemaJSON.Type != "vbd" || !seen {
-		t.Errorf("features disk -o json: %s", r0.out)
+		t.Errorf("features disk -o json: %s", r0.Out)
 	}
 
 	// --dry-run wrote nothing but printed every node with its permissions.
@@ -374,7 +374,7 @@ func TestExitCodes(t *testing.T) {
 			Perms []string `json:"perms"`
 		} `json:"nodes"`
 	}
-	if err := json.Unmarshal([]byte(r.out), &dry); err != nil {
+	if err := json.Unmarshal([]byte(r.Out), &dry); err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]string{}
@@ -406,8 +406,8 @@ func TestTimeoutExit3(t *testing.T) {
 	img := images(t, 1, 1<<20)[0]
 	cfg := writeCfg(t, "stuck.cfg", "name=\"stuck\"\nvif=[\"queues=1\"]\ndisk=[\""+img+",raw,xvda,rw,max-indirect-segments=0\"]\n")
 	r := h.xfeat(t, "create", "--wait", "500ms", cfg)
-	if r.code != 3 {
-		t.Fatalf("exit %d, want 3; stderr %s", r.code, r.err)
+	if r.Code != 3 {
+		t.Fatalf("exit %d, want 3; stderr %s", r.Code, r.Err)
 	}
 	for _, want := range []string{
 		"timed out after",
@@ -416,8 +416,8 @@ func TestTimeoutExit3(t *testing.T) {
 		"vbd 1/51712: backend InitWait (/local/domain/0/backend/vbd/1/51712), frontend Initialising (/local/domain/1/device/vbd/51712)",
 		"nothing was left behind",
 	} {
-		if !strings.Contains(r.err, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.err)
+		if !strings.Contains(r.Err, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Err)
 		}
 	}
 	if after := h.dump(t); after != before {
@@ -432,11 +432,11 @@ func TestMissingImageFailsCleanly(t *testing.T) {
 	before := h.dump(t)
 	cfg := writeCfg(t, "noimg.cfg", "name=\"noimg\"\ndisk=[\"/nonexistent/x.img,raw,xvda,rw,max-indirect-segments=0\"]\n")
 	r := h.xfeat(t, "create", "--wait", "5s", cfg)
-	if r.code == 0 {
-		t.Fatalf("create with a missing image succeeded: %s", r.out)
+	if r.Code == 0 {
+		t.Fatalf("create with a missing image succeeded: %s", r.Out)
 	}
-	if !strings.Contains(r.err, "vbd 1/51712") {
-		t.Errorf("stderr does not name the device: %s", r.err)
+	if !strings.Contains(r.Err, "vbd 1/51712") {
+		t.Errorf("stderr does not name the device: %s", r.Err)
 	}
 	if after := h.dump(t); after != before {
 		t.Fatalf("a failed create left the tree changed:\n%s", diffLines(before, after))
@@ -475,29 +475,29 @@ func TestConcurrentCreators(t *testing.T) {
 				cfg := writeCfg(t, name+".cfg", strings.Replace(string(src), fmt.Sprintf("\"w%d\"", w), "\""+name+"\"", 1))
 				r := h.xfeat(t, "create", "--wait", "15s", cfg) // well inside runXfeat's 60 s kill
 				mu.Lock()
-				if r.code == 0 {
+				if r.Code == 0 {
 					created++
 				} else {
 					failed++
 				}
 				mu.Unlock()
-				if r.code != 0 {
-					if r.code != 1 && r.code != 3 {
-						t.Errorf("%s: exit %d: %s", name, r.code, r.err)
+				if r.Code != 0 {
+					if r.Code != 1 && r.Code != 3 {
+						t.Errorf("%s: exit %d: %s", name, r.Code, r.Err)
 					}
-					t.Logf("%s failed cleanly (exit %d): %s", name, r.code, r.err)
+					t.Logf("%s failed cleanly (exit %d): %s", name, r.Code, r.Err)
 					continue
 				}
-				m := domidRE.FindStringSubmatch(r.out)
+				m := domidRE.FindStringSubmatch(r.Out)
 				if m == nil {
-					t.Errorf("%s: no domid in %q", name, r.out)
+					t.Errorf("%s: no domid in %q", name, r.Out)
 					continue
 				}
 				ids = append(ids, m[1])
 			}
 			for _, id := range ids {
-				if r := h.xfeat(t, "destroy", id); r.code != 0 {
-					t.Errorf("destroy %s: exit %d: %s", id, r.code, r.err)
+				if r := h.xfeat(t, "destroy", id); r.Code != 0 {
+					t.Errorf("destroy %s: exit %d: %s", id, r.Code, r.Err)
 				}
 			}
 		}()
@@ -584,11 +584,11 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	// asked for, the guest has not answered.
 	for i := 0; ; i++ {
 		r := h.xfeat(t, "show", "vif", "int/0")
-		if strings.HasPrefix(r.out, "multi-queue-max-queues\t1\t4\t1\t-\tpending\n") {
+		if strings.HasPrefix(r.Out, "multi-queue-max-queues\t1\t4\t1\t-\tpending\n") {
 			break
 		}
 		if i > 100 {
-			t.Fatalf("show while waiting: %d %q %s", r.code, r.out, r.err)
+			t.Fatalf("show while waiting: %d %q %s", r.Code, r.Out, r.Err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -608,14 +608,14 @@ func TestInterruptLeavesNothing(t *testing.T) {
 func TestShowRefused(t *testing.T) {
 	h := startHost(t, func(c *sandbox.Config) { c.Netback.Disabled = []string{"feature-multicast-control"} })
 	cfg := writeCfg(t, "mc.cfg", "name=\"mc\"\nvif=[\"queues=2,features=feature-multicast-control:1\"]\n")
-	if r := h.xfeat(t, "create", cfg); r.code != 0 {
+	if r := h.xfeat(t, "create", cfg); r.Code != 0 {
 		// A refused feature need not stop the device from connecting.
-		t.Fatalf("create: %d %s", r.code, r.err)
+		t.Fatalf("create: %d %s", r.Code, r.Err)
 	}
 	r := h.xfeat(t, "show", "vif", "mc/0", "-o", "json")
 	var rep showJSON
-	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
-		t.Fatal(err, r.err)
+	if err := json.Unmarshal([]byte(r.Out), &rep); err != nil {
+		t.Fatal(err, r.Err)
 	}
 	got := map[string]string{}
 	for _, f := range rep.Features {
@@ -624,8 +624,8 @@ func TestShowRefused(t *testing.T) {
 	if got["feature-multicast-control"] != "refused 1/0" || got["multi-queue-max-queues"] != "applied 2/2" {
 		t.Errorf("verdicts: %v", got)
 	}
-	if r := h.xfeat(t, "destroy", "mc"); r.code != 0 {
-		t.Fatalf("destroy: %d %s", r.code, r.err)
+	if r := h.xfeat(t, "destroy", "mc"); r.Code != 0 {
+		t.Fatalf("destroy: %d %s", r.Code, r.Err)
 	}
 }
 
@@ -637,8 +637,8 @@ func TestHostileGuestFrontend(t *testing.T) {
 	h := startHost(t, nil)
 	before := h.dump(t)
 	cfg := writeCfg(t, "h.cfg", "name=\"h\"\nvif=[\"queues=1\"]\n")
-	if r := h.xfeat(t, "create", cfg); r.code != 0 {
-		t.Fatalf("create: %d %s", r.code, r.err)
+	if r := h.xfeat(t, "create", cfg); r.Code != 0 {
+		t.Fatalf("create: %d %s", r.Code, r.Err)
 	}
 	ctx := context.Background()
 	guest, err := xsclient.Dial(ctx, filepath.Join(h.dir, "domains", "1", "socket"))
@@ -657,21 +657,21 @@ func TestHostileGuestFrontend(t *testing.T) {
 		}
 	}
 	r := h.xfeat(t, "show", "vif", "h/0")
-	if r.code != 0 || strings.Contains(r.out, "\x1b") || !strings.Contains(r.out, `multi-queue-max-queues	1	4	1	"\x1b]0;pwned\a"	`) {
-		t.Errorf("show with a hostile frontend: %d\n%q\n%s", r.code, r.out, r.err)
+	if r.Code != 0 || strings.Contains(r.Out, "\x1b") || !strings.Contains(r.Out, `multi-queue-max-queues	1	4	1	"\x1b]0;pwned\a"	`) {
+		t.Errorf("show with a hostile frontend: %d\n%q\n%s", r.Code, r.Out, r.Err)
 	}
 	r = h.xfeat(t, "show", "vif", "h/0", "-o", "json")
 	var rep showJSON
-	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || rep.Backend != "/local/domain/0/backend/vif/1/0" {
+	if err := json.Unmarshal([]byte(r.Out), &rep); err != nil || rep.Backend != "/local/domain/0/backend/vif/1/0" {
 		t.Errorf("show -o json: %v %+v", err, rep)
 	}
 	// (The real backend and frontend react to the garbage state; whatever
 	// they do, list still works.)
-	if r := h.xfeat(t, "list"); r.code != 0 || !strings.Contains(r.out, "1\th\tvif 1/0\t") || strings.Contains(r.out, "\x1b") {
-		t.Errorf("list: %d %q", r.code, r.out)
+	if r := h.xfeat(t, "list"); r.Code != 0 || !strings.Contains(r.Out, "1\th\tvif 1/0\t") || strings.Contains(r.Out, "\x1b") {
+		t.Errorf("list: %d %q", r.Code, r.Out)
 	}
-	if r := h.xfeat(t, "destroy", "h", "--wait", "3s"); r.code != 0 {
-		t.Fatalf("destroy: %d %s", r.code, r.err)
+	if r := h.xfeat(t, "destroy", "h", "--wait", "3s"); r.Code != 0 {
+		t.Fatalf("destroy: %d %s", r.Code, r.Err)
 	}
 	if after := h.dump(t); after != before {
 		t.Fatalf("tree changed:\n%s", diffLines(before, after))

@@ -11,12 +11,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	gonet "net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,9 +25,8 @@ import (
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
-	"github.com/xfeat/xfeat/parser"
-	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -42,21 +39,7 @@ func TestMain(m *testing.M) {
 		// Every test that runs the binary needs root and skips without.
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "xfeat-net-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	xfeatBin = filepath.Join(dir, "xfeat")
-	build := exec.Command("go", "build", "-o", xfeatBin, "github.com/xfeat/xfeat/cmd/xfeat")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building xfeat:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.MainWithXfeat(m, "xfeat-net-bin", &xfeatBin)
 }
 
 // needRoot skips a test that needs TAP devices, bridges and namespaces.
@@ -111,57 +94,26 @@ type host struct {
 
 func startHost(t testing.TB, limits netback.Limits, mods ...func(*sandbox.Config)) *host {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "xfnet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	tag := randHex(3)
 	lb := &logBuf{}
 	if limits.MaxQueues == 0 {
 		limits = netback.DefaultLimits()
 	}
-	cfg := sandbox.Config{Rundir: dir, Netback: limits, NetData: true, Logf: lb.logf}
+	cfg := sandbox.Config{Netback: limits, NetData: true, Logf: lb.logf}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	h, err := sandbox.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	br := "xfbr" + tag
 	t.Cleanup(func() { tap.DeleteLink(br) })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("host: %v", err)
-			}
-		})
-	}
+	// Registered before the host starts, so it runs after the host has
+	// stopped and the log is complete.
 	t.Cleanup(func() {
-		stop()
 		if t.Failed() {
 			t.Logf("host log:\n%s", lb)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !sandbox.Answers(ctx, h.Socket()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the sandbox host never answered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	xs, err := xsclient.Dial(ctx, h.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { xs.Close() })
-	return &host{Host: h, xs: xs, log: lb, bridge: br, tag: tag, stop: stop}
+	h := testenv.StartHost(t, "xfnet", cfg)
+	return &host{Host: h.Host, xs: h.XS, log: lb, bridge: br, tag: tag, stop: h.Stop}
 }
 
 // guest is a created domain with one vif.
@@ -182,24 +134,8 @@ func (h *host) createGuest(t testing.TB, suffix string, hostByte int, vifOpts st
 		spec += "," + vifOpts
 	}
 	src := fmt.Sprintf("name = %q\nmemory = 128\nvif = [ %q ]\n", g.name, spec)
-	p := filepath.Join(t.TempDir(), g.name+".cfg")
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, diags := parser.ParseFile(p, parser.Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	cfg, diags := devspec.CheckFile(f)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	ctx := context.Background()
-	plan, diags, err := toolstack.NewPlan(ctx, h.xs, f, cfg)
-	if err != nil || plan == nil {
-		t.Fatal(err, diags)
-	}
-	got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
+	plan := testenv.Plan(t, h.xs, g.name+".cfg", src)
+	got, err := toolstack.Create(context.Background(), h.xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
 	if err != nil {
 		t.Fatalf("creating %s: %v\nhost log:\n%s", g.name, err, h.log)
 	}
@@ -350,11 +286,4 @@ func iperf(t testing.TB, client, server *guest, secs, streams int) float64 {
 		t.Fatalf("iperf3 %s -> %s: %v %v %s\n%s\nserver: %s", client.name, server.name, err, jerr, r.Error, out, srvOut.String())
 	}
 	return r.End.SumReceived.BitsPerSecond
-}
-
-func writeFile(t testing.TB, path, src string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -13,9 +13,8 @@ import (
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
-	"github.com/xfeat/xfeat/parser"
-	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/sandbox"
+	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -27,21 +26,8 @@ import (
 func TestWithoutTunTheControlPlaneStands(t *testing.T) {
 	h := startHost(t, netback.Limits{}, func(c *sandbox.Config) { c.TunPath = filepath.Join(t.TempDir(), "no-tun") })
 	src := "name = \"xfnocap" + h.tag + "\"\nvif = [ \"bridge=" + h.bridge + ",mac=00:16:3e:7a:01:01\" ]\n"
-	p := filepath.Join(t.TempDir(), "g.cfg")
-	writeFile(t, p, src)
-	f, diags := parser.ParseFile(p, parser.Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	cfg, diags := devspec.CheckFile(f)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	plan := testenv.Plan(t, h.xs, "g.cfg", src)
 	ctx := context.Background()
-	plan, diags, err := toolstack.NewPlan(ctx, h.xs, f, cfg)
-	if err != nil || plan == nil {
-		t.Fatal(err, diags)
-	}
 	got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
 	if err != nil {
 		t.Fatalf("create: %v\nhost log:\n%s", err, h.log)
@@ -84,10 +70,8 @@ func TestWithoutCapNetAdmin(t *testing.T) {
 		cmd.Wait()
 	}()
 	sock := filepath.Join(dir, sandbox.SocketName)
-	for deadline := time.Now().Add(10 * time.Second); !sandbox.Answers(ctx, sock); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the host never answered:\n%s", log.String())
-		}
+	if !testenv.WaitAnswers(ctx, sock, 10*time.Second) {
+		t.Fatalf("the host never answered:\n%s", log.String())
 	}
 	xs, err := xsclient.Dial(ctx, sock)
 	if err != nil {
@@ -95,17 +79,7 @@ func TestWithoutCapNetAdmin(t *testing.T) {
 	}
 	defer xs.Close()
 	tag := randHex(3)
-	p := filepath.Join(t.TempDir(), "g.cfg")
-	writeFile(t, p, "name = \"xfcap"+tag+"\"\nvif = [ \"bridge=xfbr"+tag+",mac=00:16:3e:7a:02:01\" ]\n")
-	f, diags := parser.ParseFile(p, parser.Options{})
-	cfg, diags2 := devspec.CheckFile(f)
-	if diags.HasErrors() || diags2.HasErrors() {
-		t.Fatal(diags, diags2)
-	}
-	plan, diags, err := toolstack.NewPlan(ctx, xs, f, cfg)
-	if err != nil || plan == nil {
-		t.Fatal(err, diags)
-	}
+	plan := testenv.Plan(t, xs, "g.cfg", "name = \"xfcap"+tag+"\"\nvif = [ \"bridge=xfbr"+tag+",mac=00:16:3e:7a:02:01\" ]\n")
 	got, err := toolstack.Create(ctx, xs, plan, toolstack.CreateOptions{Wait: 15 * time.Second})
 	if err != nil {
 		t.Fatalf("create: %v\nhost log:\n%s", err, log.String())
