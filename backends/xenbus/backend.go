@@ -291,7 +291,6 @@ func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
 func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again bool) {
 	dev := &d.dev
 	c := b.Client
-	bg := context.WithoutCancel(ctx)
 	var (
 		h         DeviceHandler
 		written   State = Unknown // what this backend last wrote to its state
@@ -367,29 +366,15 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		}
 	}
 
-	wb, err := c.Watch(ctx, dev.Backend, "")
+	w, err := watchDevice(ctx, c, dev.Backend, dev.Frontend+"/state")
 	if err != nil {
 		return false
 	}
-	defer wb.Close(bg)
-	wf, err := c.Watch(ctx, dev.Frontend+"/state", "")
-	if err != nil {
-		return false
-	}
-	defer wf.Close(bg)
+	defer w.close(ctx)
 
 	for {
-		select {
-		case <-ctx.Done():
+		if !w.wait(ctx) {
 			return false
-		case _, ok := <-wb.C:
-			if !ok {
-				return false
-			}
-		case _, ok := <-wf.C:
-			if !ok {
-				return false
-			}
 		}
 		if ok, err := c.Exists(ctx, dev.Backend); err == nil && !ok {
 			// The toolstack removed the device: its error node

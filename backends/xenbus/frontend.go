@@ -207,7 +207,6 @@ func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bool) {
 	dev := &d.dev
 	c := f.Client
-	bg := context.WithoutCancel(ctx)
 	h := f.Driver.New(dev)
 	defer h.Disconnect()
 	var (
@@ -244,28 +243,14 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 	if !strings.HasPrefix(dev.Backend, "/local/domain/") {
 		fail(fmt.Errorf("backend: %q is not a backend path", dev.Backend))
 	}
-	wb, err := c.Watch(ctx, dev.Backend+"/state", "")
+	w, err := watchDevice(ctx, c, dev.Backend+"/state", dev.Frontend)
 	if err != nil {
 		return false
 	}
-	defer wb.Close(bg)
-	wf, err := c.Watch(ctx, dev.Frontend, "")
-	if err != nil {
-		return false
-	}
-	defer wf.Close(bg)
+	defer w.close(ctx)
 	for {
-		select {
-		case <-ctx.Done():
+		if !w.wait(ctx) {
 			return false
-		case _, ok := <-wb.C:
-			if !ok {
-				return false
-			}
-		case _, ok := <-wf.C:
-			if !ok {
-				return false
-			}
 		}
 		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
 			return false
