@@ -3,17 +3,17 @@ package create
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
@@ -37,18 +37,9 @@ func TestNewCmdCreateFlags(t *testing.T) {
 		{argv: "g.cfg --wait -1s", err: "--wait must be positive"},
 		{argv: "g.cfg --wait soon", err: `invalid argument "soon"`},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *CreateOptions
-		cmd := NewCmdCreate(&cmdutil.Factory{IO: ios}, func(o *CreateOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(tc.argv))
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdCreate, strings.Fields(tc.argv))
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) || cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: error %v (exit %d), want %q and exit 2", tc.argv, err, cmdutil.ExitCodeOf(err), tc.err)
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
 		if err != nil {

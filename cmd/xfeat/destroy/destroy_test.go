@@ -1,14 +1,12 @@
 package destroy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/xfeat/xfeat/internal/cli/cmdutil"
-	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 )
 
 func TestNewCmdDestroyFlags(t *testing.T) {
@@ -24,18 +22,9 @@ func TestNewCmdDestroyFlags(t *testing.T) {
 		{argv: "a b", err: "accepts 1 arg(s), received 2"},
 		{argv: "a --wait 0", err: "--wait must be positive"},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *DestroyOptions
-		cmd := NewCmdDestroy(&cmdutil.Factory{IO: ios}, func(o *DestroyOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(tc.argv))
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdDestroy, strings.Fields(tc.argv))
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) || cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: %v, want %q (exit 2)", tc.argv, err, tc.err)
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
 		if err != nil || got.Domain != tc.dom || got.Wait != tc.wait {

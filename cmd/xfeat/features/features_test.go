@@ -1,13 +1,12 @@
 package features
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
-	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 )
 
 func TestNewCmdFeaturesFlags(t *testing.T) {
@@ -22,18 +21,9 @@ func TestNewCmdFeaturesFlags(t *testing.T) {
 		{argv: "pci", err: `unknown device type "pci"`},
 		{argv: "", err: "accepts 1 arg(s)"},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *FeaturesOptions
-		cmd := NewCmdFeatures(&cmdutil.Factory{IO: ios}, func(o *FeaturesOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(tc.argv))
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdFeatures, strings.Fields(tc.argv))
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) || cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: %v, want %q (exit 2)", tc.argv, err, tc.err)
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
 		if err != nil || got.Kind != tc.kind || got.Backend != tc.backend || got.Output != tc.out {

@@ -8,18 +8,16 @@ import (
 
 	"github.com/xfeat/xfeat/cmd/xfeat/root"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
-	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 )
 
 const messy = "# guest\nname='g' # n\nmemory=512;vcpus=2\nvif=['bridge=br0,features=queues:2\\;max-ring-page-order:0',\"bridge=br1\"]\r\n"
 const tidy = "# guest\nname = \"g\" # n\nmemory = 512\nvcpus = 2\nvif = [\n    \"bridge=br0,features=queues:2\\\\;max-ring-page-order:0\",\n    \"bridge=br1\",\n]\n"
 
+// run runs `xfeat args...` with stdin on test streams.
 func run(t *testing.T, stdin string, args ...string) (code cmdutil.ExitCode, stdout, stderr string) {
 	t.Helper()
-	ios, in, out, errOut := iostreams.Test()
-	in.WriteString(stdin)
-	code = root.Run(&cmdutil.Factory{IO: ios, Version: "test"}, args)
-	return code, out.String(), errOut.String()
+	return cmdtest.Exec(root.Run, stdin, args...)
 }
 
 func writeFile(t *testing.T, text string, mode os.FileMode) string {

@@ -1,13 +1,12 @@
 package list
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
-	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 )
 
 func TestNewCmdListFlags(t *testing.T) {
@@ -22,18 +21,9 @@ func TestNewCmdListFlags(t *testing.T) {
 		{argv: "guest", err: `unknown command "guest"`},
 		{argv: "-o xml", err: `unknown output format "xml"`},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *ListOptions
-		cmd := NewCmdList(&cmdutil.Factory{IO: ios}, func(o *ListOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(tc.argv))
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdList, strings.Fields(tc.argv))
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) || cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: %v, want %q (exit 2)", tc.argv, err, tc.err)
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
 		if err != nil || got.Output != tc.out {

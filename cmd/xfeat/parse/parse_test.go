@@ -9,15 +9,13 @@ import (
 
 	"github.com/xfeat/xfeat/cmd/xfeat/root"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
-	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 )
 
+// run runs `xfeat args...` with stdin on test streams.
 func run(t *testing.T, stdin string, args ...string) (code cmdutil.ExitCode, stdout, stderr string) {
 	t.Helper()
-	ios, in, out, errOut := iostreams.Test()
-	in.WriteString(stdin)
-	code = root.Run(&cmdutil.Factory{IO: ios, Version: "test"}, args)
-	return code, out.String(), errOut.String()
+	return cmdtest.Exec(root.Run, stdin, args...)
 }
 
 func writeFile(t *testing.T, text string) string {

@@ -4,17 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
@@ -42,20 +42,9 @@ func TestNewCmdShowArgs(t *testing.T) {
 		{argv: "vif", err: "accepts 2 arg(s)"},
 		{argv: "vif 1/0 -o yaml", err: `unknown output format "yaml"`},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *ShowOptions
-		cmd := NewCmdShow(&cmdutil.Factory{IO: ios}, func(o *ShowOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(tc.argv))
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdShow, strings.Fields(tc.argv))
 		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want %q", tc.argv, err, tc.err)
-			} else if cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: exit %d, want 2", tc.argv, cmdutil.ExitCodeOf(err))
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
 		if err != nil {

@@ -2,10 +2,12 @@ package spec
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 )
 
@@ -23,17 +25,9 @@ func TestSpecArgs(t *testing.T) {
 		{"pci 0:1.2", "", 0, "unknown device type"},
 		{"disk", "", 0, "requires at least 2 arg"},
 	} {
-		io, _, _, _ := iostreams.Test()
-		var got *SpecOptions
-		cmd := NewCmdSpec(&cmdutil.Factory{IO: io}, func(o *SpecOptions) error { got = o; return nil })
-		cmd.SetArgs(strings.Fields(c.argv))
-		cmd.SetOut(io.ErrOut)
-		cmd.SetErr(io.ErrOut)
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdSpec, strings.Fields(c.argv))
 		if c.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) || cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%q: err %v, want usage error %q", c.argv, err, c.wantErr)
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", c.argv), err, c.wantErr)
 			continue
 		}
 		if err != nil || got.Type != c.wantType || len(got.Specs) != c.wantN {

@@ -2,13 +2,14 @@ package xenstored
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/internal/cli/cmdutil"
+	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -32,19 +33,9 @@ func TestFlags(t *testing.T) {
 		{args: []string{"--rundir", "/r", "--quota-nodes", "0"}, wantErr: "must be positive"},
 		{args: []string{"--rundir", "/r", "extra"}, wantErr: "unknown command"},
 	} {
-		ios, _, _, _ := iostreams.Test()
-		var got *Options
-		cmd := NewCmdXenstored(&cmdutil.Factory{IO: ios}, func(o *Options) error { got = o; return nil })
-		cmd.SetArgs(tc.args)
-		cmd.SetOut(ios.Out)
-		cmd.SetErr(ios.ErrOut)
-		err := cmd.Execute()
+		got, err := cmdtest.Parse(NewCmdXenstored, tc.args)
 		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%v: error %v, want %q", tc.args, err, tc.wantErr)
-			} else if cmdutil.ExitCodeOf(err) != cmdutil.ExitUsage {
-				t.Errorf("%v: exit code %d, want usage", tc.args, cmdutil.ExitCodeOf(err))
-			}
+			cmdtest.CheckUsageError(t, fmt.Sprint(tc.args), err, tc.wantErr)
 			continue
 		}
 		if err != nil || got == nil || !tc.check(got) {
