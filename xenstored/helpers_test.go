@@ -34,6 +34,26 @@ func goroutineLeakCheck(t testing.TB) {
 	})
 }
 
+// waitConnsDropTo waits up to 5s for s to have want connections left, and
+// fails the test naming who (the client that should have been dropped) if
+// it does not.
+func waitConnsDropTo(t testing.TB, s *Server, want int, who string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.st.Lock()
+		n := len(s.st.conns)
+		s.st.Unlock()
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still connected (%d connections)", who, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // newTestServer starts a server without sockets; it is closed at cleanup.
 // Register goroutineLeakCheck before calling it, so the close runs first.
 func newTestServer(t testing.TB, cfg Config) *Server {
