@@ -41,29 +41,9 @@ func FuzzHostileVif(f *testing.F) {
 		d := strconv.Itoa(int(devid))
 		be := bePath("vif", 2, devid)
 		fe := fePath("vif", 2, devid)
-		err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
-			for _, kv := range [][3]string{
-				{fe + "/backend", be, ""}, {fe + "/backend-id", "0", ""}, {fe + "/state", "1", ""}, {fe + "/handle", d, ""},
-				{be + "/frontend", fe, "b"}, {be + "/frontend-id", "2", "b"}, {be + "/online", "1", "b"}, {be + "/state", "1", "b"},
-			} {
-				if err := txn.Write(bg, kv[0], []byte(kv[1])); err != nil {
-					return err
-				}
-			}
-			if err := txn.SetPerms(bg, fe, p("n2", "r0")); err != nil {
-				return err
-			}
-			for _, k := range []string{"backend", "backend-id", "state", "handle"} {
-				if err := txn.SetPerms(bg, fe+"/"+k, p("n2", "r0")); err != nil {
-					return err
-				}
-			}
-			return txn.SetPerms(bg, be, p("n0", "r2"))
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.waitState(t, be, xenbus.InitWait)
+		h.addGuestDevice(t, be, fe,
+			[][2]string{{"backend", be}, {"backend-id", "0"}, {"state", "1"}, {"handle", d}},
+			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"}})
 		hg := h.hostile(t, 2, "vif", devid)
 		var pages []xenbus.Pages
 		var chans []xenbus.Channel
@@ -104,58 +84,10 @@ func FuzzHostileVif(f *testing.F) {
 		}
 		_ = hg.xs.WriteString(bg, fe+"/state", state)
 
-		// Wait for what the backend must do: fail garbage, go Closing or
-		// Closed after the frontend, try to connect on Initialised or
-		// Connected (Connected or Closing), stay InitWait otherwise.
-		fs, perr := xenbus.ParseState(state)
-		var allowed []string
-		switch {
-		case perr != nil:
-			allowed = []string{"5"}
-		case fs == xenbus.Initialised || fs == xenbus.Connected:
-			allowed = []string{"4", "5"}
-		case fs == xenbus.Closing:
-			allowed = []string{"5"}
-		case fs == xenbus.Closed:
-			allowed = []string{"6"}
-		default:
-			allowed = []string{"2"}
-			time.Sleep(5 * time.Millisecond)
-		}
-		st := h.read(t, be+"/state")
-		for deadline := time.Now().Add(5 * time.Second); !slices.Contains(allowed, st); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("backend state %q after the guest wrote state %q; want one of %v", st, state, allowed)
-			}
-			st = h.read(t, be+"/state")
-		}
-		if s := h.read(t, bePath("vif", 1, 0)+"/state"); s != "4" {
-			t.Fatalf("the other guest's device went to %s", s)
-		}
+		h.checkBackendAnswers(t, be, state, bePath("vif", 1, 0))
 		// Teardown as the toolstack does it; then nothing of this device
 		// may stay mapped or bound.
-		if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
-			if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
-				return err
-			}
-			return txn.Write(bg, be+"/state", []byte("5"))
-		}); err != nil {
-			t.Fatal(err)
-		}
-		h.waitState(t, be, xenbus.Closed)
-		if n := h.GrantMappings(); n != good {
-			t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
-		}
-		h.xs.Rm(bg, be)
-		h.xs.Rm(bg, fe)
-		for _, pg := range pages {
-			if err := pg.Free(); err != nil {
-				t.Fatalf("guest cannot end its grant after teardown: %v", err)
-			}
-		}
-		for _, ch := range chans {
-			ch.Close()
-		}
+		h.teardownGuestDevice(t, be, fe, good, pages, chans)
 	})
 }
 
@@ -184,30 +116,10 @@ func FuzzHostileVbd(f *testing.F) {
 		d := strconv.Itoa(int(devid))
 		be := bePath("vbd", 2, devid)
 		fe := fePath("vbd", 2, devid)
-		err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
-			for _, kv := range [][2]string{
-				{fe + "/backend", be}, {fe + "/backend-id", "0"}, {fe + "/state", "1"}, {fe + "/virtual-device", d},
-				{be + "/frontend", fe}, {be + "/frontend-id", "2"}, {be + "/online", "1"}, {be + "/state", "1"},
-				{be + "/params", img}, {be + "/mode", "w"}, {be + "/type", "phy"},
-			} {
-				if err := txn.Write(bg, kv[0], []byte(kv[1])); err != nil {
-					return err
-				}
-			}
-			if err := txn.SetPerms(bg, fe, p("n2", "r0")); err != nil {
-				return err
-			}
-			for _, k := range []string{"backend", "backend-id", "state", "virtual-device"} {
-				if err := txn.SetPerms(bg, fe+"/"+k, p("n2", "r0")); err != nil {
-					return err
-				}
-			}
-			return txn.SetPerms(bg, be, p("n0", "r2"))
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.waitState(t, be, xenbus.InitWait)
+		h.addGuestDevice(t, be, fe,
+			[][2]string{{"backend", be}, {"backend-id", "0"}, {"state", "1"}, {"virtual-device", d}},
+			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"},
+				{"params", img}, {"mode", "w"}, {"type", "phy"}})
 		hg := h.hostile(t, 2, "vbd", devid)
 		var pages []xenbus.Pages
 		var chans []xenbus.Channel
@@ -271,52 +183,104 @@ func FuzzHostileVbd(f *testing.F) {
 		w("event-channel", ev)
 		_ = hg.xs.WriteString(bg, fe+"/state", state)
 
-		fs, perr := xenbus.ParseState(state)
-		var allowed []string
-		switch {
-		case perr != nil:
-			allowed = []string{"5"}
-		case fs == xenbus.Initialised || fs == xenbus.Connected:
-			allowed = []string{"4", "5"}
-		case fs == xenbus.Closing:
-			allowed = []string{"5"}
-		case fs == xenbus.Closed:
-			allowed = []string{"6"}
-		default:
-			allowed = []string{"2"}
-			time.Sleep(5 * time.Millisecond)
-		}
-		st := h.read(t, be+"/state")
-		for deadline := time.Now().Add(5 * time.Second); !slices.Contains(allowed, st); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("backend state %q after the guest wrote state %q; want one of %v", st, state, allowed)
-			}
-			st = h.read(t, be+"/state")
-		}
-		if s := h.read(t, bePath("vbd", 1, 51712)+"/state"); s != "4" {
-			t.Fatalf("the other guest's device went to %s", s)
-		}
-		if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
-			if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
+		h.checkBackendAnswers(t, be, state, bePath("vbd", 1, 51712))
+		h.teardownGuestDevice(t, be, fe, good, pages, chans)
+	})
+}
+
+// addGuestDevice writes a device of domain 2 as the toolstack does, in one
+// transaction: the frontend keys feKeys under fe (the guest's, dom0 may
+// read) and the backend keys beKeys under be (dom0's, the guest may read);
+// then it waits for the backend to reach InitWait.
+func (h *testHost) addGuestDevice(t testing.TB, be, fe string, feKeys, beKeys [][2]string) {
+	t.Helper()
+	err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+		for _, kv := range feKeys {
+			if err := txn.Write(bg, fe+"/"+kv[0], []byte(kv[1])); err != nil {
 				return err
 			}
-			return txn.Write(bg, be+"/state", []byte("5"))
-		}); err != nil {
-			t.Fatal(err)
 		}
-		h.waitState(t, be, xenbus.Closed)
-		if n := h.GrantMappings(); n != good {
-			t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
-		}
-		h.xs.Rm(bg, be)
-		h.xs.Rm(bg, fe)
-		for _, pg := range pages {
-			if err := pg.Free(); err != nil {
-				t.Fatalf("guest cannot end its grant after teardown: %v", err)
+		for _, kv := range beKeys {
+			if err := txn.Write(bg, be+"/"+kv[0], []byte(kv[1])); err != nil {
+				return err
 			}
 		}
-		for _, ch := range chans {
-			ch.Close()
+		if err := txn.SetPerms(bg, fe, p("n2", "r0")); err != nil {
+			return err
 		}
+		for _, kv := range feKeys {
+			if err := txn.SetPerms(bg, fe+"/"+kv[0], p("n2", "r0")); err != nil {
+				return err
+			}
+		}
+		return txn.SetPerms(bg, be, p("n0", "r2"))
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(t, be, xenbus.InitWait)
+}
+
+// checkBackendAnswers waits for what the backend at be must do after the
+// guest wrote frontend state: fail garbage, go Closing or Closed after the
+// frontend, try to connect on Initialised or Connected (Connected or
+// Closing), stay InitWait otherwise; and checks that the other guest's
+// device at otherBe stayed Connected.
+func (h *testHost) checkBackendAnswers(t testing.TB, be, state, otherBe string) {
+	t.Helper()
+	fs, perr := xenbus.ParseState(state)
+	var allowed []string
+	switch {
+	case perr != nil:
+		allowed = []string{"5"}
+	case fs == xenbus.Initialised || fs == xenbus.Connected:
+		allowed = []string{"4", "5"}
+	case fs == xenbus.Closing:
+		allowed = []string{"5"}
+	case fs == xenbus.Closed:
+		allowed = []string{"6"}
+	default:
+		allowed = []string{"2"}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := h.read(t, be+"/state")
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(allowed, st); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend state %q after the guest wrote state %q; want one of %v", st, state, allowed)
+		}
+		st = h.read(t, be+"/state")
+	}
+	if s := h.read(t, otherBe+"/state"); s != "4" {
+		t.Fatalf("the other guest's device went to %s", s)
+	}
+}
+
+// teardownGuestDevice tears the device at be/fe down as the toolstack does
+// and checks that nothing of it stays mapped (the host is back to good
+// grant mappings) and that the guest can end its grants; then it closes the
+// guest's channels.
+func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pages []xenbus.Pages, chans []xenbus.Channel) {
+	t.Helper()
+	if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
+		if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
+			return err
+		}
+		return txn.Write(bg, be+"/state", []byte("5"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(t, be, xenbus.Closed)
+	if n := h.GrantMappings(); n != good {
+		t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
+	}
+	h.xs.Rm(bg, be)
+	h.xs.Rm(bg, fe)
+	for _, pg := range pages {
+		if err := pg.Free(); err != nil {
+			t.Fatalf("guest cannot end its grant after teardown: %v", err)
+		}
+	}
+	for _, ch := range chans {
+		ch.Close()
+	}
 }
