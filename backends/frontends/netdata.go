@@ -240,24 +240,16 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		if q.RxChannel != nil {
 			fq.txWait, fq.rxWait = q.TxChannel, q.RxChannel
 		} else {
-			fp.goRun(func() { frontPump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
+			fp.wg.Go(func() { xenbus.Pump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
 		}
-		fp.goRun(fq.txLoop)
-		fp.goRun(fq.rxLoop)
+		fp.wg.Go(fq.txLoop)
+		fp.wg.Go(fq.rxLoop)
 	}
 	t.mu.Lock()
 	t.devs[d] = fp
 	t.mu.Unlock()
 	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), NetOffloads(d.Features))
 	return nil
-}
-
-func (fp *frontPath) goRun(f func()) {
-	fp.wg.Add(1)
-	go func() {
-		defer fp.wg.Done()
-		f()
-	}()
 }
 
 // release stops the goroutines, closes the TAP, frees the buffers and
@@ -331,21 +323,6 @@ func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
 		return fp.netns, fp.ifname
 	}
 	return "", ""
-}
-
-func frontPump(ch xenbus.Channel, stopping *atomic.Bool, wakes ...chan struct{}) {
-	for {
-		_, err := ch.Wait(0)
-		if err != nil || stopping.Load() {
-			return
-		}
-		for _, w := range wakes {
-			select {
-			case w <- struct{}{}:
-			default:
-			}
-		}
-	}
 }
 
 // waitOn sleeps until the backend notifies (on ch, or through wake from the

@@ -215,10 +215,10 @@ func (t *TapPath) Start(v *Vif) error {
 			// no goroutine in between.
 			qp.txWait, qp.rxWait = q.TxChannel, q.RxChannel
 		} else {
-			vp.goRun(func() { pump(q.TxChannel, &vp.stopping, qp.txWake, qp.rxWake) })
+			vp.wg.Go(func() { xenbus.Pump(q.TxChannel, &vp.stopping, qp.txWake, qp.rxWake) })
 		}
-		vp.goRun(qp.txLoop)
-		vp.goRun(qp.rxLoop)
+		vp.wg.Go(qp.txLoop)
+		vp.wg.Go(qp.rxLoop)
 	}
 	t.track(v, vp)
 	t.logf("%s: data path on %s (%d queues, bridge %q, offloads %+v)", &v.Device, name, len(v.Queues), v.Keys.Bridge, Offloads(v.Negotiated))
@@ -251,14 +251,6 @@ func (t *TapPath) plumb(v *Vif, dev *tap.Device) error {
 	}
 	mac, _ := net.ParseMAC(macHost)
 	return tap.ConfigureHost(dev.Name, tap.HostLink{MTU: v.Keys.MTU, MAC: mac, Bridge: v.Keys.Bridge})
-}
-
-func (vp *vifPath) goRun(f func()) {
-	vp.wg.Add(1)
-	go func() {
-		defer vp.wg.Done()
-		f()
-	}()
 }
 
 func (t *TapPath) track(v *Vif, vp *vifPath) {
@@ -359,22 +351,6 @@ func (vp *vifPath) fail(format string, args ...any) {
 			t.logf("%s: closing: %v", &v.Device, err)
 		}
 	}()
-}
-
-// pump turns event channel notifications into wake-ups.
-func pump(ch xenbus.Channel, stopping *atomic.Bool, wakes ...chan struct{}) {
-	for {
-		_, err := ch.Wait(0)
-		if err != nil || stopping.Load() {
-			return
-		}
-		for _, w := range wakes {
-			select {
-			case w <- struct{}{}:
-			default:
-			}
-		}
-	}
 }
 
 // wait sleeps until woken or stopped; false means stop.

@@ -2,6 +2,7 @@ package xenbus
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +42,26 @@ type Channel interface {
 	// Kick wakes this end's own waiter (a data path stopping its loop).
 	Kick()
 	Close() error
+}
+
+// Pump turns the notifications on ch into wake-ups for the loops that share
+// it (an event channel not split into tx and rx): each notification is a
+// non-blocking send on every wake channel, so a wake-up already pending
+// stands for any number. It returns once Wait fails or, after a
+// notification, stopping is set; the owner sets stopping and Kicks ch.
+func Pump(ch Channel, stopping *atomic.Bool, wakes ...chan struct{}) {
+	for {
+		_, err := ch.Wait(0)
+		if err != nil || stopping.Load() {
+			return
+		}
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // BackendPlatform is what a backend driver stands on.
