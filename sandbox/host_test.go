@@ -15,6 +15,7 @@ import (
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -266,18 +267,7 @@ func (h *testHost) destroy(t testing.TB, kind string, fe, dev uint32) {
 
 func image(t *testing.T, size int64) string { return imageTB(t, size) }
 
-func imageTB(t testing.TB, size int64) string {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "disk*.img")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return f.Name()
-}
+func imageTB(t testing.TB, size int64) string { return testutil.Image(t, size) }
 
 func TestSchemaAdvertised(t *testing.T) {
 	h := startHost(t, nil)

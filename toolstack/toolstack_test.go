@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
@@ -363,25 +364,4 @@ func TestConcurrentCreateDestroy(t *testing.T) {
 	}
 }
 
-func diffLines(a, b string) string {
-	in := map[string]bool{}
-	for _, l := range strings.Split(a, "\n") {
-		in[l] = true
-	}
-	out := map[string]bool{}
-	for _, l := range strings.Split(b, "\n") {
-		out[l] = true
-	}
-	var d []string
-	for _, l := range strings.Split(a, "\n") {
-		if !out[l] {
-			d = append(d, "- "+l)
-		}
-	}
-	for _, l := range strings.Split(b, "\n") {
-		if !in[l] {
-			d = append(d, "+ "+l)
-		}
-	}
-	return strings.Join(d, "\n")
-}
+func diffLines(a, b string) string { return testutil.DiffLines(a, b) }

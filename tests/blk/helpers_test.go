@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
@@ -68,7 +69,7 @@ func destroy(t testing.TB, xs *xsclient.Client, domid uint32) {
 }
 
 // image makes a raw image of size bytes.
-func image(t testing.TB, size int64) string { return testenv.Image(t, size) }
+func image(t testing.TB, size int64) string { return testutil.Image(t, size) }
 
 func guestCfg(name string, frames int, disks ...string) string {
 	var b strings.Builder

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/xsclient"
@@ -61,7 +62,7 @@ func images(t testing.TB, n int, size int64) []string {
 	t.Helper()
 	var paths []string
 	for range n {
-		paths = append(paths, testenv.Image(t, size))
+		paths = append(paths, testutil.Image(t, size))
 	}
 	return paths
 }
@@ -84,4 +85,4 @@ func guestCfg(t testing.TB, imgs []string) string {
 	return writeCfg(t, "guest.cfg", s)
 }
 
-func diffLines(a, b string) string { return testenv.DiffLines(a, b) }
+func diffLines(a, b string) string { return testutil.DiffLines(a, b) }

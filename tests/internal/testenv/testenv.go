@@ -1,8 +1,9 @@
 // Package testenv is the scaffolding shared by the end-to-end test packages
 // under tests/ (blk, e2e, net): building the xfeat binary once per package,
 // running it, starting a sandbox host in a temporary rundir with a dom0
-// XenStore client, creating a domain's plan from xl.cfg text, and small file
-// and tree helpers.
+// XenStore client, creating a domain's plan from xl.cfg text, writing cfg
+// files and dumping the tree. Helpers that need none of xfeat (disk images,
+// line diffs) are in internal/testutil.
 //
 // It holds no assertions of its own beyond failing the test when the
 // scaffolding itself fails: what a test checks stays in the test. Every
@@ -19,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,21 +181,6 @@ func Plan(t testing.TB, xs *xsclient.Client, filename, src string) *toolstack.Pl
 	return plan
 }
 
-// Image makes a sparse raw disk image of size bytes in a temporary
-// directory and returns its path.
-func Image(t testing.TB, size int64) string {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "disk*.img")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return f.Name()
-}
-
 // WriteCfg writes src to a file called name in a temporary directory and
 // returns its path.
 func WriteCfg(t testing.TB, name, src string) string {
@@ -216,28 +201,4 @@ func Dump(t testing.TB, xs *xsclient.Client) string {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// DiffLines lists the lines of a missing from b ("- ") and then those of b
-// missing from a ("+ "), for messages about a tree that changed.
-func DiffLines(a, b string) string {
-	in, out := map[string]bool{}, map[string]bool{}
-	for _, l := range strings.Split(a, "\n") {
-		in[l] = true
-	}
-	for _, l := range strings.Split(b, "\n") {
-		out[l] = true
-	}
-	var d []string
-	for _, l := range strings.Split(a, "\n") {
-		if !out[l] {
-			d = append(d, "- "+l)
-		}
-	}
-	for _, l := range strings.Split(b, "\n") {
-		if !in[l] {
-			d = append(d, "+ "+l)
-		}
-	}
-	return strings.Join(d, "\n")
 }
