@@ -610,6 +610,26 @@ func (qi *blkQueueIO) push() {
 	}
 }
 
+// finish frees slot id once its response, with status st, is in, and says
+// what the request came to: a ring broken meanwhile outranks a bare I/O
+// error.
+func (qi *blkQueueIO) finish(id uint16, st int16) error {
+	qi.mu.Lock()
+	broken := qi.broken
+	qi.releaseSlot(id)
+	qi.mu.Unlock()
+	switch {
+	case st == ring.BlkifRspOkay:
+		return nil
+	case broken != nil:
+		return broken
+	case st == ring.BlkifRspEOPNOTSUPP:
+		return ErrNotSupported
+	default:
+		return ErrIO
+	}
+}
+
 // do runs one request: op on buf at off (buf nil for flush/barrier).
 func (qi *blkQueueIO) do(op uint8, buf []byte, off int64) error {
 	io := qi.io
@@ -685,20 +705,7 @@ func (qi *blkQueueIO) do(op uint8, buf []byte, off int64) error {
 			copy(buf[k*ring.PageSize:], qi.pages[i].mem)
 		}
 	}
-	qi.mu.Lock()
-	broken := qi.broken
-	qi.releaseSlot(id)
-	qi.mu.Unlock()
-	switch {
-	case st == ring.BlkifRspOkay:
-		return nil
-	case broken != nil:
-		return broken
-	case st == ring.BlkifRspEOPNOTSUPP:
-		return ErrNotSupported
-	default:
-		return ErrIO
-	}
+	return qi.finish(id, st)
 }
 
 func (qi *blkQueueIO) doDiscard(off, n int64) error {
@@ -721,20 +728,7 @@ func (qi *blkQueueIO) doDiscard(off, n int64) error {
 	qi.push()
 	qi.mu.Unlock()
 	st := <-s.done
-	qi.mu.Lock()
-	broken := qi.broken
-	qi.releaseSlot(id)
-	qi.mu.Unlock()
-	switch {
-	case st == ring.BlkifRspOkay:
-		return nil
-	case broken != nil:
-		return broken
-	case st == ring.BlkifRspEOPNOTSUPP:
-		return ErrNotSupported
-	default:
-		return ErrIO
-	}
+	return qi.finish(id, st)
 }
 
 // Connected returns device devid once its data path is up, or nil.
