@@ -25,18 +25,7 @@ func (p *backendPlatform) OpenGrants(fe uint32) (*grant.Mapper, func(), error) {
 
 // release drops a reference taken by OpenGrants.
 func (m *grantMapping) release() {
-	m.once.Do(func() {
-		m.p.mu.Lock()
-		m.v.live--
-		if m.v.live == 0 && m.v.gone {
-			m.v.dom.Close()
-			if m.p.guests[m.fe] == m.v {
-				delete(m.p.guests, m.fe)
-			}
-			delete(m.p.orphans, m.v)
-		}
-		m.p.mu.Unlock()
-	})
+	m.once.Do(m.dropRef)
 }
 
 // GrantTable is the guest's own grant table (frontends.GrantTable).

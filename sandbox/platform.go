@@ -176,6 +176,22 @@ type grantMapping struct {
 	once sync.Once
 }
 
+// dropRef gives back the reference to the guest's view that m held; the
+// last one of a guest that is gone closes its grant domain. It runs once per
+// mapping, under m.once.
+func (m *grantMapping) dropRef() {
+	m.p.mu.Lock()
+	m.v.live--
+	if m.v.live == 0 && m.v.gone {
+		m.v.dom.Close()
+		if m.p.guests[m.fe] == m.v {
+			delete(m.p.guests, m.fe)
+		}
+		delete(m.p.orphans, m.v)
+	}
+	m.p.mu.Unlock()
+}
+
 func (m *grantMapping) Bytes() []byte {
 	if m.ring != nil {
 		return m.ring.Mem
@@ -191,16 +207,7 @@ func (m *grantMapping) Unmap() error {
 		} else {
 			err = m.v.mapper.Unmap(m.page.Handle)
 		}
-		m.p.mu.Lock()
-		m.v.live--
-		if m.v.live == 0 && m.v.gone {
-			m.v.dom.Close()
-			if m.p.guests[m.fe] == m.v {
-				delete(m.p.guests, m.fe)
-			}
-			delete(m.p.orphans, m.v)
-		}
-		m.p.mu.Unlock()
+		m.dropRef()
 	})
 	return err
 }
