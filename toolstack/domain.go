@@ -103,18 +103,25 @@ const namesInFlight = 16
 func domainNames(ctx context.Context, ops xsclient.Ops, ids []uint32) ([]string, error) {
 	names := make([]string, len(ids))
 	errs := make([]error, len(ids))
+	inFlight(len(ids), func(i int) {
+		names[i], errs[i] = DomainName(ctx, ops, ids[i])
+	})
+	return names, errors.Join(errs...)
+}
+
+// inFlight calls f(i) for each i < n on its own goroutine, at most
+// namesInFlight at a time, and returns once every call has.
+func inFlight(n int, f func(i int)) {
 	sem := make(chan struct{}, namesInFlight)
 	var wg sync.WaitGroup
-	for i, id := range ids {
+	for i := range n {
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			names[i], errs[i] = DomainName(ctx, ops, id)
-		}()
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
 	}
 	wg.Wait()
-	return names, errors.Join(errs...)
 }
 
 // ResolveDomain turns a domain id or name into an existing domain's id and
@@ -353,23 +360,16 @@ func ListDomains(ctx context.Context, ops xsclient.Ops) ([]DomainInfo, error) {
 	}
 	out := make([]DomainInfo, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, namesInFlight)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			name, err := DomainName(ctx, ops, id)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			devs, err := Devices(ctx, ops, id)
-			out[i], errs[i] = DomainInfo{ID: id, Name: name, Devices: devs}, err
-		}()
-	}
-	wg.Wait()
+	inFlight(len(ids), func(i int) {
+		id := ids[i]
+		name, err := DomainName(ctx, ops, id)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		devs, err := Devices(ctx, ops, id)
+		out[i], errs[i] = DomainInfo{ID: id, Name: name, Devices: devs}, err
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
