@@ -712,6 +712,16 @@ func parseDomid(b []byte) (uint32, bool) {
 	return uint32(n), err == nil && n <= 0xFFFF
 }
 
+// domidArg is the prologue of the ops whose whole payload is one domain id:
+// p must be exactly one NUL-terminated string holding it.
+func domidArg(p []byte) (uint32, bool) {
+	a, ok := oneArg(p)
+	if !ok {
+		return 0, false
+	}
+	return parseDomid(a)
+}
+
 func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	var argv [3][]byte
 	if args(p, argv[:]) < 3 {
@@ -742,11 +752,7 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	domid, ok := parseDomid(a)
+	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
 	}
@@ -763,11 +769,7 @@ func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	domid, ok := parseDomid(a)
+	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
 	}
@@ -780,11 +782,7 @@ func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	domid, ok := parseDomid(a)
+	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
 	}
@@ -797,11 +795,7 @@ func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
 }
 
 func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
-	a, ok := oneArg(p)
-	if !ok {
-		return eINVAL
-	}
-	domid, ok := parseDomid(a)
+	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
 	}
