@@ -70,7 +70,7 @@ func TestFeatureMatrix(t *testing.T) {
 						po := map[bool]string{true: "on", false: "off"}[pers]
 						spec := fmt.Sprintf("%s,raw,xvda,rw,queues=%d,max-ring-page-order=%d,max-indirect-segments=%d,persistent=%s",
 							img, queues, order, indirect, po)
-						dom := create(t, h.xs, guestCfg("m"+name, 1024, spec))
+						dom := create(t, h.XS, guestCfg("m"+name, 1024, spec))
 						fe := fmt.Sprintf("/local/domain/%d/device/vbd/51712", dom)
 						be := fmt.Sprintf("/local/domain/0/backend/vbd/%d/51712", dom)
 						if queues > 1 {
@@ -84,11 +84,11 @@ func TestFeatureMatrix(t *testing.T) {
 						if got := h.read(t, fe+"/feature-persistent"); got != map[bool]string{true: "1", false: "0"}[pers] {
 							t.Errorf("frontend feature-persistent %s", got)
 						}
-						_, err := h.xs.ReadString(bg, be+"/feature-max-indirect-segments")
+						_, err := h.XS.ReadString(bg, be+"/feature-max-indirect-segments")
 						if (err == nil) != (indirect > 0) {
 							t.Errorf("feature-max-indirect-segments present=%v with max-indirect-segments=%d", err == nil, indirect)
 						}
-						res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+						res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
 							RW: "randrw", BlockSize: 64 << 10, IODepth: 8, Runtime: runtime(80*time.Millisecond, 200*time.Millisecond), Verify: true}}, nil)
 						if err != nil {
 							t.Fatalf("workload: %v", err)
@@ -121,7 +121,7 @@ func TestFeatureMatrix(t *testing.T) {
 						if !pers && (hits != 0 || kept != 0 || maps == 0) {
 							t.Errorf("without persistent grants: %d hits, %d kept mapped, %d maps", hits, kept, maps)
 						}
-						destroy(t, h.xs, dom)
+						destroy(t, h.XS, dom)
 						if n := h.GrantMappings(); n != 0 {
 							t.Errorf("%d grant mappings after teardown", n)
 						}
@@ -142,7 +142,7 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	h := startHost(t, nil)
 	img, roImg, plain, barrier := image(t, 1<<20), image(t, 1<<20), image(t, 1<<20), image(t, 1<<20)
 	os.WriteFile(roImg, bytes.Repeat([]byte{0xAB}, 1<<20), 0o644)
-	dom := create(t, h.xs, guestCfg("fdr", 4096,
+	dom := create(t, h.XS, guestCfg("fdr", 4096,
 		img+",raw,xvda,rw",
 		"format=raw,vdev=xvdb,access=ro,target="+roImg,
 		plain+",raw,xvdc,rw,features=feature-discard:0\\;feature-flush-cache:0\\;feature-barrier:0",
@@ -212,7 +212,7 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	if err := bd.Flush(); err != nil {
 		t.Errorf("flush as a barrier: %v", err)
 	}
-	destroy(t, h.xs, dom)
+	destroy(t, h.XS, dom)
 	if st := h.BackendDevices(); len(st) != 0 {
 		for _, d := range st {
 			if d.State != xenbus.Closed {
@@ -232,7 +232,7 @@ func TestDirectIO(t *testing.T) {
 	h := startHost(t, nil)
 	srv := h.blkServer(t)
 	direct, buffered := image(t, 4<<20), image(t, 4<<20)
-	dom := create(t, h.xs, guestCfg("dio", 4096,
+	dom := create(t, h.XS, guestCfg("dio", 4096,
 		"format=raw,vdev=xvda,access=rw,direct-io-safe,target="+direct,
 		"format=raw,vdev=xvdb,access=rw,target="+buffered))
 	for _, c := range []struct {
@@ -240,7 +240,7 @@ func TestDirectIO(t *testing.T) {
 		img    string
 		direct bool
 	}{{51712, direct, true}, {51728, buffered, false}} {
-		res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: frontends.Workload{
+		res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: frontends.Workload{
 			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true}}, nil)
 		if err != nil || res.Verified == 0 {
 			t.Fatalf("disk %d: %v %+v", c.devid, err, res)
@@ -256,7 +256,7 @@ func TestDirectIO(t *testing.T) {
 			t.Errorf("disk %d (not direct-io-safe): %d requests used O_DIRECT", c.devid, n)
 		}
 	}
-	destroy(t, h.xs, dom)
+	destroy(t, h.XS, dom)
 	checkImage(t, direct, 32<<10)
 	checkImage(t, buffered, 32<<10)
 }

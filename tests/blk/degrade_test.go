@@ -92,7 +92,7 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 	img := image(t, 4<<20)
 	// 3 frames: 1528 references for 4 queues of 16-page rings with
 	// indirect descriptors (the pools alone would take ~10000).
-	layoutDomain(t, h.xs, 1, 3, img)
+	layoutDomain(t, h.XS, 1, 3, img)
 	dev, err := h.Guest(1).Blkfront().WaitConnected(ctxTimeout(t, 10*time.Second), 51712)
 	if err != nil {
 		t.Fatalf("%v; log:\n%s", err, strings.Join(lines, "\n"))
@@ -117,7 +117,7 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 	if res.Verified == 0 {
 		t.Errorf("nothing verified: %+v", res)
 	}
-	if st, _ := h.xs.ReadString(bg, xenbus.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
+	if st, _ := h.XS.ReadString(bg, xenbus.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
 		t.Errorf("backend state %s", st)
 	}
 }

@@ -29,11 +29,8 @@ var xfeatBin string
 
 func TestMain(m *testing.M) { testenv.MainWithXfeat(m, "xfeat-blk-bin", &xfeatBin) }
 
-type host struct {
-	*sandbox.Host
-	xs  *xsclient.Client
-	dir string
-}
+// host is a sandbox host with the default backend limits, in this process.
+type host struct{ *testenv.Host }
 
 func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	t.Helper()
@@ -41,8 +38,7 @@ func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h := testenv.StartHost(t, "xfblk", cfg)
-	return &host{Host: h.Host, xs: h.XS, dir: h.Dir}
+	return &host{testenv.StartHost(t, "xfblk", cfg)}
 }
 
 // create makes a domain from xl.cfg text with the toolstack (parse, check,
@@ -106,7 +102,7 @@ func (h *host) vbd(t testing.TB, fe, devid uint32) *blkback.Vbd {
 
 func (h *host) read(t testing.TB, path string) string {
 	t.Helper()
-	v, err := h.xs.ReadString(bg, path)
+	v, err := h.XS.ReadString(bg, path)
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}

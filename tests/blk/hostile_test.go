@@ -47,7 +47,7 @@ func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestP
 	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(frontends.GrantTable).GrantTable()}
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, h.xs, e.be(), func(s xenbus.State) bool { return s == xenbus.InitWait }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.InitWait }); err != nil {
 		t.Fatalf("backend never reached InitWait: %v", err)
 	}
 	pg, err := plat.AllocPages(1)
@@ -89,7 +89,7 @@ func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestP
 			t.Fatal(err)
 		}
 	}
-	if _, err := xenbus.WaitState(ctx, h.xs, e.be(), func(s xenbus.State) bool { return s == xenbus.Connected }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Connected }); err != nil {
 		t.Fatalf("backend never connected: %v", err)
 	}
 	gxs.Write(ctx, fe+"/state", []byte("4"))
@@ -141,10 +141,10 @@ func (e *evilDisk) waitFailed(why string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, e.h.xs, e.be(), func(s xenbus.State) bool { return s == xenbus.Closing || s == xenbus.Closed }); err != nil {
+	if _, err := xenbus.WaitState(ctx, e.h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Closing || s == xenbus.Closed }); err != nil {
 		e.t.Fatalf("%s: the backend did not disconnect the device: %v", why, err)
 	}
-	msg, err := e.h.xs.ReadString(bg, xenbus.ErrorPath(0, e.be()))
+	msg, err := e.h.XS.ReadString(bg, xenbus.ErrorPath(0, e.be()))
 	if err != nil || msg == "" {
 		e.t.Errorf("%s: no xenbus error node (%v)", why, err)
 	}
@@ -156,12 +156,12 @@ func TestHostileFrontend(t *testing.T) {
 	h := startHost(t, func(c *sandbox.Config) { c.RunFrontends = func(id uint32) bool { return id != evilDom } })
 	// A well-behaved guest keeps doing verified I/O throughout.
 	goodImg := image(t, 4<<20)
-	good := create(t, h.xs, guestCfg("good", 256, goodImg+",raw,xvda,rw,queues=2,max-ring-page-order=1,max-indirect-segments=32"))
+	good := create(t, h.XS, guestCfg("good", 256, goodImg+",raw,xvda,rw,queues=2,max-ring-page-order=1,max-indirect-segments=32"))
 	goodDone := make(chan error, 1)
 	var stopGood atomic.Bool
 	go func() {
 		for !stopGood.Load() {
-			res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: frontends.Workload{
+			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: frontends.Workload{
 				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true}}, nil)
 			if err == nil && res.Verified == 0 {
 				err = fmt.Errorf("the good guest verified nothing: %+v", res)
@@ -180,13 +180,13 @@ func TestHostileFrontend(t *testing.T) {
 		imgs[1]+",raw,xvdb,rw,max-ring-page-order=0,queues=1", imgs[2]+",raw,xvdc,rw,max-ring-page-order=0,queues=1")
 	f, _ := parser.Parse("evil.cfg", []byte(src), parser.Options{})
 	cfg, _ := devspec.CheckFile(f)
-	plan, diags, err := toolstack.NewPlan(bg, h.xs, f, cfg)
+	plan, diags, err := toolstack.NewPlan(bg, h.XS, f, cfg)
 	if err != nil || plan == nil {
 		t.Fatal(err, diags)
 	}
 	created := make(chan error, 1)
 	go func() {
-		got, err := toolstack.Create(bg, h.xs, plan, toolstack.CreateOptions{Wait: 20 * time.Second})
+		got, err := toolstack.Create(bg, h.XS, plan, toolstack.CreateOptions{Wait: 20 * time.Second})
 		if err == nil && got.Domid != evilDom {
 			err = fmt.Errorf("hostile domain got id %d", got.Domid)
 		}
@@ -198,7 +198,7 @@ func TestHostileFrontend(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	plat := g.Platform()
-	gxs, err := xsclient.Dial(bg, filepath.Join(h.dir, "domains", strconv.Itoa(evilDom), "socket"))
+	gxs, err := xsclient.Dial(bg, filepath.Join(h.Dir, "domains", strconv.Itoa(evilDom), "socket"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestHostileFrontend(t *testing.T) {
 			a.ch.Wait(50 * time.Millisecond)
 		}
 	}
-	if st, _ := h.xs.ReadString(bg, a.be()+"/state"); st != "4" {
+	if st, _ := h.XS.ReadString(bg, a.be()+"/state"); st != "4" {
 		t.Errorf("device a state %s after error responses, want still Connected", st)
 	}
 
@@ -312,7 +312,7 @@ func TestHostileFrontend(t *testing.T) {
 		for i := 0; i < 1000; i++ {
 			c.ch.Notify()
 		}
-		if st, _ := h.xs.ReadString(bg, c.be()+"/state"); st == "5" || st == "6" {
+		if st, _ := h.XS.ReadString(bg, c.be()+"/state"); st == "5" || st == "6" {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -323,8 +323,8 @@ func TestHostileFrontend(t *testing.T) {
 	if err := <-goodDone; err != nil {
 		t.Fatalf("the other guest's disk: %v", err)
 	}
-	destroy(t, h.xs, good)
-	destroy(t, h.xs, evilDom)
+	destroy(t, h.XS, good)
+	destroy(t, h.XS, evilDom)
 	if n := h.GrantMappings(); n != 0 {
 		t.Errorf("%d grant mappings left after teardown", n)
 	}

@@ -25,8 +25,8 @@ func runXfeat(t *testing.T, args ...string) (string, string, int) {
 func TestXfeatIO(t *testing.T) {
 	h := startHost(t, nil)
 	img := image(t, 8<<20)
-	create(t, h.xs, guestCfg("iot", 1024, img+",raw,xvda,rw,queues=2"))
-	out, errOut, code := runXfeat(t, "io", "--rundir", h.dir, "iot/xvda", "--rw", "randrw", "--bs", "16k",
+	create(t, h.XS, guestCfg("iot", 1024, img+",raw,xvda,rw,queues=2"))
+	out, errOut, code := runXfeat(t, "io", "--rundir", h.Dir, "iot/xvda", "--rw", "randrw", "--bs", "16k",
 		"--iodepth", "4", "--runtime", "300ms", "--verify", "-o", "json")
 	if code != 0 {
 		t.Fatalf("xfeat io: exit %d: %s", code, errOut)
@@ -47,7 +47,7 @@ func TestXfeatIO(t *testing.T) {
 		t.Error("nothing landed in the image")
 	}
 	// The summary form.
-	out, errOut, code = runXfeat(t, "io", "--rundir", h.dir, "iot/51712", "--rw", "read", "--bs", "1M", "--iodepth", "2", "--runtime", "200ms")
+	out, errOut, code = runXfeat(t, "io", "--rundir", h.Dir, "iot/51712", "--rw", "read", "--bs", "1M", "--iodepth", "2", "--runtime", "200ms")
 	if code != 0 || !strings.Contains(out, "IOPS") || !strings.Contains(out, "p99") {
 		t.Errorf("summary: exit %d\n%s%s", code, out, errOut)
 	}
@@ -62,7 +62,7 @@ func TestXfeatIO(t *testing.T) {
 		{[]string{"iot/xvda", "--bs", "4q"}, 2, "--bs"},
 		{[]string{"iot/xvda", "--rw", "sideways"}, 2, "rw"},
 	} {
-		_, errOut, code := runXfeat(t, append([]string{"io", "--rundir", h.dir, "--runtime", "100ms"}, c.args...)...)
+		_, errOut, code := runXfeat(t, append([]string{"io", "--rundir", h.Dir, "--runtime", "100ms"}, c.args...)...)
 		if code != c.code || !strings.Contains(errOut, c.msg) {
 			t.Errorf("%v: exit %d, want %d with %q: %s", c.args, code, c.code, c.msg, errOut)
 		}
@@ -77,11 +77,11 @@ func TestXfeatIO(t *testing.T) {
 func TestIOClientGoesAway(t *testing.T) {
 	h := startHost(t, nil)
 	img := image(t, 4<<20)
-	dom := create(t, h.xs, guestCfg("gone", 1024, img+",raw,xvda,rw"))
+	dom := create(t, h.XS, guestCfg("gone", 1024, img+",raw,xvda,rw"))
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
 	go func() {
-		_, err := sandbox.RunIO(ctx, h.dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+		_, err := sandbox.RunIO(ctx, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
 			RW: "randwrite", BlockSize: 4096, IODepth: 4, Runtime: time.Minute}}, nil)
 		done <- err
 	}()
@@ -110,7 +110,7 @@ func TestIOClientGoesAway(t *testing.T) {
 		t.Errorf("the abandoned workload goes on: %d requests after the client left", after-before)
 	}
 	start := time.Now()
-	res, err := sandbox.RunIO(bg, h.dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
 		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond}}, nil)
 	if err != nil || res.Ops == 0 {
 		t.Fatalf("the next workload: %v %+v", err, res)

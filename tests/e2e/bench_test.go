@@ -57,13 +57,13 @@ func BenchmarkCreateInProcess(b *testing.B) {
 		if diags.HasErrors() {
 			b.Fatal(diags)
 		}
-		plan, diags, err := toolstack.NewPlan(ctx, h.xs, f, cfg)
+		plan, diags, err := toolstack.NewPlan(ctx, h.XS, f, cfg)
 		if err != nil || plan == nil {
 			b.Fatal(err, diags)
 		}
 		tPlan := time.Now()
 		var tClaim, tWritten time.Time
-		got, err := toolstack.Create(ctx, h.xs, plan, toolstack.CreateOptions{Wait: 10 * time.Second,
+		got, err := toolstack.Create(ctx, h.XS, plan, toolstack.CreateOptions{Wait: 10 * time.Second,
 			Claimed: func(uint32) { tClaim = time.Now() },
 			Progress: func([]toolstack.DeviceState) {
 				if tWritten.IsZero() {
@@ -79,7 +79,7 @@ func BenchmarkCreateInProcess(b *testing.B) {
 		written += tWritten.Sub(tClaim)
 		b.StopTimer()
 		g := h.Guest(got.Domid)
-		if _, err := toolstack.Destroy(ctx, h.xs, got.Domid, 10*time.Second); err != nil {
+		if _, err := toolstack.Destroy(ctx, h.XS, got.Domid, 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
 		awaitGone(b, g)

@@ -167,7 +167,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 		t.Fatalf("create: %d %s", r.Code, r.Err)
 	}
 	ctx := context.Background()
-	guestSock := filepath.Join(h.dir, "domains", "1", "socket")
+	guestSock := filepath.Join(h.Dir, "domains", "1", "socket")
 	guestEnv := append(os.Environ(), "XENSTORED_PATH="+guestSock)
 	guest, err := xsclient.Dial(ctx, guestSock)
 	if err != nil {
@@ -177,14 +177,14 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 
 	var configs, backendDirs []string
 	for _, kind := range []string{"vif", "vbd"} {
-		devs, err := h.xs.Directory(ctx, "/local/domain/0/backend/"+kind+"/1")
+		devs, err := h.XS.Directory(ctx, "/local/domain/0/backend/"+kind+"/1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range devs {
 			dir := "/local/domain/0/backend/" + kind + "/1/" + d
 			backendDirs = append(backendDirs, dir)
-			keys, err := h.xs.Directory(ctx, dir)
+			keys, err := h.XS.Directory(ctx, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +233,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 		}
 	}
 	// What the backend reads is still what the toolstack wrote.
-	if v, err := h.xs.ReadString(ctx, "/local/domain/0/backend/vif/1/0/config-multi-queue-max-queues"); err != nil || v != "2" {
+	if v, err := h.XS.ReadString(ctx, "/local/domain/0/backend/vif/1/0/config-multi-queue-max-queues"); err != nil || v != "2" {
 		t.Errorf("config-multi-queue-max-queues = %q %v", v, err)
 	}
 	if r := h.xfeat(t, "destroy", "guest"); r.Code != 0 {
@@ -392,7 +392,7 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("dry run node %s = %q, want %q", path, found[path], want)
 		}
 	}
-	if ok, _ := h.xs.Exists(context.Background(), "/libxl/1"); ok {
+	if ok, _ := h.XS.Exists(context.Background(), "/libxl/1"); ok {
 		t.Error("--dry-run wrote /libxl/1")
 	}
 }
@@ -572,7 +572,7 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	}
 	// Signal once the domain is there (the devices then wait forever).
 	for i := 0; ; i++ {
-		if ok, _ := h.xs.Exists(context.Background(), "/local/domain/1/device/vif/0"); ok {
+		if ok, _ := h.XS.Exists(context.Background(), "/local/domain/1/device/vif/0"); ok {
 			break
 		}
 		if i > 500 {
@@ -641,7 +641,7 @@ func TestHostileGuestFrontend(t *testing.T) {
 		t.Fatalf("create: %d %s", r.Code, r.Err)
 	}
 	ctx := context.Background()
-	guest, err := xsclient.Dial(ctx, filepath.Join(h.dir, "domains", "1", "socket"))
+	guest, err := xsclient.Dial(ctx, filepath.Join(h.Dir, "domains", "1", "socket"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
-	"github.com/xfeat/xfeat/xsclient"
 )
 
 // xfeatBin is the binary under test, built once by TestMain.
@@ -21,11 +20,7 @@ var xfeatBin string
 func TestMain(m *testing.M) { testenv.MainWithXfeat(m, "xfeat-e2e-bin", &xfeatBin) }
 
 // host is a sandbox host running in the test process.
-type host struct {
-	*sandbox.Host
-	xs  *xsclient.Client
-	dir string
-}
+type host struct{ *testenv.Host }
 
 func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	t.Helper()
@@ -33,8 +28,7 @@ func startHost(t testing.TB, mod func(*sandbox.Config)) *host {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h := testenv.StartHost(t, "xfe2e", cfg)
-	return &host{Host: h.Host, xs: h.XS, dir: h.Dir}
+	return &host{testenv.StartHost(t, "xfe2e", cfg)}
 }
 
 type result = testenv.Result
@@ -54,7 +48,7 @@ func runXfeat(t testing.TB, env []string, args ...string) result {
 // dump is the whole tree with values and permissions.
 func (h *host) dump(t testing.TB) string {
 	t.Helper()
-	return testenv.Dump(t, h.xs)
+	return testenv.Dump(t, h.XS)
 }
 
 // images makes n raw disk images of size bytes.
