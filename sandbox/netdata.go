@@ -27,14 +27,7 @@ func (c *copier) Close() error {
 		return nil
 	}
 	c.done = true
-	c.v.live--
-	if c.v.live == 0 && c.v.gone {
-		c.v.dom.Close()
-		if c.p.guests[c.fe] == c.v {
-			delete(c.p.guests, c.fe)
-		}
-		delete(c.p.orphans, c.v)
-	}
+	c.p.unrefLocked(c.fe, c.v)
 	return nil
 }
 

@@ -140,6 +140,20 @@ func (p *backendPlatform) forget(fe uint32) {
 	}
 }
 
+// unrefLocked gives back one reference (a mapping, OpenGrants, a copier) to
+// v, guest fe's view; the last one of a guest that is gone closes its grant
+// domain and forgets the view. Must hold p.mu.
+func (p *backendPlatform) unrefLocked(fe uint32, v *guestView) {
+	v.live--
+	if v.live == 0 && v.gone {
+		v.dom.Close()
+		if p.guests[fe] == v {
+			delete(p.guests, fe)
+		}
+		delete(p.orphans, v)
+	}
+}
+
 // mapped is the number of live grant mappings over all guests.
 func (p *backendPlatform) mapped() int {
 	p.mu.Lock()
@@ -176,19 +190,11 @@ type grantMapping struct {
 	once sync.Once
 }
 
-// dropRef gives back the reference to the guest's view that m held; the
-// last one of a guest that is gone closes its grant domain. It runs once per
-// mapping, under m.once.
+// dropRef gives back the reference to the guest's view that m held. It runs
+// once per mapping, under m.once.
 func (m *grantMapping) dropRef() {
 	m.p.mu.Lock()
-	m.v.live--
-	if m.v.live == 0 && m.v.gone {
-		m.v.dom.Close()
-		if m.p.guests[m.fe] == m.v {
-			delete(m.p.guests, m.fe)
-		}
-		delete(m.p.orphans, m.v)
-	}
+	m.p.unrefLocked(m.fe, m.v)
 	m.p.mu.Unlock()
 }
 
