@@ -329,15 +329,7 @@ func (d *BlkDevice) stopIO() {
 		if qi.broken == nil {
 			qi.broken = ErrNotConnected
 		}
-		for i := range qi.slots {
-			if qi.slots[i].busy {
-				select {
-				case qi.slots[i].done <- ring.BlkifRspError:
-				default:
-				}
-			}
-		}
-		qi.cond.Broadcast()
+		qi.failPendingLocked()
 		qi.mu.Unlock()
 	}
 	d.ioMu.Lock() // every I/O call has returned
@@ -442,6 +434,13 @@ func (qi *blkQueueIO) breakLocked(err error) {
 		qi.broken = fmt.Errorf("blkfront: queue %d: %w", qi.q.Index, err)
 		qi.io.d.logf("queue %d: %v", qi.q.Index, err)
 	}
+	qi.failPendingLocked()
+}
+
+// failPendingLocked completes every request in flight with an error and
+// wakes the callers waiting for a slot, once qi.broken says why. Must hold
+// qi.mu.
+func (qi *blkQueueIO) failPendingLocked() {
 	for i := range qi.slots {
 		if qi.slots[i].busy {
 			select {
