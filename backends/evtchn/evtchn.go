@@ -13,14 +13,15 @@
 //	     pending word u32 @16
 //
 // The pending word is both the notification state and a futex: bits 0..29
-// count notifications not yet consumed (saturating), bit 31 says a waiter is
-// asleep. Notify adds one with a compare-and-swap and calls FUTEX_WAKE only if
-// the waiter bit was set; Wait takes the whole count at once (so a burst of
+// count notifications not yet consumed (saturating), bit 30 is set when the
+// port is closed, bit 31 says a waiter is asleep. Notify adds one with a
+// compare-and-swap and calls FUTEX_WAKE only if the waiter bit was set; Wait takes the whole count at once (so a burst of
 // notifications is consumed as one batch, like Xen's single pending bit, but
 // the count is kept for statistics) and otherwise sets the waiter bit and
 // sleeps in FUTEX_WAIT. Shared (non-private) futexes on a MAP_SHARED file
 // work between processes, so a backend and a frontend in different processes
-// need nothing else: no sockets, no fd passing.
+// need nothing else: no sockets, no fd passing. Within one process, Wait
+// parks the goroutine instead of the thread (local.go).
 //
 // Control operations (alloc, bind, close) take flock on the domain files
 // involved, in domid order, plus a mutex within the process; Notify and Wait
@@ -73,6 +74,7 @@ const (
 	offPending    = 16
 
 	countMask = 1<<30 - 1
+	closedBit = 1 << 30
 	waiterBit = 1 << 31
 
 	// DefaultMaxChannels is libxl's default max_event_channels.
@@ -110,6 +112,8 @@ type domain struct {
 	max  uint32
 	st   os.FileInfo // identity of the mapped file
 	gone atomic.Bool
+
+	waiters sync.Map // Port -> *waiter: this process's Waits on the port
 }
 
 // NewHost returns a Host for the domains whose files live in dir.
@@ -167,8 +171,9 @@ func (h *Host) RemoveDomain(id DomID) error {
 		e := d.entry(Port(p))
 		if e.state().Load() != stateFree {
 			e.state().Store(stateFree)
-			e.pending().Store(0)
+			e.pending().Store(closedBit)
 			futexWake(e.pending())
+			d.endRelay(Port(p))
 		}
 	}
 	d.gone.Store(true)
@@ -182,6 +187,11 @@ func (h *Host) Close() error {
 	defer h.mu.Unlock()
 	var first error
 	for id, d := range h.doms {
+		// Relays sleep on words in this mapping: end them first.
+		d.waiters.Range(func(k, v any) bool {
+			v.(*waiter).halt(d.entry(k.(Port)).pending())
+			return true
+		})
 		if err := unix.Munmap(d.mem); err != nil && first == nil {
 			first = err
 		}
@@ -342,7 +352,7 @@ func (h *Host) BindInterdomain(dom, remoteDom DomID, remotePort Port) (Port, err
 	re.state().Store(stateInterdomain)
 	// Xen raises the event on the local port after binding, so a
 	// notification sent before the bind is not lost.
-	notifyWord(le.pending())
+	ld.wakeWord(lp, le.pending())
 	return lp, nil
 }
 
@@ -388,8 +398,9 @@ func (h *Host) CloseChannel(dom DomID, port Port) error {
 		return fmt.Errorf("%w: domain %d port %d is not open", ErrInvalid, dom, port)
 	}
 	e.state().Store(stateFree)
-	e.pending().Store(0)
+	e.pending().Store(closedBit)
 	futexWake(e.pending())
+	d.endRelay(port)
 	return nil
 }
 
@@ -408,7 +419,7 @@ func (h *Host) Channel(dom DomID, port Port) (*Channel, error) {
 	if st != stateUnbound && st != stateInterdomain {
 		return nil, fmt.Errorf("%w: domain %d port %d is not open", ErrInvalid, dom, port)
 	}
-	return &Channel{h: h, dom: dom, port: port, local: d.entry(port)}, nil
+	return &Channel{h: h, dom: dom, port: port, d: d, local: d.entry(port)}, nil
 }
 
 // Channel is one open port of one domain. Notify may be called from any
@@ -417,7 +428,11 @@ type Channel struct {
 	h     *Host
 	dom   DomID
 	port  Port
+	d     *domain
 	local entry
+
+	w     *waiter // Wait's; only the waiting goroutine touches w and timer
+	timer *time.Timer
 
 	// Peer resolved by Notify, cached while the binding does not change
 	// (replaced, never mutated, so Notify needs no lock).
@@ -467,21 +482,20 @@ func (c *Channel) Notify() error {
 		pc = &peerCache{dom: rdom, port: rport, d: d, w: d.entry(rport).pending()}
 		c.peer.Store(pc)
 	}
-	w := pc.w
 	c.notifies.Add(1)
-	if notifyWord(w) {
+	if pc.d.wakeWord(pc.port, pc.w) {
 		c.wakeups.Add(1)
 	}
 	return nil
 }
 
 // Notifications returns how many events this Channel sent and how many of
-// them had to wake a sleeping waiter (a futex syscall).
+// them had to wake a sleeping waiter.
 func (c *Channel) Notifications() (sent, woke uint64) { return c.notifies.Load(), c.wakeups.Load() }
 
-// notifyWord adds one pending event and wakes a sleeper; it reports whether
-// it had to.
-func notifyWord(w *atomicU32) bool {
+// addEvent adds one pending event; it reports whether a waiter is asleep
+// and must be woken.
+func addEvent(w *atomicU32) bool {
 	for {
 		old := w.Load()
 		n := old & countMask
@@ -489,11 +503,7 @@ func notifyWord(w *atomicU32) bool {
 			n++
 		}
 		if w.CompareAndSwap(old, old&^countMask|n) {
-			if old&waiterBit != 0 {
-				futexWake(w)
-				return true
-			}
-			return false
+			return old&waiterBit != 0
 		}
 	}
 }
@@ -521,35 +531,52 @@ func (c *Channel) Wait(timeout time.Duration) (uint32, error) {
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
-	w := c.local.pending()
+	word := c.local.pending()
+	var w *waiter
 	for {
-		old := w.Load()
+		old := word.Load()
 		if old&countMask != 0 {
-			if w.CompareAndSwap(old, 0) {
+			if word.CompareAndSwap(old, old&closedBit) {
+				c.endWait(w)
 				return old & countMask, nil
 			}
 			continue
 		}
 		if st := c.local.state().Load(); st != stateInterdomain && st != stateUnbound {
+			c.endWait(w)
+			if c.w != nil {
+				c.w.rearmRelay() // so that it sees the port closed and ends
+			}
 			return 0, ErrClosed
 		}
-		if old&waiterBit == 0 {
-			if !w.CompareAndSwap(old, old|waiterBit) {
-				continue
-			}
-			old |= waiterBit
+		if w == nil {
+			// Registered (and active) before the waiter bit is set, so
+			// a notifier that sees the bit finds it; then look again.
+			w = c.waiterFor()
+			w.active.Store(true)
+			continue
 		}
+		if old&waiterBit == 0 && !word.CompareAndSwap(old, old|waiterBit) {
+			continue
+		}
+		w.rearmRelay()
 		var rel time.Duration
 		if timeout > 0 {
-			rel = time.Until(deadline)
-			if rel <= 0 {
+			if rel = time.Until(deadline); rel <= 0 {
+				c.endWait(w)
 				return 0, ErrTimeout
 			}
 		}
-		futexWait(w, old, rel)
+		c.park(w, rel)
+	}
+}
+
+func (c *Channel) endWait(w *waiter) {
+	if w != nil {
+		w.active.Store(false)
 	}
 }
 
 // Kick makes a pending event on the channel's own port, waking its waiter:
 // a way for the owner to interrupt its own Wait (for example to stop).
-func (c *Channel) Kick() { notifyWord(c.local.pending()) }
+func (c *Channel) Kick() { c.d.wakeWord(c.port, c.local.pending()) }

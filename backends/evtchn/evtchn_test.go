@@ -229,12 +229,25 @@ func TestCloseWakesAndUnbinds(t *testing.T) {
 }
 
 // TestConcurrentPingPong bounces events between two goroutines; each side
-// counts exactly what it was sent.
+// counts exactly what it was sent. Through one Host the events go through
+// the Go scheduler; through two mappings (as between processes) through
+// the futex and the relays, whose lost wake-ups this finds.
 func TestConcurrentPingPong(t *testing.T) {
-	dir, fe := setup(t, 8)
-	be := NewHost(dir)
-	defer be.Close()
-	f, b := bind(t, fe, be)
+	t.Run("one-host", func(t *testing.T) {
+		_, h := setup(t, 8)
+		f, b := bind(t, h, h)
+		pingPong(t, f, b)
+	})
+	t.Run("two-mappings", func(t *testing.T) {
+		dir, fe := setup(t, 8)
+		be := NewHost(dir)
+		defer be.Close()
+		f, b := bind(t, fe, be)
+		pingPong(t, f, b)
+	})
+}
+
+func pingPong(t *testing.T, f, b *Channel) {
 	const rounds = 2000
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -380,5 +393,125 @@ func TestDomainRecreated(t *testing.T) {
 	}
 	if m, _ := h.MaxChannels(domU); m != 2 {
 		t.Fatalf("stale mapping: max %d", m)
+	}
+}
+
+// TestInProcessWait: a Notify through the Host the waiter uses wakes it
+// through the Go scheduler (the relay never sees a FUTEX_WAKE); through
+// another mapping (another process, a C program) it goes through the futex
+// and the relay. Closing the port ends the relay, and so does closing the
+// Host.
+func TestInProcessWait(t *testing.T) {
+	dir, h := setup(t, 8)
+	f, b := bind(t, h, h)
+	other := NewHost(dir)
+	defer other.Close()
+	fo, err := other.Channel(domU, f.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOnce := func(notify func() error) {
+		t.Helper()
+		got := make(chan error, 1)
+		go func() {
+			_, err := b.Wait(5 * time.Second)
+			got <- err
+		}()
+		// Let the waiter park (set the waiter bit) before notifying.
+		for i := 0; i < 500 && b.local.pending().Load()&waiterBit == 0; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		if err := notify(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		waitOnce(f.Notify)
+	}
+	w := b.w
+	if w == nil || w.relayed.Load() != 0 {
+		t.Fatalf("in-process notifies went through the futex (waiter %v)", w)
+	}
+	if _, woke := f.Notifications(); woke != 20 {
+		t.Fatalf("woke %d of 20 parked waits", woke)
+	}
+	waitOnce(fo.Notify)
+	if w.relayed.Load() == 0 {
+		t.Fatal("a notify through another mapping was not relayed")
+	}
+	if b.w != w {
+		t.Fatal("a second Wait started a second relay")
+	}
+	if err := h.CloseChannel(dom0, b.Port()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay still running after the port was closed")
+	}
+	if _, err := b.Wait(time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+
+	// Host.Close ends the relays of ports still open.
+	f2, b2 := bind(t, h, h)
+	go f2.Notify()
+	if _, err := b2.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b2.Wait(10 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatal(err)
+	}
+	w2 := b2.w
+	if w2.ended() {
+		t.Fatal("relay ended with its port open")
+	}
+	h.Close()
+	if !w2.ended() {
+		t.Fatal("Host.Close returned with a relay running")
+	}
+}
+
+// BenchmarkPingPong is one event each way between two goroutines that
+// sleep between events: through one Host (the Go scheduler wakes the
+// waiter) and through two mappings of the files (FUTEX_WAKE and the
+// relay, what a peer in another process costs).
+func BenchmarkPingPong(b *testing.B) {
+	for _, mode := range []string{"one-host", "two-mappings"} {
+		b.Run(mode, func(b *testing.B) {
+			dir, fe := setup(b, 8)
+			be := fe
+			if mode == "two-mappings" {
+				be = NewHost(dir)
+				defer be.Close()
+			}
+			f, bc := bind(b, fe, be)
+			done := make(chan error, 1)
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if _, err := bc.Wait(10 * time.Second); err != nil {
+						done <- err
+						return
+					}
+					bc.Notify()
+				}
+				done <- nil
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.Notify()
+				if _, err := f.Wait(10 * time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -38,15 +38,16 @@ const (
 )
 
 // futexWait sleeps while *w == val, at most rel (0: no limit). Spurious
-// returns are fine: callers loop.
-func futexWait(w *atomic.Uint32, val uint32, rel time.Duration) {
+// returns are fine: callers loop. It reports whether a FUTEX_WAKE woke it.
+func futexWait(w *atomic.Uint32, val uint32, rel time.Duration) bool {
 	var tsp unsafe.Pointer
 	var ts unix.Timespec
 	if rel > 0 {
 		ts = unix.NsecToTimespec(int64(rel))
 		tsp = unsafe.Pointer(&ts)
 	}
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWaitOp, uintptr(val), uintptr(tsp), 0, 0)
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWaitOp, uintptr(val), uintptr(tsp), 0, 0)
+	return e == 0
 }
 
 func futexWake(w *atomic.Uint32) {

@@ -108,7 +108,8 @@ static inline void release(grant_entry_v1_t *t, grant_ref_t ref) {
 /* Event channels of the sandbox host (backends/evtchn): dir/domN.evtchn
  * has a 64-byte header then 64-byte port entries (state @0, remote domid @4,
  * remote port @8, pending word @16). The pending word counts notifications
- * (bits 0..29) and bit 31 marks a sleeping waiter; it is a shared futex. The
+ * (bits 0..29), bit 30 marks a closed port and bit 31 a sleeping waiter; it
+ * is a shared futex. The
  * Go test allocates and binds the channel (port in XFEAT_EVTCHN_PORT); C
  * only notifies and waits. */
 #define EVTCHN_COUNT ((1u << 30) - 1)
