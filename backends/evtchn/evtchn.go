@@ -15,13 +15,15 @@
 // The pending word is both the notification state and a futex: bits 0..29
 // count notifications not yet consumed (saturating), bit 30 is set when the
 // port is closed, bit 31 says a waiter is asleep. Notify adds one with a
-// compare-and-swap and calls FUTEX_WAKE only if the waiter bit was set; Wait takes the whole count at once (so a burst of
-// notifications is consumed as one batch, like Xen's single pending bit, but
-// the count is kept for statistics) and otherwise sets the waiter bit and
-// sleeps in FUTEX_WAIT. Shared (non-private) futexes on a MAP_SHARED file
-// work between processes, so a backend and a frontend in different processes
-// need nothing else: no sockets, no fd passing. Within one process, Wait
-// parks the goroutine instead of the thread (local.go).
+// compare-and-swap and wakes the waiter only if the waiter bit was set; Wait
+// takes the whole count at once (so a burst of notifications is consumed as
+// one batch, like Xen's single pending bit, but the count is kept for
+// statistics) and otherwise sets the waiter bit and sleeps. Shared
+// (non-private) futexes on a MAP_SHARED file work between processes, so a
+// backend and a frontend in different processes need nothing else: no
+// sockets, no fd passing. A Go Wait parks its goroutine rather than its
+// thread, and a relay turns other processes' FUTEX_WAKE into a Go wake-up
+// (local.go).
 //
 // Control operations (alloc, bind, close) take flock on the domain files
 // involved, in domid order, plus a mutex within the process; Notify and Wait
@@ -415,8 +417,7 @@ func (h *Host) Channel(dom DomID, port Port) (*Channel, error) {
 	if !d.valid(port) {
 		return nil, fmt.Errorf("%w: domain %d port %d", ErrInvalid, dom, port)
 	}
-	st := d.entry(port).state().Load()
-	if st != stateUnbound && st != stateInterdomain {
+	if !d.entry(port).open() {
 		return nil, fmt.Errorf("%w: domain %d port %d is not open", ErrInvalid, dom, port)
 	}
 	return &Channel{h: h, dom: dom, port: port, d: d, local: d.entry(port)}, nil
@@ -542,11 +543,9 @@ func (c *Channel) Wait(timeout time.Duration) (uint32, error) {
 			}
 			continue
 		}
-		if st := c.local.state().Load(); st != stateInterdomain && st != stateUnbound {
+		if !c.local.open() {
 			c.endWait(w)
-			if c.w != nil {
-				c.w.rearmRelay() // so that it sees the port closed and ends
-			}
+			c.d.endRelay(c.port)
 			return 0, ErrClosed
 		}
 		if w == nil {

@@ -30,6 +30,13 @@ func (e entry) remoteDom() *atomic.Uint32  { return (*atomic.Uint32)(unsafe.Add(
 func (e entry) remotePort() *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(e.p, offRemotePort)) }
 func (e entry) pending() *atomic.Uint32    { return (*atomic.Uint32)(unsafe.Add(e.p, offPending)) }
 
+// open reports whether the port is allocated (unbound or bound): one a
+// Channel may use.
+func (e entry) open() bool {
+	st := e.state().Load()
+	return st == stateUnbound || st == stateInterdomain
+}
+
 // Shared (not FUTEX_PRIVATE) operations: the word lives in a MAP_SHARED file
 // mapped by several processes.
 const (

@@ -84,7 +84,7 @@ func (w *waiter) relay(e entry) {
 	word := e.pending()
 	for !w.stop.Load() {
 		v := word.Load()
-		if st := e.state().Load(); (st != stateInterdomain && st != stateUnbound) || v&closedBit != 0 {
+		if !e.open() || v&closedBit != 0 {
 			break
 		}
 		if v&countMask != 0 {
@@ -177,12 +177,12 @@ func (d *domain) wakeWord(p Port, word *atomicU32) bool {
 	return true
 }
 
-// park sleeps until w is signalled or, for timeout > 0, the timer fires;
-// false means the time ran out.
-func (c *Channel) park(w *waiter, timeout time.Duration) bool {
+// park sleeps until w is signalled or, for timeout > 0, the timer fires
+// (Wait looks at the word and the clock again either way).
+func (c *Channel) park(w *waiter, timeout time.Duration) {
 	if timeout <= 0 {
 		<-w.wake
-		return true
+		return
 	}
 	// Go 1.23 timers: Reset and Stop leave no stale value in C.
 	if c.timer == nil {
@@ -193,8 +193,6 @@ func (c *Channel) park(w *waiter, timeout time.Duration) bool {
 	select {
 	case <-w.wake:
 		c.timer.Stop()
-		return true
 	case <-c.timer.C:
-		return false
 	}
 }
