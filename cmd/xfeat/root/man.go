@@ -2,9 +2,12 @@ package root
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -13,18 +16,49 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 )
 
-// manHeader is fixed (no date) so that generated pages are reproducible and a
-// test can tell a stale page from a fresh one.
-var manHeader = &doc.GenManHeader{
+// ManDate is the date the generated pages carry in their .TH line when
+// SOURCE_DATE_EPOCH is not set. It is part of the source, never read from the
+// clock: cobra/doc stamps a page with the current month when given no date, so
+// pages generated in December would differ from those committed in November
+// and every month change would make them stale. Bump it with the pages when a
+// release changes what they say.
+const ManDate = "2026-12-04"
+
+// manHeader carries everything of a page's .TH line but the date, which
+// ManPages sets from pageDate on every page.
+var manHeader = doc.GenManHeader{
 	Title:   "XFEAT",
 	Section: "1",
 	Source:  "xfeat",
 	Manual:  "xfeat manual",
 }
 
+// pageDate is the date of the generated pages: SOURCE_DATE_EPOCH (seconds
+// since 1970, as reproducible builds set it) when set, else ManDate. getenv
+// is os.Getenv outside tests.
+func pageDate(getenv func(string) string) (time.Time, error) {
+	if s := getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds: %w", s, err)
+		}
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	return time.Parse(time.DateOnly, ManDate)
+}
+
 // ManPages renders the man page of every command of the tree, keyed by file
-// name (xfeat.1, xfeat-parse.1, ...).
+// name (xfeat.1, xfeat-parse.1, ...). The output depends on the command tree
+// and pageDate alone.
 func ManPages() (map[string][]byte, error) {
+	date, err := pageDate(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return manPages(date)
+}
+
+func manPages(date time.Time) (map[string][]byte, error) {
 	io, _, _, _ := iostreams.Test()
 	cmd := NewCmdRoot(&cmdutil.Factory{IO: io, Version: "devel"})
 	cmd.DisableAutoGenTag = true
@@ -37,7 +71,8 @@ func ManPages() (map[string][]byte, error) {
 		}
 		c.DisableAutoGenTag = true
 		var buf bytes.Buffer
-		h := *manHeader
+		h := manHeader
+		h.Date = &date // never nil: cobra/doc would read the clock
 		if err := doc.GenMan(c, &h, &buf); err != nil {
 			return err
 		}
