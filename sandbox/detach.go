@@ -24,8 +24,9 @@ const (
 	LogFileName = "host.log"
 )
 
-// DefaultRundir is where the sandbox host runs when no --rundir is given:
-// $XDG_RUNTIME_DIR/xfeat for a user with a runtime dir, else /run/xfeat.
+// DefaultRundir is where the sandbox host runs when neither --rundir nor
+// XENSTORED_PATH says (see Rundir): $XDG_RUNTIME_DIR/xfeat for a user other
+// than root with a runtime dir, else /run/xfeat.
 func DefaultRundir() string {
 	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && os.Geteuid() != 0 {
 		return filepath.Join(x, "xfeat")
@@ -35,7 +36,7 @@ func DefaultRundir() string {
 
 // Options says how to start a detached host.
 type Options struct {
-	Rundir string
+	Rundir string // "": the one Rundir finds
 	// Exe is the xfeat binary to run; "" means this process's executable.
 	Exe string
 	// Args are extra flags for `xfeat host run` (backend limits).
@@ -65,10 +66,7 @@ func Answers(ctx context.Context, socket string) bool {
 // it returns the socket. If a XenStore already answers there, Start returns
 // its socket and starts nothing.
 func Start(ctx context.Context, opts Options) (string, error) {
-	dir := opts.Rundir
-	if dir == "" {
-		dir = DefaultRundir()
-	}
+	dir, _ := Rundir(opts.Rundir)
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -179,11 +177,9 @@ func readPid(dir string) int {
 	return pid
 }
 
-// Status reports whether a host runs in rundir ("" = DefaultRundir).
+// Status reports whether a host runs in rundir ("": the one Rundir finds).
 func Status(ctx context.Context, rundir string) (HostStatus, error) {
-	if rundir == "" {
-		rundir = DefaultRundir()
-	}
+	rundir, _ = Rundir(rundir)
 	dir, err := filepath.Abs(rundir)
 	if err != nil {
 		return HostStatus{}, err
@@ -210,12 +206,11 @@ func Status(ctx context.Context, rundir string) (HostStatus, error) {
 	return st, nil
 }
 
-// Stop sends SIGTERM to the host of rundir and waits (bounded by ctx) until
-// it has exited. It returns ErrNotRunning when no host runs there.
+// Stop sends SIGTERM to the host of rundir ("": the one Rundir finds) and
+// waits (bounded by ctx) until it has exited. It returns ErrNotRunning when
+// no host runs there.
 func Stop(ctx context.Context, rundir string) error {
-	if rundir == "" {
-		rundir = DefaultRundir()
-	}
+	rundir, _ = Rundir(rundir)
 	dir, err := filepath.Abs(rundir)
 	if err != nil {
 		return err

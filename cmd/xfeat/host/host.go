@@ -52,8 +52,10 @@ domain introduced with XS_INTRODUCE a guest running the reference netfront
 and blkfront over its own, unprivileged XenStore connection. XS_RELEASE stops
 the guest and removes its memory, grant-table and event-channel files.
 
-The run directory RUNDIR is --rundir, else $XDG_RUNTIME_DIR/xfeat for a user
-with a runtime directory, else /run/xfeat. A detached host writes its pid to
+The run directory RUNDIR is --rundir, else DIR when XENSTORED_PATH is
+DIR/socket (so that the commands of a shell pointed at a host all find it),
+else $XDG_RUNTIME_DIR/xfeat for a user other than root with a runtime
+directory, else /run/xfeat. A detached host writes its pid to
 RUNDIR/host.pid and its log to RUNDIR/host.log. A guest's memory, grant table
 and event channels are RUNDIR/domains/domID.{mem,gnttab,gntpin,evtchn}
 (dom0.evtchn for the backends). The domain's limits come from
@@ -92,7 +94,7 @@ func newOptions(f *cmdutil.Factory) *Options {
 }
 
 func addRundir(cmd *cobra.Command, o *Options) {
-	cmd.Flags().StringVar(&o.Rundir, "rundir", "", "run directory (default $XDG_RUNTIME_DIR/xfeat, or /run/xfeat for root)")
+	cmd.Flags().StringVar(&o.Rundir, "rundir", "", sandbox.RundirHelp)
 }
 
 func addLimits(cmd *cobra.Command, o *Options) {
@@ -137,10 +139,8 @@ func limitArgs(o *Options) []string {
 }
 
 func rundir(o *Options) string {
-	if o.Rundir != "" {
-		return o.Rundir
-	}
-	return sandbox.DefaultRundir()
+	dir, _ := sandbox.Rundir(o.Rundir)
+	return dir
 }
 
 func newCmdRun(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {

@@ -86,7 +86,9 @@ request is a real blkif request on the device's shared ring, its data in
 guest pages granted to the backend, announced over the event channel and
 served by blkback (grant mapping, preadv/pwritev on the image) — the whole
 path a guest's I/O takes. xfeat io talks to the host over its I/O socket,
-RUNDIR/io.sock.
+RUNDIR/io.sock; RUNDIR is --rundir, else DIR when XENSTORED_PATH is
+DIR/socket, else $XDG_RUNTIME_DIR/xfeat for a user other than root, else
+/run/xfeat (as for xfeat host).
 
 --rw is read or write (sequential), randread, randwrite or randrw (half and
 half). --iodepth requests are kept in flight. With --verify every block
@@ -139,7 +141,7 @@ the backend answers an error, or verification fails; 2 on a usage error.`,
 			return ioRun(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Rundir, "rundir", "", "the sandbox host's run directory (default $XDG_RUNTIME_DIR/xfeat, or /run/xfeat for root)")
+	cmd.Flags().StringVar(&opts.Rundir, "rundir", "", sandbox.RundirHelp)
 	cmd.Flags().StringVar(&opts.Workload.RW, "rw", "randread", "read, write, randread, randwrite or randrw")
 	cmd.Flags().StringVar(&bs, "bs", "4k", "block size (512 to 16M, a multiple of 512)")
 	cmd.Flags().IntVar(&opts.Workload.IODepth, "iodepth", 1, "requests kept in flight")
@@ -152,13 +154,10 @@ the backend answers an error, or verification fails; 2 on a usage error.`,
 func ioRun(opts *IOOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dir := opts.Rundir
-	if dir == "" {
-		dir = sandbox.DefaultRundir()
-	}
+	dir, from := sandbox.Rundir(opts.Rundir)
 	xs, err := xsclient.Dial(ctx, filepath.Join(dir, sandbox.SocketName))
 	if err != nil {
-		return fmt.Errorf("no sandbox host in %s (start one with xfeat host start): %w", dir, err)
+		return fmt.Errorf("no sandbox host in %s (%s; start one with xfeat host start): %w", dir, rundirFrom(from), err)
 	}
 	domid, _, err := toolstack.ResolveDomain(ctx, xs, opts.Domain)
 	xs.Close()
@@ -193,4 +192,15 @@ func ioRun(opts *IOOptions) error {
 		fmt.Fprintf(opts.IO.Out, "  verified %d blocks\n", res.Verified)
 	}
 	return nil
+}
+
+// rundirFrom says where the run directory came from, for an error message.
+func rundirFrom(from string) string {
+	switch from {
+	case sandbox.FromFlag:
+		return "from --rundir"
+	case sandbox.FromEnv:
+		return "from XENSTORED_PATH"
+	}
+	return "the default run directory"
 }

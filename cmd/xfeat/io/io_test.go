@@ -1,6 +1,7 @@
 package io
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +44,18 @@ func TestParseSize(t *testing.T) {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("%s: %d %v", in, got, err)
 		}
+	}
+}
+
+// With no --rundir, xfeat io looks for the host where XENSTORED_PATH
+// points (a host started with --rundir D is found through D/socket), as
+// every other command does, and says where it looked.
+func TestRundirFromXenstoredPath(t *testing.T) {
+	d := t.TempDir()
+	t.Setenv("XENSTORED_PATH", d+"/socket")
+	ios, _, _, _ := iostreams.Test()
+	err := ioRun(&IOOptions{IO: ios, Domain: "g", Vdev: 51712})
+	if err == nil || !strings.Contains(err.Error(), "no sandbox host in "+d+" (from XENSTORED_PATH") {
+		t.Errorf("err = %v, want it to name %s from XENSTORED_PATH", err, d)
 	}
 }

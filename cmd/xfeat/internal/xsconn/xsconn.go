@@ -32,7 +32,7 @@ func For(f *cmdutil.Factory) func(ctx context.Context, flag string, startSandbox
 // When none answers and start is set (and no endpoint was named with
 // --xenstore or XENSTORED_PATH), it starts the sandbox host and says so.
 func Connect(ctx context.Context, ios *iostreams.IOStreams, flag string, start bool) (*xsclient.Client, error) {
-	rundir := sandbox.DefaultRundir()
+	rundir, _ := sandbox.Rundir("")
 	o := toolstack.DiscoverOptions{Flag: flag, SandboxSocket: filepath.Join(rundir, sandbox.SocketName)}
 	c, _, err := toolstack.Connect(ctx, o)
 	if err == nil {
