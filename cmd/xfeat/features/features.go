@@ -40,7 +40,7 @@ under /local/domain/BE/backend/TYPE/features: name, type (uint, int,
 bool, string), default (for a maximum such as multi-queue-max-queues: the
 backend's own maximum, above which it clamps a request), the hard bounds
 -min/-max and allowed -values where given, and the description. These are
-the names and values a vif or disk spec may request (see xfeat-features(5)).
+the names and values a vif or disk spec may request (see xfeat-requests(5)).
 
 Output: a table on a terminal; otherwise one tab-separated line per feature
 in that column order ("-" for an absent bound). With -o json:

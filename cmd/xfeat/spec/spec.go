@@ -38,7 +38,7 @@ Fields are named after xl's keywords; fields not given are omitted (xl's and
 libxl's defaults apply), except format, vdev, virtual-device, access and
 devtype for a disk and devid for a vif (-1 when the toolstack picks it).
 "features" maps xenstore feature names to the requested values. See
-xfeat-features(5).
+xfeat-requests(5).
 
 A rejected spec prints every problem on standard error, as
 spec:1:COLUMN: message (spec[N] for the Nth of several disk specs), and exits 1.`,
