@@ -213,17 +213,8 @@ func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vst
 				kind = featureBool
 			}
 		}
-		if generic {
-			known := false
-			for _, k := range knownFeatureNames(fs.t) {
-				if k == name {
-					known = true
-				}
-			}
-			if s := suggest(name, knownFeatureNames(fs.t)); !known && s != "" {
-				fs.warnf(r, "feature "+quote(name)+" is not one xfeat knows for "+string(fs.t),
-					"did you mean "+quote(s)+"? (an unknown name is passed to the backend, which decides)")
-			}
+		if generic && !fs.checkKnown(name, r) {
+			return
 		}
 	}
 	if value == "" {

@@ -133,3 +133,21 @@ func TestValidateTerminalShowsSource(t *testing.T) {
 		t.Errorf("terminal output:\n%s", out)
 	}
 }
+
+// validate knows offline which features belong to which device type, as
+// create would find from the backend's schema: the README's old headline
+// example asked a vif for a disk feature.
+func TestValidateFeatureOfOtherDeviceType(t *testing.T) {
+	p := writeCfg(t, "vif  = [ \"bridge=br0,queues=2\",\n"+
+		"         \"bridge=br0,features=queues:2\\\\;max-ring-page-order:0\" ]\n"+
+		"disk = [ \"/srv/guest.img,raw,xvda,rw,queues=4,features=feature-sg:1\" ]\n")
+	out, err := run(t, p, cmdutil.OutputTable, false)
+	if cmdutil.ExitCodeOf(err) != cmdutil.ExitError {
+		t.Fatalf("exit %v\n%s", cmdutil.ExitCodeOf(err), out)
+	}
+	want := p + ":2:42: vif #1: feature \"max-ring-page-order\" is a disk feature, not a vif one: no vif backend offers it (xfeat create would refuse it); the vif features are in xfeat-requests(5)\n" +
+		p + ":3:56: disk #0: feature \"feature-sg\" is a vif feature, not a disk one: no disk backend offers it (xfeat create would refuse it); the disk features are in xfeat-requests(5)\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
