@@ -19,23 +19,26 @@ type ParseOptions struct {
 	IO *iostreams.IOStreams
 
 	File   string // "-" reads standard input
-	JSON   bool
+	Output cmdutil.Output
 	Strict bool
 }
 
 // NewCmdParse builds `xfeat parse`.
 func NewCmdParse(f *cmdutil.Factory, runF func(*ParseOptions) error) *cobra.Command {
 	opts := &ParseOptions{IO: f.IO}
-	cmd := &cobra.Command{
+	var jsonAlias bool
+	var cmd *cobra.Command
+	cmd = &cobra.Command{
 		Use:   "parse FILE",
 		Short: "Parse an xl.cfg file as xl does and print its settings",
 		Long: `Parse FILE (- for standard input) with the same tokens, grammar, escapes and
 += rules as xl's libxlutil, and print every setting it stores, in file order.
 
-Without --json each setting is printed as one line, NAME = VALUE or
+Without -o json each setting is printed as one line, NAME = VALUE or
 NAME += VALUE, the value in canonical xl.cfg syntax on one line.
 
-With --json the output is a JSON array with one object per setting:
+With -o json (or --json, its older spelling) the output is a JSON array with
+one object per setting:
 {"name": NAME, "op": "=" or "+=", "line": N, "value": V}. V is a string or a
 (nested) array of strings exactly as libxlutil stores them: numbers as written
 (0x1f stays "0x1f"), strings after escape processing, a += joined with the
@@ -53,18 +56,25 @@ on the last line without a newline. --strict makes these errors.
 Exit status: 0 when the file is accepted, 1 when it is rejected (or cannot be
 read), 2 on a usage error.`,
 		Example: `  xfeat parse /etc/xen/guest.cfg
-  xfeat parse --json guest.cfg | jq -r '.[] | select(.name == "vif") | .value[]'
+  xfeat parse -o json guest.cfg | jq -r '.[] | select(.name == "vif") | .value[]'
   echo 'memory = 0x400' | xfeat parse --strict -`,
 		Args: cmdutil.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.File = args[0]
+			if jsonAlias {
+				if cmd.Flags().Changed("output") && opts.Output != cmdutil.OutputJSON {
+					return cmdutil.FlagErrorf("--json and -o %s disagree: --json is -o json", opts.Output)
+				}
+				opts.Output = cmdutil.OutputJSON
+			}
 			if runF != nil {
 				return runF(opts)
 			}
 			return parseRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the settings as a JSON array")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	cmd.Flags().BoolVar(&jsonAlias, "json", false, "the same as -o json (kept for scripts that use it)")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "accept exactly what xl accepts: xfeat's leniencies become errors")
 	return cmd
 }
@@ -80,7 +90,7 @@ func ReadInput(ios *iostreams.IOStreams, file string) (name string, src []byte, 
 	return file, src, err
 }
 
-// jsonSetting is one element of --json output; the keys are relied on by
+// jsonSetting is one element of -o json output; the keys are relied on by
 // scripts.
 type jsonSetting struct {
 	Name  string `json:"name"`
@@ -89,7 +99,7 @@ type jsonSetting struct {
 	Value any    `json:"value"`
 }
 
-// JSONValue converts a value to what --json prints: a string or a nested
+// JSONValue converts a value to what -o json prints: a string or a nested
 // []any of strings.
 func JSONValue(v *parser.Value) any {
 	if v.Kind == parser.KindString {
@@ -114,7 +124,7 @@ func parseRun(opts *ParseOptions) error {
 	if f == nil {
 		return cmdutil.ErrSilent
 	}
-	if opts.JSON {
+	if opts.Output == cmdutil.OutputJSON {
 		out := make([]jsonSetting, 0, len(f.Settings()))
 		for _, s := range f.Settings() {
 			out = append(out, jsonSetting{Name: s.Name, Op: s.Op, Line: s.Line, Value: JSONValue(s.Value)})

@@ -103,3 +103,27 @@ func TestParseUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d, %q", code, errOut)
 	}
 }
+
+// parse takes -o json like every command that prints data; --json stays as
+// its alias, and the two must not disagree.
+func TestParseOutputFlag(t *testing.T) {
+	p := writeFile(t, "memory = 512\nvif = ['a']\n")
+	code, viaO, errOut := run(t, "", "parse", "-o", "json", p)
+	if code != cmdutil.ExitOK || errOut != "" || !json.Valid([]byte(viaO)) {
+		t.Fatalf("-o json: exit %d %q %q", code, viaO, errOut)
+	}
+	for _, args := range [][]string{{"--json"}, {"--output=json"}, {"--json", "-o", "json"}} {
+		code, out, errOut := run(t, "", append(append([]string{"parse"}, args...), p)...)
+		if code != cmdutil.ExitOK || out != viaO || errOut != "" {
+			t.Errorf("%v: exit %d, %q %q; want what -o json prints", args, code, out, errOut)
+		}
+	}
+	if code, out, _ := run(t, "", "parse", "-o", "table", p); code != cmdutil.ExitOK || out != "memory = 512\nvif = [\"a\"]\n" {
+		t.Errorf("-o table: exit %d %q", code, out)
+	}
+	for _, args := range [][]string{{"--json", "-o", "table"}, {"-o", "yaml"}} {
+		if code, _, errOut := run(t, "", append(append([]string{"parse"}, args...), p)...); code != cmdutil.ExitUsage || errOut == "" {
+			t.Errorf("%v: exit %d %q, want a usage error", args, code, errOut)
+		}
+	}
+}

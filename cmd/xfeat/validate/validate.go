@@ -42,6 +42,12 @@ vif's default devid). Warnings (what xfeat accepts but xl would not, or what
 xl accepts but is likely a mistake) are printed with "warning:" and do not
 fail the check, unless --strict makes the file's leniencies errors.
 
+The problems are what validate prints: they go to standard output, as text
+or with -o json, so that a script reads them as data (xfeat create and xfeat
+parse print the same problems on standard error, their output being
+something else). Nothing else goes to standard output. On a terminal a file
+without errors is confirmed on standard error: FILE: valid (N vif, M disk).
+
 With -o json the problems are printed as a JSON list of objects with the keys
 file, line, column, severity ("error" or "warning"), message, device and
 feature ("" where they do not apply); the list is empty for a clean file.

@@ -151,3 +151,27 @@ func TestValidateFeatureOfOtherDeviceType(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
 }
+
+// The problems are validate's output: standard output, as text and as
+// JSON, with nothing on standard error; the confirmation of a clean file on
+// a terminal is not data and goes to standard error.
+func TestValidateProblemsOnStdout(t *testing.T) {
+	bad := writeCfg(t, badCfg)
+	for _, out := range []cmdutil.Output{cmdutil.OutputTable, cmdutil.OutputJSON} {
+		for _, tty := range []bool{false, true} {
+			io, _, stdout, stderr := iostreams.Test()
+			io.SetStdoutTTY(tty)
+			io.SetColorEnabled(false)
+			err := validateRun(&ValidateOptions{IO: io, File: bad, Output: out})
+			if cmdutil.ExitCodeOf(err) != cmdutil.ExitError || !strings.Contains(stdout.String(), "max_event_channels") || stderr.Len() != 0 {
+				t.Errorf("-o %s, tty %v: exit %d, stdout %q, stderr %q", out, tty, cmdutil.ExitCodeOf(err), stdout, stderr)
+			}
+		}
+	}
+	clean := writeCfg(t, "vif = [ 'bridge=br0' ]\n")
+	io, _, stdout, stderr := iostreams.Test()
+	io.SetStdoutTTY(true)
+	if err := validateRun(&ValidateOptions{IO: io, File: clean, Output: cmdutil.OutputTable}); err != nil || stdout.Len() != 0 || stderr.String() != clean+": valid (1 vif, 0 disk)\n" {
+		t.Errorf("clean on a terminal: %v, stdout %q, stderr %q", err, stdout, stderr)
+	}
+}
