@@ -1,4 +1,5 @@
-# backends/ring, backends/grant, backends/evtchn (issue 4).
+# backends/ring, backends/grant, backends/evtchn: Xen's shared rings, grant
+# tables and event channels as the sandbox host provides them.
 # `make bench-ring`: Go ring round trip vs the same loop in C with Xen's
 # ring.h (Go/C ratios), event-channel batching, grant map/copy cost.
 BENCH_TARGETS += bench-ring

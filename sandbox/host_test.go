@@ -128,7 +128,8 @@ type vbdSpec struct {
 }
 
 // createDomain lays a domain and its devices out as the toolstack does
-// (contract, xen-spec §E), INTRODUCE included.
+// (libxl's layout, docs/design.md "Creating and destroying a domain"),
+// INTRODUCE included.
 func (h *testHost) createDomain(t testing.TB, id uint32, vifs []vifSpec, vbds []vbdSpec) {
 	t.Helper()
 	ctx := bg

@@ -18,7 +18,10 @@
 //     happens in one transaction too, so a backend never sees half a device.
 //   - config-<feature> nodes carry the permissions [n<backend>]: the guest
 //     can neither read nor write them. Frontend and backend directories carry
-//     libxl's permissions (xen-spec §E.2).
+//     libxl's permissions (tools/libs/light/libxl_device.c,
+//     libxl__device_generic_add: the frontend's owned by the guest and
+//     readable by the backend, the backend's the other way round; see
+//     docs/design.md, "Creating and destroying a domain").
 //   - What the toolstack reads back from a frontend directory (owned by the
 //     guest) is never trusted for locating a backend: the libxl shadow under
 //     /libxl/<domid>/device is.

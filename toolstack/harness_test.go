@@ -45,7 +45,8 @@ func dial(t *testing.T, path string) *xsclient.Client {
 
 func i64(v int64) *int64 { return &v }
 
-// contractSchemas are the backends' default schemas of the issue-5 contract.
+// contractSchemas are the schemas the sandbox backends advertise with their
+// default limits (docs/design.md, "Defaults of the reference backends").
 func contractSchemas() []*schema.Schema {
 	f := func(name string, typ schema.Type, defval string, lo, hi *int64) *schema.Feature {
 		return &schema.Feature{Name: name, Type: typ, Defval: defval, Desc: name, Min: lo, Max: hi}
@@ -78,7 +79,7 @@ func contractSchemas() []*schema.Schema {
 	return []*schema.Schema{vif, vbd}
 }
 
-// advertise writes the contract's schemas as the backends do at start.
+// advertise writes those schemas as the backends do at start.
 func advertise(t *testing.T, c *xsclient.Client) {
 	t.Helper()
 	ctx := context.Background()

@@ -55,7 +55,8 @@ type Limits struct {
 	Disabled []string
 }
 
-// DefaultLimits are the contract's defaults.
+// DefaultLimits are what blkback advertises unless xfeat host's flags say
+// otherwise (docs/design.md, "Defaults of the reference backends").
 func DefaultLimits() Limits {
 	return Limits{MaxQueues: 4, MaxRingPageOrder: 4, MaxIndirectSegments: 256}
 }

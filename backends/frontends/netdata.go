@@ -61,8 +61,10 @@ const NetnsPrefix = "xfeat-"
 // NetnsName is the network namespace of the guest named name.
 func NetnsName(name string) string { return NetnsPrefix + name }
 
-// Buffers per queue and direction: the contract's grant budget (256 tx +
-// 256 rx pages per queue).
+// Buffers per queue and direction: one page per slot of a one-page tx or rx
+// ring (256 slots each, __CONST_RING_SIZE of netif.h's rings), as Linux's
+// xen-netfront grants them; toolstack's grant budget counts the same
+// (docs/design.md, "Checking, offline and online").
 const netBufs = 256
 
 const (

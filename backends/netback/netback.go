@@ -41,7 +41,8 @@ type Limits struct {
 	Disabled  []string
 }
 
-// DefaultLimits are the contract's defaults.
+// DefaultLimits are what netback advertises unless xfeat host's flags say
+// otherwise (docs/design.md, "Defaults of the reference backends").
 func DefaultLimits() Limits { return Limits{MaxQueues: 4} }
 
 type boolFeature struct {

@@ -39,8 +39,9 @@ lists of more than one item one item a line with a trailing comma, comments
 kept. Only the layout changes: xl reads the same settings from the output.
 
 What xfeat accepts but xl rejects is repaired: an unknown escape such as \;
-is written \\; (the value xfeat and the design's feature syntax read), CRLF
-line ends become LF, and the file ends with a newline.
+is written \\; (the value stays \;, the item separator of features= in
+xfeat-requests(5), but xl reads it only in that spelling), CRLF line ends
+become LF, and the file ends with a newline.
 
   -w       write the result back to FILE (atomically: a temporary file in the
            same directory renamed over it; the mode is kept); a file already
