@@ -95,7 +95,9 @@ func TestBadInput(t *testing.T) {
 	r.wantErr(T.TypeIntroduce, 0, nul("abc", "0", "1"), "EINVAL")
 	r.wantErr(T.TypeRelease, 0, nul("6"), "ENOENT")
 	r.wantErr(T.TypeRelease, 0, nul("0"), "EINVAL")
-	r.wantErr(T.TypeGetDomainPath, 0, nul("x"), "EINVAL")
+	r.wantErr(T.TypeGetDomainPath, 0, "", "EINVAL")            // no argument at all
+	r.wantErr(T.TypeGetDomainPath, 0, "7", "EINVAL")           // no NUL
+	r.wantErr(T.TypeGetDomainPath, 0, nul("7", "8"), "EINVAL") // two arguments
 	r.wantErr(T.TypeDirectoryPart, 0, nul("/"), "EINVAL")
 	// A payload over the limit set below 4096 is refused but the stream stays usable.
 	r.wantOK(T.TypeRead, 0, nul("/tool"))
@@ -778,6 +780,76 @@ func TestDirectoryPart(t *testing.T) {
 	must(t, err)
 	if !slices.Equal(got, want) {
 		t.Errorf("DIRECTORY_PART listing: %d entries, want %d", len(got), len(want))
+	}
+}
+
+// Every domain id argument is read as C xenstored reads it, with atoi into
+// an unsigned int (tools/xenstore/xenstored_domain.c, Xen 4.17): an empty
+// or non-numeric id is domain 0, text after the digits is ignored, white
+// space and a sign may lead, and the value keeps the low 32 bits of
+// strtol's (saturated) result. The real daemon cannot be run here to
+// compare (Debian's xenstored exits without a hypervisor, and with
+// --no-domain-init crashes on the first request of a socket client), so
+// the expected answers are atoi's, worked out by hand.
+func TestDomidArgsReadAsAtoi(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	r := newRaw(t, pipeConn(t, s, 0))
+	for _, c := range []struct{ arg, path string }{
+		{"", "/local/domain/0"},
+		{"abc", "/local/domain/0"},
+		{"12abc", "/local/domain/12"},
+		{" 7", "/local/domain/7"},
+		{"\t\n8", "/local/domain/8"},
+		{"+5", "/local/domain/5"},
+		{"-1", "/local/domain/4294967295"},
+		{"- 1", "/local/domain/0"},
+		{"0x10", "/local/domain/0"},
+		{"99999999999", "/local/domain/1215752191"},          // 0x174876E7FF: low 32 bits
+		{"99999999999999999999", "/local/domain/4294967295"}, // LONG_MAX, as int: -1
+		{"-99999999999999999999", "/local/domain/0"},         // LONG_MIN, as int: 0
+		{"4294967297", "/local/domain/1"},
+	} {
+		if got := r.wantOK(T.TypeGetDomainPath, 0, nul(c.arg)); got != nul(c.path) {
+			t.Errorf("GET_DOMAIN_PATH %q = %q, want %q", c.arg, got, nul(c.path))
+		}
+	}
+
+	// INTRODUCE: domain id and port by atoi, the frame number by strtoull.
+	r.wantOK(T.TypeIntroduce, 0, nul("6junk", "x", "7abc"))
+	if d := s.Domains(); len(d) != 1 || d[0].ID != 6 || d[0].GFN != 0 || d[0].Evtchn != 7 {
+		t.Errorf("INTRODUCE 6junk x 7abc: domains %+v", d)
+	}
+	r.wantErr(T.TypeIntroduce, 0, nul("", "0", "1"), "EINVAL")  // domain 0
+	r.wantErr(T.TypeIntroduce, 0, nul("9", "0", "x"), "EINVAL") // port 0
+	for _, c := range []struct{ arg, want string }{
+		{"6", "T"}, {" 6xyz", "T"}, {"", "T"}, {"abc", "T"}, {"32752", "T"}, {"7", "F"}, {"-1", "F"},
+	} {
+		if got := r.wantOK(T.TypeIsDomainIntroduced, 0, nul(c.arg)); got != nul(c.want) {
+			t.Errorf("IS_DOMAIN_INTRODUCED %q = %q, want %s", c.arg, got, c.want)
+		}
+	}
+	r.wantOK(T.TypeResume, 0, nul("6."))
+	r.wantErr(T.TypeResume, 0, nul("x"), "EINVAL") // domain 0
+	r.wantOK(T.TypeIntroduce, 0, nul("8", "0", "1"))
+	r.wantOK(T.TypeSetTarget, 0, nul("6a", "+8"))
+	r.wantErr(T.TypeSetTarget, 0, nul("6", "9"), "ENOENT")
+	r.wantErr(T.TypeRelease, 0, nul(""), "EINVAL") // domain 0
+	r.wantOK(T.TypeRelease, 0, nul("8 "))
+	r.wantOK(T.TypeRelease, 0, nul("06"))
+	if d := s.Domains(); len(d) != 0 {
+		t.Errorf("after RELEASE: %+v", d)
+	}
+
+	// DIRECTORY_PART's offset too: "-1" is far past the end.
+	must(t, client(t, s, 0).WriteString(ctx(t), "/dp/a", ""))
+	_, p := r.call(T.TypeDirectoryPart, 0, nul("/dp", "-1"))
+	if _, rest, _ := strings.Cut(p, "\x00"); rest != "\x00" {
+		t.Errorf("DIRECTORY_PART offset -1 = %q, want an empty list", p)
+	}
+	_, p = r.call(T.TypeDirectoryPart, 0, nul("/dp", ""))
+	if _, rest, _ := strings.Cut(p, "\x00"); rest != "a\x00\x00" {
+		t.Errorf("DIRECTORY_PART offset \"\" = %q, want the whole list", p)
 	}
 }
 
