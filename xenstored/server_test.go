@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/xsclient"
 	T "github.com/xfeat/xfeat/xsclient"
 )
@@ -897,4 +898,101 @@ func perms(ss ...string) []T.Perm {
 		panic(err)
 	}
 	return out
+}
+
+// One unprivileged guest cannot grow the log at will: the lines its
+// connections cause (refused past the connection limit, closed for an
+// over-long message) are limited per domain, and what was held back is
+// summarised with its count when the daemon stops. Another domain's lines
+// and domain 0's are not held back.
+func TestGuestCannotFloodTheLog(t *testing.T) {
+	goroutineLeakCheck(t)
+	var mu sync.Mutex
+	var lines []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	s, err := New(Config{Rundir: t.TempDir(), MaxDomainConns: 1, Logf: logf})
+	must(t, err)
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
+	must(t, s.Introduce(5, 0, 1))
+	must(t, s.Introduce(6, 0, 1))
+	hold, err := net.Dial("unix", s.DomainSocketPath(5)) // the one it may have
+	must(t, err)
+	defer hold.Close()
+	newRaw(t, hold).wantOK(T.TypeGetDomainPath, 0, nul("5"))
+
+	start := time.Now()
+	const refused, tooLong = 300, 100
+	for i := 0; i < refused; i++ {
+		nc, err := net.Dial("unix", s.DomainSocketPath(5))
+		must(t, err)
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a connection past the limit was served")
+		}
+		nc.Close()
+	}
+	hold.Close()
+	waitConnsDropTo(t, s, 0, "domain 5's connection")
+	for i := 0; i < tooLong; i++ {
+		nc, err := net.Dial("unix", s.DomainSocketPath(5))
+		must(t, err)
+		nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("an over-long message was answered")
+		}
+		nc.Close()
+		waitConnsDropTo(t, s, 0, "the over-long message's connection")
+	}
+	elapsed := time.Since(start)
+	// Domain 6 and domain 0 are heard.
+	nc, err := net.Dial("unix", s.DomainSocketPath(6))
+	must(t, err)
+	nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+	nc.Read(make([]byte, 1))
+	nc.Close()
+	waitConnsDropTo(t, s, 0, "domain 6's connection")
+	must(t, s.Close())
+	closed = true
+
+	mu.Lock()
+	defer mu.Unlock()
+	logged, held := 0, 0
+	heard6 := false
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, "domain 6 sent a message longer"):
+			heard6 = true
+		case !strings.Contains(l, "domain 5 ") || !strings.Contains(l, "connection refused") && !strings.Contains(l, "longer than"):
+		case strings.Contains(l, " times)"):
+			var n int
+			if i := strings.LastIndex(l, "(repeated "); i < 0 {
+				t.Errorf("odd summary %q", l)
+			} else if _, err := fmt.Sscanf(l[i:], "(repeated %d times)", &n); err != nil {
+				t.Errorf("summary %q: %v", l, err)
+			}
+			held += n
+		default:
+			logged++
+		}
+	}
+	// The burst, plus one line per second of the test.
+	if max := hostlog.DefaultBurst + 1 + int(elapsed/hostlog.DefaultInterval); logged > max {
+		t.Errorf("domain 5 got %d lines into the log (at most %d allowed)", logged, max)
+	}
+	if logged+held != refused+tooLong {
+		t.Errorf("%d lines logged and %d summarised, want %d in all", logged, held, refused+tooLong)
+	}
+	if !heard6 {
+		t.Error("domain 6's line was held back too")
+	}
 }
