@@ -61,8 +61,9 @@ func Answers(ctx context.Context, socket string) bool {
 	return err == nil
 }
 
-// Start starts `xfeat host run --rundir DIR` detached from this process (its
-// own session, stdio to DIR/host.log) and waits until DIR/socket answers;
+// Start starts `xfeat host run --rundir DIR --log-file DIR/host.log`
+// detached from this process (its own session, stdio to DIR/host.log too)
+// and waits until DIR/socket answers;
 // it returns the socket. If a XenStore already answers there, Start returns
 // its socket and starts nothing.
 func Start(ctx context.Context, opts Options) (string, error) {
@@ -96,7 +97,10 @@ func Start(ctx context.Context, opts Options) (string, error) {
 		return "", err
 	}
 	defer null.Close()
-	cmd := exec.Command(exe, append([]string{"host", "run", "--rundir", dir}, opts.Args...)...)
+	// The host writes its log itself, bounded (--log-file); the file is
+	// its standard output and error from the start too, so that a host
+	// failing before it logs anything still says why there.
+	cmd := exec.Command(exe, append([]string{"host", "run", "--rundir", dir, "--log-file", logPath}, opts.Args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"

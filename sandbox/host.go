@@ -18,7 +18,9 @@
 // Invariants: a guest or a device failing never stops the host; every grant
 // mapping and event channel a device acquired is released when the device
 // closes or the host stops; a guest's files exist exactly while it is
-// introduced.
+// introduced; every log line about a guest or one of its devices (which
+// the guest can make happen again and again) goes through one per-domain
+// limiter (internal/hostlog), so no guest grows the log at will.
 package sandbox
 
 import (
@@ -39,6 +41,7 @@ import (
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -69,7 +72,8 @@ type Config struct {
 	NetData bool
 	TunPath string
 	Quotas  xenstored.Quotas
-	// Logf receives one line per notable event; nil discards them.
+	// Logf receives one line per notable event; nil discards them. Lines
+	// about a guest or its devices are rate-limited per domain first.
 	Logf func(format string, args ...any)
 	// RunFrontends says whether an introduced domain runs the reference
 	// frontends; nil means every domain does. A domain without them still
@@ -91,6 +95,7 @@ type Host struct {
 	netTap   *frontends.NetTap // Config.NetData
 	plat     *backendPlatform
 	events   *evtchn.Host
+	lim      *hostlog.Limiter // per domain, before cfg.Logf
 
 	stopping atomic.Bool
 
@@ -120,8 +125,9 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, guests: map[uint32]*Guest{}, released: map[uint32]*Guest{}}
+	h.lim = hostlog.NewLimiter(h.logf)
 	srv, err := xenstored.New(xenstored.Config{
-		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: h.daemonLogf,
+		Rundir: cfg.Rundir, Quotas: cfg.Quotas, Logf: h.daemonLogf, DomainLogf: h.daemonDomainLogf,
 		OnIntroduce: h.onIntroduce, OnRelease: h.onRelease,
 	})
 	if err != nil {
@@ -147,8 +153,8 @@ func New(cfg Config) (*Host, error) {
 		h.cfg.BlkbackDataPath = cfg.BlkbackDataPath
 	}
 	h.setupNetData()
-	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.logf, DataPath: h.cfg.NetbackDataPath}
-	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.logf, DataPath: cfg.BlkbackDataPath}
+	h.nbDriver = &netback.Driver{Limits: cfg.Netback, Platform: h.plat, Logf: h.prefixed("netback"), DataPath: h.cfg.NetbackDataPath}
+	h.bbDriver = &blkback.Driver{Limits: cfg.Blkback, Platform: h.plat, Logf: h.prefixed("blkback"), DataPath: cfg.BlkbackDataPath}
 	h.net = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.nbDriver, Logf: h.prefixed("netback")}
 	h.blk = &xenbus.BackendBus{Client: h.xs, BackendID: 0, Driver: h.bbDriver, Logf: h.prefixed("blkback")}
 	return h, nil
@@ -171,8 +177,39 @@ func (h *Host) daemonLogf(format string, args ...any) {
 	h.logf(format, args...)
 }
 
+// daemonDomainLogf is daemonLogf for the lines a domain's connections
+// cause: limited per domain.
+func (h *Host) daemonDomainLogf(domid uint32, format string, args ...any) {
+	if h.stopping.Load() && len(args) > 0 {
+		if err, ok := args[len(args)-1].(error); ok && errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+	}
+	h.lim.Logf(domid, format, args...)
+}
+
+// guestLogf logs a line about guest domid (limited per domain).
+func (h *Host) guestLogf(domid uint32, format string, args ...any) {
+	h.lim.Logf(domid, "guest %d: "+format, append([]any{domid}, args...)...)
+}
+
+// prefixed is the log of a backend or frontend driver, whose lines about a
+// device start with that device (a *xenbus.Device or *xenbus.FrontDevice,
+// by the drivers' convention): those are limited per the device's guest
+// domain. Other lines (a bridge created for the host) are the host's own.
 func (h *Host) prefixed(p string) func(string, ...any) {
-	return func(format string, args ...any) { h.logf(p+": "+format, args...) }
+	return func(format string, args ...any) {
+		var dom uint32
+		if len(args) > 0 {
+			switch d := args[0].(type) {
+			case *xenbus.Device:
+				dom = d.FrontendID
+			case *xenbus.FrontDevice:
+				dom = d.DomID
+			}
+		}
+		h.lim.Logf(dom, p+": "+format, args...)
+	}
 }
 
 // Socket is domain 0's XenStore socket.
@@ -254,6 +291,7 @@ func (h *Host) shutdown() {
 	}
 	h.plat.close()
 	h.events.Close()
+	h.lim.Close() // what it held back is summarised now
 	// The domains' socket directories are empty now; a stopped host
 	// leaves no trace of its guests.
 	dirs, _ := filepath.Glob(filepath.Join(h.cfg.Rundir, "domains", "*"))
@@ -408,7 +446,7 @@ func (h *Host) onIntroduce(d xenstored.Domain) {
 			}
 		}
 		if err := h.runGuest(ctx, g, d); err != nil {
-			h.logf("guest %d: %v", d.ID, err)
+			h.guestLogf(d.ID, "%v", err)
 		}
 	}()
 }
@@ -471,7 +509,7 @@ func (h *Host) limit(ctx context.Context, id uint32, key string, def int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		h.logf("guest %d: /libxl/%d/sandbox/%s = %q is not a positive number; using %d", id, id, key, v, def)
+		h.guestLogf(id, "/libxl/%d/sandbox/%s = %q is not a positive number; using %d", id, key, v, def)
 		return def
 	}
 	return n
@@ -492,8 +530,8 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 		plat.close()
 		h.plat.forget(d.ID)
 	}()
-	h.logf("guest %d: started (max_grant_frames %d, max_event_channels %d)", d.ID, frames, chans)
-	defer h.logf("guest %d: stopped", d.ID)
+	h.guestLogf(d.ID, "started (max_grant_frames %d, max_event_channels %d)", frames, chans)
+	defer h.guestLogf(d.ID, "stopped")
 	if h.cfg.RunFrontends != nil && !h.cfg.RunFrontends(d.ID) {
 		close(g.ready)
 		<-ctx.Done()
@@ -518,7 +556,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 		go func() {
 			defer wg.Done()
 			if err := bus.Run(ctx); err != nil && ctx.Err() == nil {
-				h.logf("guest %d: %s: %v", d.ID, bus.Driver.Kind(), err)
+				h.guestLogf(d.ID, "%s: %v", bus.Driver.Kind(), err)
 			}
 		}()
 	}

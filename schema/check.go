@@ -85,12 +85,18 @@ func (f *Feature) Check(v string) (string, error) {
 	return bad()
 }
 
-// ParseBool reads the boolean spellings an administrator may use in xl.cfg.
+// ParseBool reads a boolean feature value, wherever one is requested: a
+// shorthand key or features= item of a device spec, a config-<name> node.
+// It is the only place that does. Accepted, in any case and nothing else
+// (no blanks around): 1 and 0, as xl.cfg(5) writes a BOOLEAN and XenStore
+// stores one; true and false, libxl_defbool's own spelling (True/False);
+// on/off and yes/no. Single letters (y, n) and other numbers are refused:
+// they are more likely a slip than a request.
 func ParseBool(v string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "on", "yes", "y":
+	switch strings.ToLower(v) {
+	case "1", "true", "on", "yes":
 		return true, true
-	case "0", "false", "off", "no", "n":
+	case "0", "false", "off", "no":
 		return false, true
 	}
 	return false, false

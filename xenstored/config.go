@@ -98,6 +98,14 @@ type Config struct {
 	// a bad message, a domain introduced or released).
 	Logf func(format string, args ...any)
 
+	// DomainLogf, if set, receives instead of Logf the lines a domain's
+	// own connections cause and can repeat at will (a connection refused,
+	// a message too long, a client that stops reading), with that
+	// domain's id, so that the embedding process rate-limits them with
+	// its other per-domain lines (internal/hostlog). Unset, the server
+	// limits them itself, with hostlog's defaults, before Logf.
+	DomainLogf func(domid uint32, format string, args ...any)
+
 	// OnIntroduce and OnRelease, if set, are called after a domain was
 	// introduced or released (by a request or by Introduce/Release), from
 	// the goroutine that did it, with no lock held. They may use the store

@@ -114,9 +114,9 @@ func (c *conn) serve() {
 		}
 	}
 	if errors.Is(err, xsclient.ErrPayloadTooLong) {
-		c.s.logf("xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xsclient.PayloadMax)
+		c.s.domLogf(c.domid, "xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xsclient.PayloadMax)
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		c.s.logf("xenstored: domain %d: %v", c.domid, err)
+		c.s.domLogf(c.domid, "xenstored: domain %d: %v", c.domid, err)
 	}
 	c.close()
 	c.s.st.Lock()
@@ -229,7 +229,7 @@ func (c *conn) queue(h xsclient.Header, a []byte, b string, reply bool) bool {
 	if len(c.out.pending)+xsclient.HeaderSize+int(h.Len) > c.s.cfg.MaxConnOutput {
 		c.out.closed = true
 		c.out.cond.Broadcast()
-		c.s.logf("xenstored: domain %d has %d bytes of unread output: connection closed", c.domid, len(c.out.pending))
+		c.s.domLogf(c.domid, "xenstored: domain %d has %d bytes of unread output: connection closed", c.domid, len(c.out.pending))
 		c.nc.Close()
 		return false
 	}
@@ -281,7 +281,7 @@ func (c *conn) event(path, token string) {
 		c.out.cond.Broadcast()
 		c.out.Unlock()
 		if !closed {
-			c.s.logf("xenstored: domain %d does not read its watch events: connection closed", c.domid)
+			c.s.domLogf(c.domid, "xenstored: domain %d does not read its watch events: connection closed", c.domid)
 			c.nc.Close()
 		}
 		return

@@ -38,4 +38,8 @@
 //   - Each connection's output is bounded (Config.MaxConnOutput) and each
 //     write has a deadline (Config.WriteTimeout): a client that stops
 //     reading is disconnected; the others keep going.
+//   - A log line a domain's connections can cause again and again (refused
+//     past MaxDomainConns, a message too long, a client that stops
+//     reading) is rate-limited per domain (Config.DomainLogf,
+//     internal/hostlog): no guest can grow the log at will.
 package xenstored

@@ -557,7 +557,7 @@ func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if e != eOK {
 		return e
 	}
-	off := atoi(argv[1])
+	off := int(uint32(cAtoi(argv[1])))
 	// The children as C stores them: NUL-terminated names back to back.
 	all := c.dirBuf[:0]
 	for _, ch := range n.children {
@@ -601,14 +601,71 @@ func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-// atoi is C's atoi on a request argument: leading digits, else 0.
-func atoi(b []byte) int {
-	n := 0
-	for _, x := range b {
-		if x < '0' || x > '9' || n > 1<<24 {
-			break
+// cAtoi is C's atoi(3) on a request argument, as glibc computes it:
+// (int)strtol(s, NULL, 10). Leading white space is skipped, a sign is
+// taken, then the digits that follow; whatever comes after them is
+// ignored, and no digits at all is 0. A value beyond long's range
+// saturates, and the conversion to int keeps the low 32 bits. C xenstored
+// reads every domain id, event channel port and DIRECTORY_PART offset this
+// way, into an unsigned int (tools/xenstore/xenstored_domain.c and
+// xenstored_core.c in Xen 4.17): callers take uint32(cAtoi(b)), so "-1" is
+// 4294967295 and "" is 0.
+func cAtoi(b []byte) int32 {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	// Accumulate as a negative number (its range is one larger), as
+	// strtol does, saturating at LONG_MIN / LONG_MAX.
+	var n int64
+	const minLong = -1 << 63
+	sat := false
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := int64(b[i] - '0')
+		if n < (minLong+d)/10 {
+			sat = true
+			continue
 		}
-		n = n*10 + int(x-'0')
+		n = n*10 - d
+	}
+	switch {
+	case sat && neg:
+		n = minLong
+	case sat:
+		n = 1<<63 - 1
+	case !neg:
+		n = -n
+	}
+	return int32(n)
+}
+
+// cStrtoull is C's strtoull(s, NULL, 10) on a request argument: as cAtoi,
+// but unsigned 64-bit, saturating at its maximum, "-n" wrapping around.
+func cStrtoull(b []byte) uint64 {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	var n uint64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := uint64(b[i] - '0')
+		if n > (^uint64(0)-d)/10 {
+			return ^uint64(0) // ERANGE: the maximum, whatever the sign
+		}
+		n = n*10 + d
+	}
+	if neg {
+		n = -n
 	}
 	return n
 }
@@ -703,23 +760,15 @@ func opTransactionEnd(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-// parseDomid parses a decimal domain id argument.
-func parseDomid(b []byte) (uint32, bool) {
-	if len(b) == 0 || len(b) > 5 || !allDigits(b) {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(b), 10, 32)
-	return uint32(n), err == nil && n <= 0xFFFF
-}
-
 // domidArg is the prologue of the ops whose whole payload is one domain id:
-// p must be exactly one NUL-terminated string holding it.
+// p must be exactly one NUL-terminated string (C's onearg), read as C
+// xenstored reads it (cAtoi): "" and "abc" are domain 0, "12abc" is 12.
 func domidArg(p []byte) (uint32, bool) {
 	a, ok := oneArg(p)
 	if !ok {
 		return 0, false
 	}
-	return parseDomid(a)
+	return uint32(cAtoi(a)), true
 }
 
 func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
@@ -727,19 +776,21 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if args(p, argv[:]) < 3 {
 		return eINVAL
 	}
-	domid, ok := parseDomid(argv[0])
-	if !ok || domid == 0 || domid >= xsclient.DomidFirstReserved {
+	// C reads the domain id and the port with atoi and ignores the
+	// frame number; we keep the frame number (Domain.GFN), read the
+	// same lenient way. Domain 0 and the reserved ids cannot be
+	// introduced here (C would only rebind dom0's event channel, or fail
+	// to map a reserved id's ring).
+	domid := uint32(cAtoi(argv[0]))
+	if domid == 0 || domid >= xsclient.DomidFirstReserved {
 		return eINVAL
 	}
-	gfn, err := strconv.ParseUint(string(argv[1]), 10, 64)
-	if err != nil {
-		return eINVAL
-	}
-	evtchn := atoi(argv[2])
-	if evtchn <= 0 {
+	gfn := cStrtoull(argv[1])
+	evtchn := uint32(cAtoi(argv[2]))
+	if evtchn == 0 {
 		return eINVAL // as C xenstored: port must be > 0
 	}
-	d, e := c.s.introduceLocked(domid, gfn, uint32(evtchn))
+	d, e := c.s.introduceLocked(domid, gfn, evtchn)
 	if e != eOK {
 		return e
 	}
@@ -811,11 +862,7 @@ func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
 	if args(p, argv[:]) < 2 {
 		return eINVAL
 	}
-	domid, ok1 := parseDomid(argv[0])
-	tdomid, ok2 := parseDomid(argv[1])
-	if !ok1 || !ok2 {
-		return eINVAL
-	}
+	domid, tdomid := uint32(cAtoi(argv[0])), uint32(cAtoi(argv[1]))
 	d, td := c.s.st.domains[domid], c.s.st.domains[tdomid]
 	if d == nil || td == nil {
 		return eNOENT

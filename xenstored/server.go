@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -37,7 +38,8 @@ type Server struct {
 
 	now atomic.Int64 // coarse clock (UnixNano), updated by the janitor
 
-	lis      net.Listener // <rundir>/socket; nil without a rundir
+	lim      *hostlog.Limiter // ours, when Config.DomainLogf is unset
+	lis      net.Listener     // <rundir>/socket; nil without a rundir
 	wg       sync.WaitGroup
 	closeMu  sync.Mutex
 	closeErr error
@@ -90,6 +92,10 @@ func newServer(cfg Config) *Server {
 		cfg.WriteTimeout = 20 * time.Second
 	}
 	s := &Server{cfg: cfg, q: cfg.Quotas.withDefaults(), done: make(chan struct{})}
+	if s.cfg.DomainLogf == nil {
+		s.lim = hostlog.NewLimiter(s.logf)
+		s.cfg.DomainLogf = s.lim.Logf
+	}
 	s.st.nodes = make(map[string]*node)
 	s.st.owned = make(map[uint32]int)
 	s.st.watches = make(map[string][]*watch)
@@ -124,7 +130,7 @@ func (s *Server) janitor() {
 			s.st.Lock()
 			for c := range s.st.conns {
 				if ws := c.writeStart.Load(); ws != 0 && time.Duration(now-ws) > s.cfg.WriteTimeout {
-					s.logf("xenstored: domain %d did not read its replies for %v: connection closed", c.domid, s.cfg.WriteTimeout)
+					s.domLogf(c.domid, "xenstored: domain %d did not read its replies for %v: connection closed", c.domid, s.cfg.WriteTimeout)
 					c.nc.Close()
 				}
 			}
@@ -237,7 +243,7 @@ func (s *Server) acceptLoop(l net.Listener, domid uint32) {
 			} else if delay < time.Second {
 				delay *= 2
 			}
-			s.logf("xenstored: accept: %v", err)
+			s.domLogf(domid, "xenstored: domain %d's socket: accept: %v", domid, err)
 			select {
 			case <-time.After(delay):
 				continue
@@ -290,7 +296,7 @@ func (s *Server) register(nc net.Conn, domid uint32) (*conn, error) {
 			return nil, fmt.Errorf("xenstored: domain %d is not introduced", domid)
 		}
 		if d.nconns >= s.cfg.MaxDomainConns {
-			s.logf("xenstored: domain %d already has %d connections: connection refused", domid, d.nconns)
+			s.domLogf(domid, "xenstored: domain %d already has %d connections: connection refused", domid, d.nconns)
 			return nil, fmt.Errorf("xenstored: domain %d has too many connections", domid)
 		}
 		d.nconns++
@@ -339,6 +345,9 @@ func (s *Server) Close() error {
 	}
 	s.st.Unlock()
 	s.wg.Wait()
+	if s.lim != nil {
+		s.lim.Close() // what it held back is summarised now
+	}
 	return s.closeErr
 }
 
@@ -346,6 +355,12 @@ func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
 		s.cfg.Logf(format, args...)
 	}
+}
+
+// domLogf logs a line domain domid caused and may repeat at will: it is
+// rate-limited per domain (Config.DomainLogf).
+func (s *Server) domLogf(domid uint32, format string, args ...any) {
+	s.cfg.DomainLogf(domid, format, args...)
 }
 
 // Introduce introduces domid in-process, as an INTRODUCE request would.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/xsclient"
 	T "github.com/xfeat/xfeat/xsclient"
 )
@@ -95,7 +96,9 @@ func TestBadInput(t *testing.T) {
 	r.wantErr(T.TypeIntroduce, 0, nul("abc", "0", "1"), "EINVAL")
 	r.wantErr(T.TypeRelease, 0, nul("6"), "ENOENT")
 	r.wantErr(T.TypeRelease, 0, nul("0"), "EINVAL")
-	r.wantErr(T.TypeGetDomainPath, 0, nul("x"), "EINVAL")
+	r.wantErr(T.TypeGetDomainPath, 0, "", "EINVAL")            // no argument at all
+	r.wantErr(T.TypeGetDomainPath, 0, "7", "EINVAL")           // no NUL
+	r.wantErr(T.TypeGetDomainPath, 0, nul("7", "8"), "EINVAL") // two arguments
 	r.wantErr(T.TypeDirectoryPart, 0, nul("/"), "EINVAL")
 	// A payload over the limit set below 4096 is refused but the stream stays usable.
 	r.wantOK(T.TypeRead, 0, nul("/tool"))
@@ -781,6 +784,76 @@ func TestDirectoryPart(t *testing.T) {
 	}
 }
 
+// Every domain id argument is read as C xenstored reads it, with atoi into
+// an unsigned int (tools/xenstore/xenstored_domain.c, Xen 4.17): an empty
+// or non-numeric id is domain 0, text after the digits is ignored, white
+// space and a sign may lead, and the value keeps the low 32 bits of
+// strtol's (saturated) result. The real daemon cannot be run here to
+// compare (Debian's xenstored exits without a hypervisor, and with
+// --no-domain-init crashes on the first request of a socket client), so
+// the expected answers are atoi's, worked out by hand.
+func TestDomidArgsReadAsAtoi(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	r := newRaw(t, pipeConn(t, s, 0))
+	for _, c := range []struct{ arg, path string }{
+		{"", "/local/domain/0"},
+		{"abc", "/local/domain/0"},
+		{"12abc", "/local/domain/12"},
+		{" 7", "/local/domain/7"},
+		{"\t\n8", "/local/domain/8"},
+		{"+5", "/local/domain/5"},
+		{"-1", "/local/domain/4294967295"},
+		{"- 1", "/local/domain/0"},
+		{"0x10", "/local/domain/0"},
+		{"99999999999", "/local/domain/1215752191"},          // 0x174876E7FF: low 32 bits
+		{"99999999999999999999", "/local/domain/4294967295"}, // LONG_MAX, as int: -1
+		{"-99999999999999999999", "/local/domain/0"},         // LONG_MIN, as int: 0
+		{"4294967297", "/local/domain/1"},
+	} {
+		if got := r.wantOK(T.TypeGetDomainPath, 0, nul(c.arg)); got != nul(c.path) {
+			t.Errorf("GET_DOMAIN_PATH %q = %q, want %q", c.arg, got, nul(c.path))
+		}
+	}
+
+	// INTRODUCE: domain id and port by atoi, the frame number by strtoull.
+	r.wantOK(T.TypeIntroduce, 0, nul("6junk", "x", "7abc"))
+	if d := s.Domains(); len(d) != 1 || d[0].ID != 6 || d[0].GFN != 0 || d[0].Evtchn != 7 {
+		t.Errorf("INTRODUCE 6junk x 7abc: domains %+v", d)
+	}
+	r.wantErr(T.TypeIntroduce, 0, nul("", "0", "1"), "EINVAL")  // domain 0
+	r.wantErr(T.TypeIntroduce, 0, nul("9", "0", "x"), "EINVAL") // port 0
+	for _, c := range []struct{ arg, want string }{
+		{"6", "T"}, {" 6xyz", "T"}, {"", "T"}, {"abc", "T"}, {"32752", "T"}, {"7", "F"}, {"-1", "F"},
+	} {
+		if got := r.wantOK(T.TypeIsDomainIntroduced, 0, nul(c.arg)); got != nul(c.want) {
+			t.Errorf("IS_DOMAIN_INTRODUCED %q = %q, want %s", c.arg, got, c.want)
+		}
+	}
+	r.wantOK(T.TypeResume, 0, nul("6."))
+	r.wantErr(T.TypeResume, 0, nul("x"), "EINVAL") // domain 0
+	r.wantOK(T.TypeIntroduce, 0, nul("8", "0", "1"))
+	r.wantOK(T.TypeSetTarget, 0, nul("6a", "+8"))
+	r.wantErr(T.TypeSetTarget, 0, nul("6", "9"), "ENOENT")
+	r.wantErr(T.TypeRelease, 0, nul(""), "EINVAL") // domain 0
+	r.wantOK(T.TypeRelease, 0, nul("8 "))
+	r.wantOK(T.TypeRelease, 0, nul("06"))
+	if d := s.Domains(); len(d) != 0 {
+		t.Errorf("after RELEASE: %+v", d)
+	}
+
+	// DIRECTORY_PART's offset too: "-1" is far past the end.
+	must(t, client(t, s, 0).WriteString(ctx(t), "/dp/a", ""))
+	_, p := r.call(T.TypeDirectoryPart, 0, nul("/dp", "-1"))
+	if _, rest, _ := strings.Cut(p, "\x00"); rest != "\x00" {
+		t.Errorf("DIRECTORY_PART offset -1 = %q, want an empty list", p)
+	}
+	_, p = r.call(T.TypeDirectoryPart, 0, nul("/dp", ""))
+	if _, rest, _ := strings.Cut(p, "\x00"); rest != "a\x00\x00" {
+		t.Errorf("DIRECTORY_PART offset \"\" = %q, want the whole list", p)
+	}
+}
+
 // The hot paths allocate nothing per request.
 func TestNoAllocs(t *testing.T) {
 	s := newTestServer(t, Config{})
@@ -825,4 +898,101 @@ func perms(ss ...string) []T.Perm {
 		panic(err)
 	}
 	return out
+}
+
+// One unprivileged guest cannot grow the log at will: the lines its
+// connections cause (refused past the connection limit, closed for an
+// over-long message) are limited per domain, and what was held back is
+// summarised with its count when the daemon stops. Another domain's lines
+// and domain 0's are not held back.
+func TestGuestCannotFloodTheLog(t *testing.T) {
+	goroutineLeakCheck(t)
+	var mu sync.Mutex
+	var lines []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	s, err := New(Config{Rundir: t.TempDir(), MaxDomainConns: 1, Logf: logf})
+	must(t, err)
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
+	must(t, s.Introduce(5, 0, 1))
+	must(t, s.Introduce(6, 0, 1))
+	hold, err := net.Dial("unix", s.DomainSocketPath(5)) // the one it may have
+	must(t, err)
+	defer hold.Close()
+	newRaw(t, hold).wantOK(T.TypeGetDomainPath, 0, nul("5"))
+
+	start := time.Now()
+	const refused, tooLong = 300, 100
+	for i := 0; i < refused; i++ {
+		nc, err := net.Dial("unix", s.DomainSocketPath(5))
+		must(t, err)
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a connection past the limit was served")
+		}
+		nc.Close()
+	}
+	hold.Close()
+	waitConnsDropTo(t, s, 0, "domain 5's connection")
+	for i := 0; i < tooLong; i++ {
+		nc, err := net.Dial("unix", s.DomainSocketPath(5))
+		must(t, err)
+		nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("an over-long message was answered")
+		}
+		nc.Close()
+		waitConnsDropTo(t, s, 0, "the over-long message's connection")
+	}
+	elapsed := time.Since(start)
+	// Domain 6 and domain 0 are heard.
+	nc, err := net.Dial("unix", s.DomainSocketPath(6))
+	must(t, err)
+	nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+	nc.Read(make([]byte, 1))
+	nc.Close()
+	waitConnsDropTo(t, s, 0, "domain 6's connection")
+	must(t, s.Close())
+	closed = true
+
+	mu.Lock()
+	defer mu.Unlock()
+	logged, held := 0, 0
+	heard6 := false
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, "domain 6 sent a message longer"):
+			heard6 = true
+		case !strings.Contains(l, "domain 5 ") || !strings.Contains(l, "connection refused") && !strings.Contains(l, "longer than"):
+		case strings.Contains(l, " times)"):
+			var n int
+			if i := strings.LastIndex(l, "(repeated "); i < 0 {
+				t.Errorf("odd summary %q", l)
+			} else if _, err := fmt.Sscanf(l[i:], "(repeated %d times)", &n); err != nil {
+				t.Errorf("summary %q: %v", l, err)
+			}
+			held += n
+		default:
+			logged++
+		}
+	}
+	// The burst, plus one line per second of the test.
+	if max := hostlog.DefaultBurst + 1 + int(elapsed/hostlog.DefaultInterval); logged > max {
+		t.Errorf("domain 5 got %d lines into the log (at most %d allowed)", logged, max)
+	}
+	if logged+held != refused+tooLong {
+		t.Errorf("%d lines logged and %d summarised, want %d in all", logged, held, refused+tooLong)
+	}
+	if !heard6 {
+		t.Error("domain 6's line was held back too")
+	}
 }

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,13 @@ var (
 
 // Host gives access to the event channels of the domains in one run
 // directory. It maps each domain's file once. Safe for concurrent use.
+//
+// A domain that is removed (or whose file another process re-created)
+// leaves the table, but its mapping stays until nothing can touch it any
+// more: Channels, the peers Notify caches and the relays all hold the
+// *domain, and a cleanup unmaps the file once the domain is unreachable.
+// Unmapping at RemoveDomain would fault a Notify racing with it; never
+// unmapping cost one mapping per guest ever run.
 type Host struct {
 	dir  string
 	mu   sync.Mutex // guards doms; held across control operations
@@ -115,7 +123,21 @@ type domain struct {
 	st   os.FileInfo // identity of the mapped file
 	gone atomic.Bool
 
+	unmap runtime.Cleanup // of the mapping, once the domain is unreachable
+
 	waiters sync.Map // Port -> *waiter: this process's Waits on the port
+}
+
+// mapping is what a domain's cleanup releases; it must not refer to the
+// domain itself.
+type mapping struct {
+	mem []byte
+	f   *os.File
+}
+
+func release(m mapping) {
+	unix.Munmap(m.mem)
+	m.f.Close()
 }
 
 // NewHost returns a Host for the domains whose files live in dir.
@@ -179,6 +201,7 @@ func (h *Host) RemoveDomain(id DomID) error {
 		}
 	}
 	d.gone.Store(true)
+	delete(h.doms, id)
 	return os.Remove(h.Path(id))
 }
 
@@ -194,6 +217,7 @@ func (h *Host) Close() error {
 			v.(*waiter).halt(d.entry(k.(Port)).pending())
 			return true
 		})
+		d.unmap.Stop()
 		if err := unix.Munmap(d.mem); err != nil && first == nil {
 			first = err
 		}
@@ -238,6 +262,7 @@ func (h *Host) domLocked(id DomID) (*domain, error) {
 		return nil, fmt.Errorf("evtchn: domain %d: bad event channel file header", id)
 	}
 	d.max = hmax
+	d.unmap = runtime.AddCleanup(d, release, mapping{mem, f})
 	h.doms[id] = d
 	return d, nil
 }

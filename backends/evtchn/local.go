@@ -1,6 +1,7 @@
 package evtchn
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -79,8 +80,12 @@ func (w *waiter) ended() bool {
 // sleeps, whose FUTEX_WAKE the relay would then sleep through: so with
 // events pending it signals and waits for the waiter to take them and
 // park again (rearm).
-func (w *waiter) relay(e entry) {
+//
+// d is the domain whose mapping e points into: holding it keeps the
+// mapping.
+func (w *waiter) relay(d *domain, e entry) {
 	defer close(w.done)
+	defer runtime.KeepAlive(d)
 	word := e.pending()
 	for !w.stop.Load() {
 		v := word.Load()
@@ -150,7 +155,7 @@ func (c *Channel) waiterFor() *waiter {
 	}
 	w := newWaiter()
 	c.w = w
-	go w.relay(c.local)
+	go w.relay(c.d, c.local)
 	// Another Channel's waiter on this port is finished with (one
 	// goroutine waits on a port at a time): end its relay.
 	if old, ok := c.d.waiters.Swap(c.port, w); ok && old.(*waiter) != w {

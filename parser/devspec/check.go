@@ -78,7 +78,7 @@ func (k DomainKeys) MaptrackFrames() uint32 {
 }
 
 // CheckFile reads every vif and disk spec of f, their feature requests, and
-// the domain keys max_event_channels, max_grant_frames,
+// the domain keys name (text only), max_event_channels, max_grant_frames,
 // max_maptrack_frames and e820_host, and reports every problem with its
 // position in the file. Unknown top-level keys are ignored, as xl does.
 // Where xl would silently drop devices (a vif or disk list holding a
@@ -167,6 +167,13 @@ func domainNumber(s *parser.Setting) (int64, *parser.Diagnostic) {
 
 func (c *Config) checkDomain(f *parser.File) parser.Diagnostics {
 	var diags parser.Diagnostics
+	// The name goes to XenStore (/local/domain/<id>/name) and into what
+	// every tool prints; a guest's network namespace is named after it.
+	if s := f.Lookup("name"); s != nil && s.Value != nil && s.Value.Kind == parser.KindString {
+		if off, n, what := badText(s.Value.Str); what != "" {
+			diags = append(diags, diagError(s.Value.RangeOf(off, off+n), "name contains "+what, textDetail))
+		}
+	}
 	bounded := func(name string, lo, hi int64, why string) *uint32 {
 		s := f.Lookup(name)
 		if s == nil || s.Value == nil {

@@ -31,9 +31,11 @@ func errText(ds parser.Diagnostics) string { return ds.Error() }
 
 func TestVifSplittingAsXl(t *testing.T) {
 	// strtok: runs of commas collapse; only leading spaces are stripped.
-	v := mustVif(t, ",,  bridge=br0,,,script=a=b,vifname=x  ,", 3)
-	if v.Bridge != "br0" || v.Script != "a=b" || v.Vifname != "x  " {
-		t.Errorf("got bridge %q script %q vifname %q", v.Bridge, v.Script, v.Vifname)
+	// (A trailing blank is kept, with a warning; in an interface name
+	// such as vifname= it is an error, see TestNamesAreText.)
+	v := mustVif(t, ",,  bridge=br0,,,script=a=b,model=x  ,", 3)
+	if v.Bridge != "br0" || v.Script != "a=b" || v.Model != "x  " {
+		t.Errorf("got bridge %q script %q model %q", v.Bridge, v.Script, v.Model)
 	}
 	if v.Devid != 3 {
 		t.Errorf("devid defaults to the list index: got %d", v.Devid)
@@ -152,6 +154,9 @@ func TestFeatureErrors(t *testing.T) {
 		{true, "/x,,xvda,persistent=maybe", `"maybe" is not a boolean`},
 		{true, "/x,,xvda,features=persistent:maybe", `"maybe" is not a boolean`},
 		{true, "/x,,xvda,queues=", "empty value"},
+		{false, "features=feature-sg:y", `spec:1:21: feature "feature-sg": "y" is not a boolean`},
+		{false, "features=feature-split-event-channels:y", `spec:1:39: feature "feature-split-event-channels": "y" is not a boolean`},
+		{true, "/x,,xvda,features=feature-discard:n", `"n" is not a boolean`},
 		{false, "features=", "empty features="},
 		{false, "features=queues", "has no value"},
 		{false, "features=queues:2;;sg:1", "empty item"},
@@ -294,5 +299,40 @@ func TestCheckFileErrors(t *testing.T) {
 	cfg, diags := checkSrc(t, "max_maptrack_frames = 010\n")
 	if diags.HasErrors() || cfg.Domain.MaptrackFrames() != 8 {
 		t.Errorf("010: %v %v", cfg.Domain.MaptrackFrames(), diags)
+	}
+}
+
+// Names and values that reach XenStore and interface names are text: a
+// control character or invalid UTF-8 (which an xl.cfg escape can produce)
+// is an error at its place in the file, and an interface name must be one
+// Linux accepts.
+func TestNamesAreText(t *testing.T) {
+	for src, want := range map[string]string{
+		`name = "web\n01"` + "\n":                                      `t.cfg:1:12: name contains a control character (U+000A)`,
+		`name = "web\a01"` + "\n":                                      `t.cfg:1:12: name contains a control character (U+0007)`,
+		"name = \"a\x85b\"" + "\n":                                     `t.cfg:1:10: name contains invalid UTF-8 (byte 0x85)`,
+		"name = \"caf\xe9\"\n":                                         `t.cfg:1:12: name contains invalid UTF-8 (byte 0xe9)`,
+		"name = \"a\u0085b\"\n":                                        `t.cfg:1:10: name contains a control character (U+0085)`,
+		"name = \"g\"\nvif = [ \"bridge=br\\n0\" ]\n":                  `t.cfg:2:19: vif #0: value of bridge= contains a control character (U+000A)`,
+		"vif = [ 'mac=00:16:3e:00:00:01',\n \"vifname=vif1.\xff\" ]\n": `t.cfg:2:16: vif #1: value of vifname= contains invalid UTF-8 (byte 0xff)`,
+		"vif = [ \"script=vif-br\x7f\" ]" + "\n":                       `vif #0: value of script= contains a control character (U+007F)`,
+		`vif = [ "bridge=xenbr0,features=queues:2\v" ]` + "\n":         `vif #0: value of features= contains a control character (U+000B)`,
+		`vif = [ "vifname=averyveryverylongname" ]` + "\n":             `t.cfg:1:18: vif #0: vifname="averyveryverylongname" is not a network interface name: it is 21 bytes long; a Linux interface name has at most 15`,
+		`vif = [ "vifname=1234567890123456" ]` + "\n":                  `it is 16 bytes long`,
+		`vif = [ "bridge=br:0" ]` + "\n":                               `vif #0: bridge="br:0" is not a network interface name: it contains ":"`,
+		`vif = [ "vifname=vif 1" ]` + "\n":                             `it contains " "`,
+		`vif = [ "gatewaydev=../x" ]` + "\n":                           `it contains "/"`,
+		`vif = [ "bridge=.." ]` + "\n":                                 `Linux refuses "." and ".." as interface names`,
+		`disk = [ "/srv/a\tb.img,raw,xvda,rw" ]` + "\n":                `t.cfg:1:17: disk #0: disk spec contains a control character (U+0009)`,
+	} {
+		_, diags := checkSrc(t, src)
+		if !diags.HasErrors() || !strings.Contains(errText(diags), want) {
+			t.Errorf("%q:\n got  %v\n want %s", src, diags, want)
+		}
+	}
+	// Text that is fine: non-ASCII names, a name of exactly 15 bytes.
+	cfg, diags := checkSrc(t, "name = \"café-ü\"\nvif = [ \"bridge=br0,vifname=123456789012345\" ]\n")
+	if diags.HasErrors() || cfg.Vifs[0].Vifname != "123456789012345" {
+		t.Errorf("valid names refused: %v", diags)
 	}
 }

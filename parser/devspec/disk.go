@@ -97,6 +97,10 @@ func parseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnost
 			errf(i, j, j+1, "NUL byte in disk spec", "")
 			return d, diags, nil
 		}
+		if off, n, what := badText(s); what != "" {
+			errf(i, off, off+n, "disk spec contains "+what, textDetail)
+			return d, diags, nil
+		}
 	}
 	sc := diskScanner{dialect: DialectHead}
 	var fs *featureSet

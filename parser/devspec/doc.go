@@ -16,7 +16,10 @@
 //   - xfeat's layer: ParseVif and ParseDisk add the feature keys (shorthands
 //     such as queues=, and features=NAME:VALUE;...) and positions, and turn
 //     what xl merely warns about (an unknown key, a bad mac= or type= in a
-//     domain config) into errors with a did-you-mean suggestion.
+//     domain config) into errors with a did-you-mean suggestion. It also
+//     refuses what xl passes on but nothing downstream can use (names.go):
+//     a control character or invalid UTF-8 in a spec or in the domain's
+//     name, and an interface name (bridge=, vifname=, ...) Linux refuses.
 //
 // Invariants: parsing never panics on any input; a spec is accepted by
 // ParseDisk only if libxlutil (current tree) accepts it once its feature

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/schema"
 )
 
 // FeatureRequest is one backend feature requested in a device spec.
@@ -54,7 +55,7 @@ type featureKind int
 
 const (
 	featureString       featureKind = iota // kept verbatim
-	featureBool                            // on/off/yes/no/true/false/1/0 -> "1"/"0"
+	featureBool                            // schema.ParseBool's spellings -> "1"/"0"
 	featureBoolInverted                    // as featureBool, stored inverted (csum)
 )
 
@@ -93,11 +94,14 @@ var shorthands = map[DeviceType][]shorthand{
 	},
 }
 
-// boolFeatures are xenstore names known to be booleans: a request for them
-// by xenstore name is normalised like the shorthand.
+// boolFeatures are xenstore names known to be booleans (every boolean
+// xfeat's backends advertise): a request for them by xenstore name is
+// checked and normalised like the shorthand, so that validate refuses what
+// create would.
 var boolFeatures = map[DeviceType][]string{
-	TypeVif:  {"feature-gso-tcpv4", "feature-gso-tcpv6", "feature-no-csum-offload", "feature-sg", "feature-ipv6-csum-offload"},
-	TypeDisk: {"feature-persistent"},
+	TypeVif: {"feature-gso-tcpv4", "feature-gso-tcpv6", "feature-no-csum-offload", "feature-sg", "feature-ipv6-csum-offload",
+		"feature-split-event-channels", "feature-multicast-control"},
+	TypeDisk: {"feature-persistent", "feature-flush-cache", "feature-barrier", "feature-discard"},
 }
 
 // Shorthand returns the xenstore name a shorthand key of device type t
@@ -133,16 +137,6 @@ func knownFeatureNames(t DeviceType) []string {
 		}
 	}
 	return out
-}
-
-func parseBool(v string) (bool, bool) {
-	switch strings.ToLower(v) {
-	case "1", "on", "yes", "true":
-		return true, true
-	case "0", "off", "no", "false":
-		return false, true
-	}
-	return false, false
 }
 
 // validFeatureName is a single xenstore path element: letters, digits, '-'
@@ -228,7 +222,7 @@ func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vst
 	}
 	switch kind {
 	case featureBool, featureBoolInverted:
-		b, ok := parseBool(value)
+		b, ok := schema.ParseBool(value)
 		if !ok {
 			fs.errorf(vr, "feature "+quote(nameAsWritten)+": "+quote(value)+" is not a boolean",
 				"use on or off (also 1/0, yes/no, true/false)")

@@ -136,8 +136,23 @@ func parseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics, 
 		tok := spec[tokStart:end]
 		key, val, hasEq := strings.Cut(tok, "=")
 		vs := tokStart + len(key) + 1
-		if hasEq && val != strings.TrimRight(val, " \t") && key != "features" {
+		if off, n, what := badText(tok); what != "" {
+			what := "vif setting " + quote(key) + " contains " + what
+			if hasEq && off >= len(key) {
+				what = "value of " + key + "= contains " + badTextWhat(val)
+			}
+			errf(tokStart+off, tokStart+off+n, what, textDetail)
+			continue
+		}
+		ifname := hasEq && val != "" && contains(ifnameKeys, key)
+		if hasEq && val != strings.TrimRight(val, " \t") && key != "features" && !ifname {
 			warnf(vs, end, fmt.Sprintf("value of %s= ends in a blank", key), "xl keeps trailing blanks as part of the value")
+		}
+		if ifname {
+			if why := badIfname(val); why != "" {
+				errf(vs, end, fmt.Sprintf("%s=%s is not a network interface name", key, quote(val)), why)
+				continue
+			}
 		}
 		switch {
 		case !hasEq && tok == "trusted":

@@ -19,6 +19,7 @@ import (
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/sandbox"
 )
 
@@ -32,6 +33,7 @@ type Options struct {
 	Output  cmdutil.Output
 	Exe     string // start: binary to run ("" = this one)
 	NetData bool   // --net-data: TAP devices, bridges, guest namespaces
+	LogFile string // run: --log-file (bounded, hostlog.File)
 
 	// signals delivers SIGTERM/SIGINT to run; tests replace it.
 	signals func(context.Context) (context.Context, context.CancelFunc)
@@ -65,6 +67,8 @@ works against the host:
 
     XENSTORED_PATH=RUNDIR/socket xenstore-ls
 
+` + logHelp + `
+
 Backend limits (flags of run and start) set what each backend advertises as
 its own maximum (the schema's -defval) and which features it supports at all;
 a device asking for more is clamped, one asking for a disabled feature is
@@ -88,6 +92,18 @@ the device.`,
 	cmd.AddCommand(newCmdRun(f, runF), newCmdStart(f, runF), newCmdStop(f, runF), newCmdStatus(f, runF))
 	return cmd
 }
+
+// logHelp says how the log is bounded, from the numbers the code uses.
+var logHelp = fmt.Sprintf(`The log of a detached host is RUNDIR/host.log (run's --log-file). It is
+bounded: a line that would take it past %d MiB first renames it to
+RUNDIR/host.log.1 (replacing an older one) and starts a new RUNDIR/host.log,
+so the log never takes more than %d MiB. Lines a guest can cause again and
+again (a XenStore connection refused past the per-domain limit, a message
+too long, a client that stops reading, a device failing or reconnecting) are
+limited per domain: %d at once, then one every %v; what is held back is
+counted and reported every %v as the last such line followed by
+"(repeated N times)".`, hostlog.DefaultMaxSize>>20, 2*hostlog.DefaultMaxSize>>20,
+	hostlog.DefaultBurst, hostlog.DefaultInterval, hostlog.DefaultSummaryEvery)
 
 func newOptions(f *cmdutil.Factory) *Options {
 	return &Options{IO: f.IO, Netback: netback.DefaultLimits(), Blkback: blkback.DefaultLimits()}
@@ -176,13 +192,23 @@ connect and their error node says what the data path needs.`,
 	}
 	addRundir(cmd, o)
 	addLimits(cmd, o)
+	cmd.Flags().StringVar(&o.LogFile, "log-file", "", "write the log, and whatever the process itself prints (a crash), to this file instead of standard error, bounded and rotated as RUNDIR/host.log is (start uses RUNDIR/host.log)")
 	return cmd
 }
 
 func runRun(o *Options) error {
 	dir := rundir(o)
+	write := func(line string) { fmt.Fprintln(o.IO.ErrOut, line) }
+	if o.LogFile != "" {
+		lf, err := hostlog.OpenFile(o.LogFile, 0, true)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		write = func(line string) { lf.WriteLine(line) }
+	}
 	logf := func(format string, args ...any) {
-		fmt.Fprintf(o.IO.ErrOut, "%s %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), fmt.Sprintf(format, args...))
+		write(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + fmt.Sprintf(format, args...))
 	}
 	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: o.Netback, Blkback: o.Blkback, NetData: o.NetData, Logf: logf})
 	if err != nil {
