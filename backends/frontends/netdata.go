@@ -38,6 +38,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
@@ -61,9 +62,9 @@ const NetnsPrefix = "xfeat-"
 // NetnsName is the network namespace of the guest named name.
 func NetnsName(name string) string { return NetnsPrefix + name }
 
-// Buffers per queue and direction: the contract's grant budget (256 tx +
-// 256 rx pages per queue).
-const netBufs = 256
+// Buffers per queue and direction (256 tx + 256 rx pages per queue), as
+// footprint.Vif counts them.
+const netBufs = footprint.NetBuffers
 
 const (
 	frameMax   = 65535 + 1
