@@ -500,3 +500,41 @@ func TestConcurrentCreateDestroy(t *testing.T) {
 }
 
 func diffLines(a, b string) string { return testutil.DiffLines(a, b) }
+
+// TestWaitTimeoutsAreStuckErrors (issue 11 §4): however short the wait,
+// Create's timeout is a *StuckError naming the device with both states
+// (before, a deadline passing while the watches were set up came back as
+// "context deadline exceeded"), and Destroy's wait for the backends to
+// close returns them as left open, not as an error.
+func TestWaitTimeoutsAreStuckErrors(t *testing.T) {
+	s, c := store(t)
+	advertise(t, c)
+	startDriver(t, dial(t, s.SocketPath()), "vif 1/0")
+	before := dump(t, c)
+	p, _ := plan(t, c, `name="x"`+"\n"+`vif = [ "queues=1" ]`)
+	for i := range 20 {
+		wait := []time.Duration{time.Nanosecond, time.Microsecond, 100 * time.Microsecond}[i%3]
+		_, err := Create(context.Background(), c, p, CreateOptions{Wait: wait})
+		var stuck *StuckError
+		if !errors.As(err, &stuck) || len(stuck.Devices) != 1 ||
+			!strings.Contains(err.Error(), "vif 1/0: backend ") || !strings.Contains(err.Error(), ", frontend ") {
+			t.Fatalf("wait %s: %v", wait, err)
+		}
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
+	}
+	p, _ = plan(t, c, `name="y"`+"\n"+`disk = [ "/a,raw,xvda,ro" ]`)
+	for range 10 {
+		got, err := Create(context.Background(), c, p, CreateOptions{Wait: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Destroy(context.Background(), c, got.Domid, time.Nanosecond); err != nil {
+			t.Fatalf("destroy with a 1ns wait: %v", err)
+		}
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
+	}
+}

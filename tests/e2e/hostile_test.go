@@ -350,3 +350,76 @@ func TestPreflightRefusesWhatCannotFit(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateErrorCarriesBothEndsReasons (issue 11 §4): a device that fails
+// makes create say why, from the frontend's and the backend's xenbus error
+// nodes, not only their states.
+func TestCreateErrorCarriesBothEndsReasons(t *testing.T) {
+	t.Run("frontend", func(t *testing.T) {
+		// A daemon whose node quota is far below C's default: the
+		// guest's own writes fail, as they would on a host configured
+		// so (the toolstack plans for the default).
+		h := startHost(t, func(c *sandbox.Config) { c.Quotas.Nodes = 40 })
+		before := h.dump(t)
+		cfg := disksCfg(t, "quota", images(t, 1, 1<<20), "")
+		r := h.xfeat(t, "create", "--wait", "10s", cfg)
+		if r.Code != 1 {
+			t.Fatalf("exit %d, want 1: %s", r.Code, r.Err)
+		}
+		for _, w := range []string{"vbd 1/51712 failed to connect", "frontend error: ", "ENOSPC"} {
+			if !strings.Contains(r.Err, w) {
+				t.Errorf("stderr lacks %q:\n%s", w, r.Err)
+			}
+		}
+		if after := h.dump(t); after != before {
+			t.Fatalf("tree changed:\n%s", diffLines(before, after))
+		}
+	})
+	t.Run("backend", func(t *testing.T) {
+		h := startHost(t, nil)
+		cfg := writeCfg(t, "noimg.cfg", "name=\"noimg\"\ndisk=[\"/nonexistent/x.img,raw,xvda,rw\"]\n")
+		r := h.xfeat(t, "create", "--wait", "10s", cfg)
+		if r.Code != 1 || !strings.Contains(r.Err, "backend error: ") || !strings.Contains(r.Err, "/nonexistent/x.img") {
+			t.Errorf("exit %d, stderr:\n%s", r.Code, r.Err)
+		}
+	})
+}
+
+// TestEveryWaitTimeoutIsExit3 (issue 11 §4): `create --wait 1ms` exited 1
+// with "context deadline exceeded" when the deadline passed before the
+// watches were set or a state was read. Every timeout of create exits 3,
+// names each stuck device with both ends' states, and leaves nothing; one
+// of destroy warns and removes the devices anyway (exit 0).
+func TestEveryWaitTimeoutIsExit3(t *testing.T) {
+	h := startHost(t, nil)
+	before := h.dump(t)
+	cfg := writeCfg(t, "w.cfg", "name = \"w\"\nvif = [ \"bridge=xenbr0\" ]\n")
+	stuck := regexp.MustCompile(`timed out after \S+ waiting for 1 device\(s\) to reach Connected:\n  vif \d+/0: backend \w+ \(/local/domain/0/backend/vif/\d+/0\), frontend \w+ \(/local/domain/\d+/device/vif/0\)`)
+	for i := range 30 {
+		wait := []string{"1ns", "1ms", "2ms", "5ms"}[i%4]
+		r := h.xfeat(t, "create", "--wait", wait, cfg)
+		if r.Code == 0 {
+			// Connected within the time: fine, and nothing to check.
+			h.xfeat(t, "destroy", "w")
+			continue
+		}
+		if r.Code != 3 || !stuck.MatchString(r.Err) || !strings.Contains(r.Err, "nothing was left behind") {
+			t.Errorf("--wait %s: exit %d (want 3):\n%s", wait, r.Code, r.Err)
+		}
+	}
+	// destroy's wait for the backends to close ends the same way: the
+	// devices left open are named and removed anyway, exit 0.
+	for i := range 10 {
+		if r := h.xfeat(t, "create", cfg); r.Code != 0 {
+			t.Fatalf("create: %d %s", r.Code, r.Err)
+		}
+		wait := []string{"1ns", "1ms"}[i%2]
+		r := h.xfeat(t, "destroy", "--wait", wait, "w")
+		if r.Code != 0 || (r.Err != "" && !regexp.MustCompile(`^xfeat: warning: vif \d+/0: backend still \w+ after `+wait+`; removed anyway\n$`).MatchString(r.Err)) {
+			t.Errorf("destroy --wait %s: exit %d (want 0):\n%s", wait, r.Code, r.Err)
+		}
+	}
+	if after := h.dump(t); after != before {
+		t.Fatalf("tree changed:\n%s", diffLines(before, after))
+	}
+}

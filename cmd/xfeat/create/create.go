@@ -127,8 +127,11 @@ standard error what the devices take of each limit.
 
 Exit status: 0 when every device is Connected (or the dry run found no
 problem); 1 on any failure, an invalid config included; 2 on a usage error;
-3 when the devices did not all reach Connected within --wait (each stuck
-device is named with the state of both its ends).`,
+3 when the devices did not all reach Connected within --wait, however short
+(each stuck device is named with the state of both its ends). A device that
+fails names what its backend and its frontend wrote in their xenbus error
+nodes (/local/domain/BE/error/backend/TYPE/DOMID/DEVID/error and
+/local/domain/DOMID/error/device/TYPE/DEVID/error), the guest's quoted.`,
 		Example: `  xfeat create examples/guest.cfg
   xfeat create --dry-run guest.cfg
   xfeat create --wait 30s -o json guest.cfg`,
