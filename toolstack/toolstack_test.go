@@ -538,3 +538,45 @@ func TestWaitTimeoutsAreStuckErrors(t *testing.T) {
 		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
 	}
 }
+
+// TestNumbersAreNotNames (issue 11 §4): a name of digits is refused at
+// FILE:LINE:COL; a DOM that is one domain's id and another's name is
+// refused, naming both; an id or a name alone still resolves.
+func TestNumbersAreNotNames(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	for _, name := range []string{"1", "007", "4294967296"} {
+		_, diags := plan(t, c, "vcpus = 1\nname = \""+name+"\"\n")
+		if want := "guest.cfg:2:8: the domain name \"" + name + "\" is a number"; !strings.Contains(diags.Error(), want) {
+			t.Errorf("name %s: %v", name, diags)
+		}
+	}
+	ctx := context.Background()
+	for path, v := range map[string]string{
+		"/local/domain/1/name": "one", "/local/domain/3/name": "1", "/local/domain/4/name": "4",
+		"/local/domain/5/name": "9", "/local/domain/6/name": "9x",
+	} {
+		if err := c.WriteString(ctx, path, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		arg, want string
+		id        uint32
+	}{
+		{"1", `"1" is domain 1's id and domain 3's name: refusing to guess; say "one" for domain 1, or use the id of the other`, 0},
+		{"one", "", 1},
+		{"3", "", 3},
+		{"4", "", 4}, // its own name
+		{"9", `no such domain: domain 9 (nothing at /local/domain/9 or /libxl/9); "9" is domain 5's name: use its id`, 0},
+		{"9x", "", 6},
+	} {
+		id, _, err := ResolveDomain(ctx, c, tc.arg)
+		if tc.want == "" && (err != nil || id != tc.id) {
+			t.Errorf("%s: %d %v, want %d", tc.arg, id, err, tc.id)
+		}
+		if tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%s: %v\nwant %s", tc.arg, err, tc.want)
+		}
+	}
+}

@@ -385,6 +385,58 @@ func TestCreateErrorCarriesBothEndsReasons(t *testing.T) {
 	})
 }
 
+// TestNumericNameCannotTakeAnID (issue 11 §4): a domain named "1" while
+// domain 1 exists made `xfeat destroy 1` destroy the other domain. create
+// refuses a name of digits only; destroy, show and io refuse a DOM that is
+// one domain's id and another's name, and change nothing.
+func TestNumericNameCannotTakeAnID(t *testing.T) {
+	h := startHost(t, nil)
+	img := images(t, 1, 1<<20)[0]
+	other := writeCfg(t, "other.cfg", "name = \"other\"\ndisk = [ \""+img+",raw,xvda,ro\" ]\n")
+	if r := h.xfeat(t, "create", other); r.Code != 0 {
+		t.Fatalf("create other: %d %s", r.Code, r.Err)
+	}
+	one := writeCfg(t, "one.cfg", "vcpus = 1\nname = \"1\"\n")
+	for _, args := range [][]string{{"create", one}, {"create", "--dry-run", one}} {
+		r := h.xfeat(t, args...)
+		if r.Code != 1 || !strings.Contains(r.Err, "one.cfg:2:8: the domain name \"1\" is a number") {
+			t.Errorf("%v: exit %d: %s", args, r.Code, r.Err)
+		}
+	}
+	// A domain some other toolstack named "1" (xl accepts it).
+	ctx := context.Background()
+	if err := h.XS.WriteString(ctx, "/local/domain/7/name", "1"); err != nil {
+		t.Fatal(err)
+	}
+	before := h.dump(t)
+	for _, args := range [][]string{
+		{"destroy", "1"},
+		{"show", "disk", "1/xvda"},
+	} {
+		r := h.xfeat(t, args...)
+		if r.Code != 1 || !strings.Contains(r.Err, `"1" is domain 1's id and domain 7's name`) {
+			t.Errorf("%v: exit %d: %s", args, r.Code, r.Err)
+		}
+	}
+	r := runXfeat(t, nil, "io", "--rundir", h.Dir, "--runtime", "100ms", "1/xvda")
+	if r.Code != 1 || !strings.Contains(r.Err, `"1" is domain 1's id and domain 7's name`) {
+		t.Errorf("io: exit %d: %s", r.Code, r.Err)
+	}
+	if after := h.dump(t); after != before {
+		t.Fatalf("tree changed:\n%s", diffLines(before, after))
+	}
+	// By its name, the other domain is still reachable; 7 by its id.
+	if r := h.xfeat(t, "show", "disk", "other/xvda"); r.Code != 0 {
+		t.Errorf("show other/xvda: %d %s", r.Code, r.Err)
+	}
+	if r := h.xfeat(t, "destroy", "7"); r.Code != 0 {
+		t.Errorf("destroy 7: %d %s", r.Code, r.Err)
+	}
+	if r := h.xfeat(t, "destroy", "other"); r.Code != 0 {
+		t.Errorf("destroy other: %d %s", r.Code, r.Err)
+	}
+}
+
 // TestEveryWaitTimeoutIsExit3 (issue 11 §4): `create --wait 1ms` exited 1
 // with "context deadline exceeded" when the deadline passed before the
 // watches were set or a state was read. Every timeout of create exits 3,

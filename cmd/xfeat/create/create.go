@@ -55,9 +55,10 @@ is checked, and every requested feature is checked against the schema its
 backend domain advertises under /local/domain/BE/backend/TYPE/features
 (a backend advertising no schema is an error). A request for a maximum above
 what the backend offers (queues, max-ring-page-order, max-indirect-segments)
-is accepted with a warning: the backend clamps it. Each problem is printed
-as FILE:LINE:COLUMN: device: message, naming the feature, the value, what is
-allowed and which backend domain said so.
+is accepted with a warning: the backend clamps it. The domain's name must
+not be all digits (destroy, show and io would read it as a domain id). Each
+problem is printed as FILE:LINE:COLUMN: device: message, naming the feature,
+the value, what is allowed and which backend domain said so.
 
 Then the budget: what every device takes of the guest, through its
 frontend, must fit in the domain's limits. Per device, for what its backend
