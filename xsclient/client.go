@@ -51,6 +51,14 @@ type Client struct {
 	// before sharing the Client. Zero means DefaultMaxTxAttempts.
 	MaxTxAttempts int
 
+	// WaitTxQuota makes Begin, refused for the domain's transaction quota
+	// (ENOSPC or EQUOTA) while this connection has transactions of its
+	// own open, wait for one of them to end and ask again (until its ctx
+	// ends), rather than fail: for a guest's one connection shared by its
+	// drivers, which take turns as they would on a single xenbus ring.
+	// Set it before sharing the Client.
+	WaitTxQuota bool
+
 	nextReq atomic.Uint32
 
 	wmu sync.Mutex // serialises writes of whole messages to rw
@@ -468,11 +476,8 @@ type Tx struct {
 // ID is the transaction id the daemon assigned.
 func (t *Tx) ID() uint32 { return t.tx }
 
-// Begin starts a transaction. When the daemon refuses it for the domain's
-// transaction quota (ENOSPC or EQUOTA) while this connection has
-// transactions open, Begin waits for one of them to end and asks again
-// (until ctx ends): goroutines sharing a guest's one connection then take
-// turns, as a guest's drivers do on its single xenbus ring.
+// Begin starts a transaction (see WaitTxQuota for what it does when the
+// domain's transaction quota is reached).
 func (c *Client) Begin(ctx context.Context) (*Tx, error) {
 	for {
 		// Counted before asking: a transaction the daemon has started
@@ -492,7 +497,7 @@ func (c *Client) Begin(ctx context.Context) (*Tx, error) {
 		c.txs.Lock()
 		c.txs.open--
 		switch {
-		case !errors.Is(err, ErrQuota) || (c.txs.gen == gen && c.txs.open == 0):
+		case !errors.Is(err, ErrQuota) || !c.WaitTxQuota || (c.txs.gen == gen && c.txs.open == 0):
 			c.txs.wakeLocked() // a Begin may have waited for this one
 			c.txs.Unlock()
 			return nil, err
