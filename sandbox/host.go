@@ -542,6 +542,9 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 		close(g.ready)
 		return fmt.Errorf("connecting to %s: %w", d.Socket, err)
 	}
+	// The frontends share this connection, as a guest's drivers share its
+	// xenbus ring: past the transaction quota they take turns.
+	xs.WaitTxQuota = true
 	g.xs = xs
 	defer xs.Close()
 	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: h.netfront(plat), Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/evtchn"
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/xenbus"
 )
@@ -278,11 +279,8 @@ func newGuestPlatform(dir string, id uint32, frames, chans int, events *evtchn.H
 		return nil, err
 	}
 	// Guest memory is a sparse file: as many pages as the grant table
-	// could ever share, bounded.
-	pages := frames * grant.EntriesPerFrame
-	if pages > 1<<16 {
-		pages = 1 << 16
-	}
+	// could ever share, bounded (what the toolstack plans the devices in).
+	pages := int(footprint.GuestPages(int64(frames)))
 	// Files a previous host left for this id (it was killed) go first.
 	grant.RemoveDomain(dir, grant.DomID(id))
 	events.RemoveDomain(evtchn.DomID(id))

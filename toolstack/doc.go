@@ -1,6 +1,8 @@
 // Package toolstack is what xfeat's domain commands do against XenStore: find
 // it, plan a domain from a checked xl.cfg (features validated against the
-// schema each backend advertises, the grant and event-channel budget checked),
+// schema each backend advertises; the devices fitted in the domain's grant
+// table, memory, event channels and XenStore node quota, lowering what the
+// file leaves open or refusing it: budget.go),
 // create the domain and its vif/vbd devices with libxl's layout and
 // permissions plus config-<feature> nodes only the backend may read, wait for
 // every device to reach Connected, tear domains down, list them, and collect

@@ -125,23 +125,10 @@ func inFlight(n int, f func(i int)) {
 }
 
 // ResolveDomain turns a domain id or name into an existing domain's id and
-// name. A name matching several domains is an error listing them.
+// name. A name matching several domains is an error listing them, and so
+// is a number that is one domain's id and another's name (xl accepts such
+// a name; guessing would destroy or show the wrong domain).
 func ResolveDomain(ctx context.Context, ops xsclient.Ops, arg string) (uint32, string, error) {
-	if id, ok := ParseDomid(arg); ok {
-		exists := false
-		for _, p := range []string{DomainPath(id), LibxlPath(id)} {
-			ok, err := ops.Exists(ctx, p)
-			if err != nil {
-				return 0, "", err
-			}
-			exists = exists || ok
-		}
-		if !exists {
-			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s)", ErrNoDomain, id, DomainPath(id), LibxlPath(id))
-		}
-		name, err := DomainName(ctx, ops, id)
-		return id, name, err
-	}
 	ids, err := allDomids(ctx, ops)
 	if err != nil {
 		return 0, "", err
@@ -150,19 +137,54 @@ func ResolveDomain(ctx context.Context, ops xsclient.Ops, arg string) (uint32, s
 	if err != nil {
 		return 0, "", err
 	}
-	var found []uint32
-	for i, id := range ids {
-		if names[i] == arg {
-			found = append(found, id)
+	var named []uint32
+	self := -1 // index of the domain whose id arg is
+	id, numeric := ParseDomid(arg)
+	for i, d := range ids {
+		if numeric && d == id {
+			self = i
+		} else if names[i] == arg {
+			named = append(named, d)
 		}
 	}
-	switch len(found) {
+	if numeric {
+		others := ""
+		if len(named) > 0 {
+			others = fmt.Sprintf("domain %s's name", joinIDs(named))
+		}
+		switch {
+		case self < 0 && others == "":
+			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s)", ErrNoDomain, id, DomainPath(id), LibxlPath(id))
+		case self < 0:
+			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s); %q is %s: use its id", ErrNoDomain, id, DomainPath(id), LibxlPath(id), arg, others)
+		case others != "":
+			hint := fmt.Sprintf("domain %d has no other name", id)
+			if n := names[self]; n != "" && n != arg {
+				hint = fmt.Sprintf("say %q for domain %d", n, id)
+			}
+			return 0, "", fmt.Errorf("%q is domain %d's id and %s: refusing to guess; %s, or use the id of the other", arg, id, others, hint)
+		}
+		return id, names[self], nil
+	}
+	switch len(named) {
 	case 0:
 		return 0, "", fmt.Errorf("%w: no domain is named %q", ErrNoDomain, arg)
 	case 1:
-		return found[0], arg, nil
+		return named[0], arg, nil
 	}
-	return 0, "", fmt.Errorf("name %q is ambiguous: domains %v have it; use the domain id", arg, found)
+	return 0, "", fmt.Errorf("name %q is ambiguous: domains %v have it; use the domain id", arg, named)
+}
+
+// joinIDs is "3", "3 and 5", "3, 5 and 7".
+func joinIDs(ids []uint32) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = u(id)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // allDomids is the union of the ids under /local/domain and /libxl.

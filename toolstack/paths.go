@@ -68,3 +68,10 @@ func ErrorPath(be uint32, kind string, fe, devid uint32) string {
 func ShadowPath(fe uint32, kind string, devid uint32) string {
 	return LibxlPath(fe) + "/device/" + kind + "/" + u(devid)
 }
+
+// FrontendErrorPath is the directory of the xenbus error node a frontend
+// writes for a device: /local/domain/<fe>/error/device/<kind>/<devid> (its
+// "error" key holds the message; the guest writes it, so it is untrusted).
+func FrontendErrorPath(fe uint32, kind string, devid uint32) string {
+	return DomainPath(fe) + "/error/device/" + kind + "/" + u(devid)
+}

@@ -10,41 +10,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
-
-// Limits are a domain's grant-table and event-channel limits (xl.cfg
-// max_grant_frames and max_event_channels).
-type Limits struct {
-	GrantFrames   uint32 `json:"max_grant_frames"`
-	EventChannels uint32 `json:"max_event_channels"`
-}
-
-// Grant-table arithmetic (xen/include/public/grant_table.h, io/ring.h).
-const (
-	grantsPerFrame   = 4096 / 8 // grant_entry_v1 is 8 bytes
-	reservedGrants   = 2        // xenstore and console pages
-	reservedEvtchns  = 2        // xenstore and console channels
-	netQueueGrants   = 2 + 256 + 256
-	blkDirectSegs    = 11  // BLKIF_MAX_SEGMENTS_PER_REQUEST
-	blkSegsPerIndir  = 512 // blkif_request_segment entries in one page
-	blkEntriesPerPg  = 32  // __RING_SIZE of blkif in one page
-	maxBudgetedOrder = 20  // beyond this the shift overflows; schemas stop at 4
-)
-
-// Grants is the number of grant entries the limits make available to
-// devices: max_grant_frames × 512, less the two xenstore/console entries.
-func (l Limits) Grants() int64 { return int64(l.GrantFrames)*grantsPerFrame - reservedGrants }
-
-// Need is what a device (or a domain) uses of the limits.
-type Need struct {
-	Grants        int64  `json:"grants"`
-	EventChannels int64  `json:"event_channels"`
-	Why           string `json:"why,omitempty"`
-}
 
 // Feature is one checked feature request of a device.
 type Feature struct {
@@ -53,8 +24,11 @@ type Feature struct {
 	Spelling string `json:"spelling"`
 	// Clamp is the backend's maximum when Value exceeds it (the backend will
 	// lower the value); "" otherwise.
-	Clamp string       `json:"clamp,omitempty"`
-	Range parser.Range `json:"-"`
+	Clamp string `json:"clamp,omitempty"`
+	// Lowered marks a request the file did not make: the budget lowered
+	// what the backend offers so that every device fits (budget.go).
+	Lowered bool         `json:"lowered,omitempty"`
+	Range   parser.Range `json:"-"`
 }
 
 // Device is one planned device.
@@ -63,21 +37,25 @@ type Device struct {
 	Label   string `json:"label"` // "vif #0", "disk #1": as the config file counts
 	Devid   uint32 `json:"devid"`
 	Backend uint32 `json:"backend-id"`
-	// Features are the requests, in the order written.
+	// Features are the requests, in the order written, then those the
+	// budget added (Lowered).
 	Features []Feature `json:"features"`
-	// Need is what the device needs with its requested values, counting a
-	// feature nobody asked for at its protocol minimum (1 queue, one ring
-	// page, no indirect descriptors, one event channel): this must fit.
-	Need Need `json:"need"`
-	// MayUse is what the guest may use if it takes everything the backend
-	// offers. It may exceed the limits: a frontend then uses less, as
-	// Linux's blkfront does with its own defaults.
-	MayUse Need `json:"may_use"`
+	// Need, MayUse and Use are what the device takes of the guest (its
+	// frontend's footprint plus the nodes xfeat create writes for it,
+	// which the guest owns): with the values requested and every other
+	// feature at its protocol minimum (what must fit); with everything
+	// the backend offers; and with what the budget gives it.
+	Need   footprint.Use `json:"need"`
+	MayUse footprint.Use `json:"may_use"`
+	Use    footprint.Use `json:"use"`
 
 	schema       *schema.Schema
-	frontendKeys []kv // written in the frontend dir, inheriting its perms
-	readOnlyKeys []kv // frontend keys owned by the backend ([n<be>, r<fe>])
-	backendKeys  []kv // written in the backend dir after frontend/frontend-id/online/state
+	floor, most  offers // the offers at Need and at MayUse
+	offer        offers // the offers at Use
+	ownNodes     int64  // nodes DomainNodes writes for it that the guest owns
+	frontendKeys []kv   // written in the frontend dir, inheriting its perms
+	readOnlyKeys []kv   // frontend keys owned by the backend ([n<be>, r<fe>])
+	backendKeys  []kv   // written in the backend dir after frontend/frontend-id/online/state
 	rng          parser.Range
 }
 
@@ -89,16 +67,18 @@ type Plan struct {
 	Name    string    `json:"name"`
 	Limits  Limits    `json:"limits"`
 	Devices []*Device `json:"devices"`
-	Need    Need      `json:"need"`
-	MayUse  Need      `json:"may_use"`
+	// Budget is what the devices may take and take (budget.go).
+	Budget Budget `json:"budget"`
 }
 
 // NewPlan checks cfg (a file devspec.CheckFile accepted) against what the
 // backends advertise in XenStore, only reading: every requested feature must
-// be in its backend's schema and pass its checks, and the devices must fit
-// in the domain's grant and event-channel limits. Every problem is a
-// diagnostic pointing into the file; warnings (a maximum above what the
-// backend offers, which it will clamp) come back too. The plan is nil when
+// be in its backend's schema and pass its checks, the name must not be a
+// number (it would read as a domain id), and the devices must fit in the
+// domain's limits, lowering what the backends offer where the file leaves
+// it open (budget.go). Every problem is a diagnostic pointing into the
+// file; warnings (a maximum above what the backend offers, which it will
+// clamp; a device the budget lowered) come back too. The plan is nil when
 // there is an error.
 func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec.Config) (*Plan, parser.Diagnostics, error) {
 	p := &Plan{File: f.Filename, Limits: Limits{GrantFrames: cfg.Domain.GrantFrames(), EventChannels: cfg.Domain.EventChannels()}}
@@ -109,6 +89,9 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 	fileRange := parser.Range{Filename: f.Filename, Start: parser.Pos{Line: 1, Column: 1}, End: parser.Pos{Line: 1, Column: 1}}
 	if s := f.Lookup("name"); s == nil || s.Value == nil || s.Value.Kind != parser.KindString || s.Value.Str == "" {
 		errAt(fileRange, "the domain has no name", `set name = "..." (xl requires it; xfeat show and destroy accept it)`)
+	} else if strings.Trim(s.Value.Str, "0123456789") == "" {
+		errAt(s.Value.Range, fmt.Sprintf("the domain name %q is a number", s.Value.Str),
+			"xfeat destroy, show and io (and xl) read a number as a domain id: give the domain a name that is not all digits")
 	} else {
 		p.Name = s.Value.Str
 	}
@@ -195,7 +178,6 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 			d.Features = append(d.Features, feat)
 		}
 		if !bad {
-			d.Need, d.MayUse = need(d, true), need(d, false)
 			p.Devices = append(p.Devices, d)
 		}
 		return nil
@@ -241,7 +223,7 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 	if diags.HasErrors() {
 		return nil, diags, nil
 	}
-	diags = append(diags, p.checkBudget(f, fileRange)...)
+	diags = append(diags, p.budget(f, fileRange)...)
 	if diags.HasErrors() {
 		return nil, diags, nil
 	}
@@ -253,106 +235,6 @@ func exceeds(a, b string) bool {
 	x, err1 := strconv.ParseInt(a, 10, 64)
 	y, err2 := strconv.ParseInt(b, 10, 64)
 	return err1 == nil && err2 == nil && x > y
-}
-
-// effective is the value a backend will offer for feature name: the request
-// (lowered to the backend's maximum for a capped feature), else (unless
-// requestedOnly) the advertised default, else the protocol minimum def.
-func (d *Device) effective(name string, def int64, requestedOnly bool) int64 {
-	val := ""
-	if sf := d.schema.Lookup(name); sf != nil && !requestedOnly {
-		val = sf.Defval
-	}
-	for _, f := range d.Features {
-		if f.Name == name {
-			val = f.Value
-			if f.Clamp != "" {
-				val = f.Clamp
-			}
-		}
-	}
-	if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
-		return n
-	}
-	return def
-}
-
-// need computes what d uses: with requestedOnly, with its requested values
-// and the protocol minimum for the rest (what must fit); otherwise if the
-// guest takes everything the backend offers (netfront takes every queue;
-// blkfront the largest ring and as many indirect segments as offered).
-func need(d *Device, requestedOnly bool) Need {
-	queues := d.effective("multi-queue-max-queues", 1, requestedOnly)
-	if queues < 1 {
-		queues = 1
-	}
-	if d.Kind == KindVif {
-		perQueue := int64(1)
-		if d.effective("feature-split-event-channels", 0, requestedOnly) != 0 {
-			perQueue = 2
-		}
-		return Need{Grants: queues * netQueueGrants, EventChannels: queues * perQueue,
-			Why: fmt.Sprintf("%d queue(s) × %d grants (2 rings + 256 rx + 256 tx buffers), %d event channel(s) per queue", queues, netQueueGrants, perQueue)}
-	}
-	order := min(d.effective("max-ring-page-order", 0, requestedOnly), maxBudgetedOrder)
-	indirect := d.effective("feature-max-indirect-segments", 0, requestedOnly)
-	segs := int64(blkDirectSegs)
-	segsWhy := "11 direct segments"
-	if indirect > 0 {
-		segs = indirect + (indirect+blkSegsPerIndir-1)/blkSegsPerIndir
-		segsWhy = fmt.Sprintf("%d indirect segments + %d indirect page(s)", indirect, segs-indirect)
-	}
-	pages := int64(1) << order
-	entries := int64(blkEntriesPerPg) << order
-	return Need{Grants: queues * (pages + entries*segs), EventChannels: queues,
-		Why: fmt.Sprintf("%d queue(s) × (%d ring page(s) + %d requests × %s), 1 event channel per queue", queues, pages, entries, segsWhy)}
-}
-
-func (p *Plan) checkBudget(f *parser.File, fileRange parser.Range) parser.Diagnostics {
-	var diags parser.Diagnostics
-	p.Need = Need{EventChannels: reservedEvtchns}
-	p.MayUse = Need{EventChannels: reservedEvtchns}
-	var gWhy, eWhy []string
-	var gOver, eOver *Device
-	for _, d := range p.Devices {
-		p.Need.Grants += d.Need.Grants
-		p.Need.EventChannels += d.Need.EventChannels
-		p.MayUse.Grants += d.MayUse.Grants
-		p.MayUse.EventChannels += d.MayUse.EventChannels
-		gWhy = append(gWhy, fmt.Sprintf("%s: %d", d.Label, d.Need.Grants))
-		eWhy = append(eWhy, fmt.Sprintf("%s: %d", d.Label, d.Need.EventChannels))
-		if gOver == nil && p.Need.Grants > p.Limits.Grants() {
-			gOver = d
-		}
-		if eOver == nil && p.Need.EventChannels > int64(p.Limits.EventChannels) {
-			eOver = d
-		}
-	}
-	at := func(key string, d *Device) *parser.Range {
-		if s := f.Lookup(key); s != nil && s.Value != nil {
-			return s.Value.Range.Ptr()
-		}
-		if d != nil {
-			return d.rng.Ptr()
-		}
-		return fileRange.Ptr()
-	}
-	if gOver != nil {
-		frames := (p.Need.Grants + reservedGrants + grantsPerFrame - 1) / grantsPerFrame
-		diags = append(diags, &parser.Diagnostic{Severity: parser.DiagError, Subject: at("max_grant_frames", gOver),
-			Summary: fmt.Sprintf("the devices need %d grant entries but max_grant_frames=%d gives %d (%d × %d, less %d reserved)",
-				p.Need.Grants, p.Limits.GrantFrames, p.Limits.Grants(), p.Limits.GrantFrames, grantsPerFrame, reservedGrants),
-			Detail: fmt.Sprintf("%s; set max_grant_frames to at least %d, or request fewer queues, a smaller max-ring-page-order or fewer indirect segments",
-				strings.Join(gWhy, ", "), frames)})
-	}
-	if eOver != nil {
-		diags = append(diags, &parser.Diagnostic{Severity: parser.DiagError, Subject: at("max_event_channels", eOver),
-			Summary: fmt.Sprintf("the devices need %d event channels (%d for xenstore and console) but max_event_channels=%d",
-				p.Need.EventChannels, reservedEvtchns, p.Limits.EventChannels),
-			Detail: fmt.Sprintf("%s; set max_event_channels to at least %d, or request fewer queues or no split event channels",
-				strings.Join(eWhy, ", "), p.Need.EventChannels)})
-	}
-	return diags
 }
 
 func randomMAC() string {

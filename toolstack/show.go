@@ -58,7 +58,7 @@ func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error)
 	if st.FrontendState >= 0 {
 		r.State.Frontend = &st.FrontendState
 	}
-	r.Error = backendError(ctx, ops, ref)
+	r.Error = reasons(ctx, ops, ref).Backend
 
 	advertised := map[string]string{}
 	if s, err := ReadSchema(ctx, ops, ref.Backend, ref.Kind); err == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/schema"
@@ -220,7 +221,7 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 		{`name="x"` + "\n" + `vif = [ "bridge=b,features=queues:x" ]`, `guest.cfg:2:28: vif #0: features=queues (multi-queue-max-queues)=x is not allowed`},
 		{`name="x"` + "\n" + `vif = [ "features=feature-ctrl-ring:1" ]`, `guest.cfg:2:19: vif #0: feature feature-ctrl-ring is not offered by backend domain 0: /local/domain/0/backend/vif/features advertises feature-gso-tcpv4,`},
 		{`name="x"` + "\n" + `disk = [ "/a,raw,xvda,rw,max-ring-page-order=5" ]`, `disk #0: max-ring-page-order=5 is not allowed: allowed is an unsigned integer from 0 to 4`},
-		{`name="x"` + "\nmax_grant_frames = 64\n" + `disk = [ "/a,raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=256" ]`, `guest.cfg:2:20: the devices need 526400 grant entries but max_grant_frames=64 gives 32766 (64 × 512, less 2 reserved): disk #0: 526400; set max_grant_frames to at least 1029`},
+		{`name="x"` + "\nmax_grant_frames = 8\n" + `disk = [ "/a,raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=256" ]`, `guest.cfg:2:20: the devices need 10304 grant entries but max_grant_frames=8 gives 4088 (8 × 512, less 8 reserved): disk #0: 10304; set max_grant_frames to at least 21`},
 		{`name="x"` + "\n" + `vif = [ "queues=4,features=feature-split-event-channels:1", "queues=4,features=feature-split-event-channels:1" ]` + "\nmax_event_channels = 9\n", `guest.cfg:3:22: the devices need 18 event channels (2 for xenstore and console) but max_event_channels=9`},
 		{`name="x"` + "\n" + `vif = [ "backend=drv,queues=2" ]`, `guest.cfg:2:9: vif #0: backend domain "drv" not found`},
 		{`vif = [ "bridge=b" ]`, `the domain has no name`},
@@ -248,6 +249,9 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 	}
 }
 
+// TestBudgetArithmetic: each device's Need (requests, the rest at the
+// protocol minimum) and MayUse (all the backend offers) are its frontend's
+// footprint plus the guest-owned nodes xfeat create writes for it.
 func TestBudgetArithmetic(t *testing.T) {
 	_, c := store(t)
 	advertise(t, c)
@@ -260,60 +264,191 @@ disk = [ "/a,raw,xvda,rw,queues=1,max-ring-page-order=0,max-indirect-segments=0"
 	if p == nil {
 		t.Fatal(diags)
 	}
-	// Need counts what was requested (split event channels, not requested
-	// on vif #1, at one channel per queue); MayUse what the backend offers.
-	want := []Need{
-		{Grants: 2 * 514, EventChannels: 2},
-		{Grants: 3 * 514, EventChannels: 3},
-		{Grants: 1 + 32*11, EventChannels: 1},
-		{Grants: 2 * (4 + 128*(256+1)), EventChannels: 2}, // 600 clamped to 256
+	// vif: per queue 2 ring pages + 512 buffers; nodes: 7 written by
+	// create (directory, backend, backend-id, state, handle, mac,
+	// trusted), 8 by netfront, per queue 2 ring refs + its channel(s) and
+	// a queue-N directory when there are several.
+	// vbd: per queue 2^order ring pages + min(32·2^order × 11, 2048) data
+	// pages + one indirect page per ring slot with indirect descriptors
+	// (600 is clamped to 256); nodes: 8 by create, 3 by blkfront, per
+	// queue 2^order refs + event-channel (+ queue-N).
+	type use = footprint.Use
+	want := []use{
+		{Grants: 2 * 514, Pages: 2 * 514, EventChannels: 2, Nodes: 7 + 8 + 2*3 + 2},
+		{Grants: 3 * 514, Pages: 3 * 514, EventChannels: 3, Nodes: 7 + 8 + 3*3 + 3},
+		{Grants: 1 + 352, Pages: 1 + 352, EventChannels: 1, Nodes: 8 + 3 + 2},
+		{Grants: 2 * (4 + 1408 + 128), Pages: 2 * (4 + 1408 + 128), EventChannels: 2, Nodes: 8 + 3 + 2*(4+1) + 2},
 	}
-	wantMay := []Need{want[0], {Grants: 3 * 514, EventChannels: 6}, want[2], want[3]}
-	var total, totalMay Need
+	wantMay := []use{want[0], {Grants: 3 * 514, Pages: 3 * 514, EventChannels: 6, Nodes: 7 + 8 + 3*4 + 3}, want[2], want[3]}
+	var total, totalMay use
 	for i, d := range p.Devices {
-		if d.Need.Grants != want[i].Grants || d.Need.EventChannels != want[i].EventChannels {
+		if d.Need != want[i] {
 			t.Errorf("%s: need %+v, want %+v", d.Label, d.Need, want[i])
 		}
-		if d.MayUse.Grants != wantMay[i].Grants || d.MayUse.EventChannels != wantMay[i].EventChannels {
-			t.Errorf("%s: may use %+v, want %+v", d.Label, d.MayUse, wantMay[i])
+		if d.MayUse != wantMay[i] || d.Use != wantMay[i] {
+			t.Errorf("%s: may use %+v and uses %+v, want %+v", d.Label, d.MayUse, d.Use, wantMay[i])
 		}
-		total.Grants += want[i].Grants
-		total.EventChannels += want[i].EventChannels
-		totalMay.Grants += wantMay[i].Grants
-		totalMay.EventChannels += wantMay[i].EventChannels
+		total, totalMay = total.Add(want[i]), totalMay.Add(wantMay[i])
 	}
-	if p.Need.Grants != total.Grants || p.Need.EventChannels != total.EventChannels+2 {
-		t.Errorf("total %+v, want %+v (+2 channels)", p.Need, total)
+	b := p.Budget
+	if b.Need != total || b.MayUse != totalMay || b.Use != totalMay {
+		t.Errorf("totals: need %+v may use %+v use %+v, want %+v and %+v", b.Need, b.MayUse, b.Use, total, totalMay)
 	}
-	if p.MayUse.Grants != totalMay.Grants || p.MayUse.EventChannels != totalMay.EventChannels+2 {
-		t.Errorf("total may use %+v, want %+v (+2 channels)", p.MayUse, totalMay)
+	// 200 frames: 102400 entries less 8; memory at most 65536 pages;
+	// 1023 channels less 2; 1000 nodes less the domain's own 11
+	// (suspend/event-channel, 5 under control, data, drivers, feature,
+	// attr, error).
+	if want := (use{Grants: 102392, Pages: 65536, EventChannels: 1021, Nodes: 989}); b.Limits != want || b.DomainNodes != 11 {
+		t.Errorf("limits %+v (domain nodes %d), want %+v (11)", b.Limits, b.DomainNodes, want)
+	}
+	if b.Short != "" {
+		t.Errorf("nothing should have been lowered, but %q was short", b.Short)
 	}
 }
 
-// TestBudgetCountsRequestsNotOffers: a plain disk and vif fit Xen's default
-// limits even though the backend offers more than those limits could hold
-// (a frontend then uses less); what was explicitly requested must fit.
-func TestBudgetCountsRequestsNotOffers(t *testing.T) {
+// TestBudgetLowersWhatTheFileLeavesOpen (issue 11 §4): five plain disks
+// with the default grant table. All they are offered (4 queues of 16-page
+// rings with indirect descriptors: 10304 grants each) does not fit in
+// 32760; the budget lowers the devices taking most, later ones first on a
+// tie, one step at a time, and writes what it chose as config-* requests.
+// Before, the plan accepted the file as it was and the last frontends to
+// connect found the grant table empty.
+func TestBudgetLowersWhatTheFileLeavesOpen(t *testing.T) {
 	_, c := store(t)
 	advertise(t, c)
 	p, diags := plan(t, c, `name="x"
-vif = [ "bridge=xenbr0" ]
-disk = [ "/a,raw,xvda,rw", "/b,raw,xvdb,rw" ]
+disk = [ "/a,raw,xvda,ro", "/b,raw,xvdb,ro", "/c,raw,xvdc,ro", "/d,raw,xvdd,ro", "/e,raw,xvde,ro" ]
 `)
 	if p == nil {
-		t.Fatalf("plain devices with default limits refused: %v", diags)
+		t.Fatalf("refused: %v", diags)
 	}
-	if want := int64(514 + 2*(1+32*11)); p.Need.Grants != want {
-		t.Errorf("need %d grants, want %d", p.Need.Grants, want)
+	b := p.Budget
+	if b.Short != "grant entries" || b.MayUse.Grants != 5*10304 || b.Use.Grants > b.Limits.Grants || b.Limits.Grants != 32760 {
+		t.Fatalf("budget %+v", b)
 	}
-	if p.MayUse.Grants <= p.Limits.Grants() {
-		t.Errorf("test premise: the backend's offer (%d grants) should exceed the default limit %d", p.MayUse.Grants, p.Limits.Grants())
+	queues := []string{}
+	for _, d := range p.Devices {
+		q := "4"
+		for _, f := range d.Features {
+			if !f.Lowered || f.Name != "multi-queue-max-queues" {
+				t.Errorf("%s: unexpected request %+v", d.Label, f)
+			}
+			q = f.Value
+		}
+		queues = append(queues, q)
 	}
+	if got := strings.Join(queues, " "); got != "3 3 2 2 2" {
+		t.Errorf("queues %s, want 3 3 2 2 2", got)
+	}
+	if b.Use.Grants != 2*7728+3*5152 {
+		t.Errorf("use %d grants", b.Use.Grants)
+	}
+	warned := 0
+	for _, d := range diags {
+		if d.Severity == parser.DiagWarning && strings.Contains(d.Error(), "lowered to fit the domain's limits: multi-queue-max-queues 4 → ") &&
+			strings.Contains(d.Error(), "with all the backends offer the devices would need 51520 grant entries, the domain has 32760") {
+			warned++
+		}
+	}
+	if warned != 5 || diags.HasErrors() {
+		t.Errorf("want 5 warnings: %v", diags)
+	}
+	nodes := p.DomainNodes(1)
+	found := map[string]string{}
+	for _, n := range nodes {
+		if strings.HasSuffix(n.Path, "/config-multi-queue-max-queues") {
+			found[n.Path] = n.Value + " " + strings.Join(n.PermStrings(), ",")
+		}
+	}
+	if found["/local/domain/0/backend/vbd/1/51712/config-multi-queue-max-queues"] != "3 n0" ||
+		found["/local/domain/0/backend/vbd/1/51776/config-multi-queue-max-queues"] != "2 n0" || len(found) != 5 {
+		t.Errorf("config nodes: %v", found)
+	}
+
+	// What the file requests is never lowered: the first disk keeps its
+	// 4 queues (its ring and indirect descriptors, left open, may go).
 	p, diags = plan(t, c, `name="x"
-disk = [ "/a,raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=256" ]
+disk = [ "/a,raw,xvda,ro,queues=4", "/b,raw,xvdb,ro", "/c,raw,xvdc,ro", "/d,raw,xvdd,ro", "/e,raw,xvde,ro" ]
 `)
-	if p != nil || !strings.Contains(diags.Error(), "set max_grant_frames to at least") {
-		t.Fatalf("an explicit request over the default grant limit must be refused: %v", diags)
+	if p == nil {
+		t.Fatalf("refused: %v", diags)
+	}
+	for _, f := range p.Devices[0].Features {
+		if f.Name == "multi-queue-max-queues" && (f.Lowered || f.Value != "4") {
+			t.Errorf("disk #0: %+v", f)
+		}
+	}
+	if d := p.Devices[0]; d.Use.EventChannels != 4 {
+		t.Errorf("disk #0 uses %+v", d.Use)
+	}
+	if p.Budget.Use.Grants > p.Budget.Limits.Grants {
+		t.Errorf("over: %+v", p.Budget)
+	}
+}
+
+// TestBudgetOtherLimits: event channels and XenStore nodes are lowered
+// for the same way, split event channels and rings included.
+func TestBudgetOtherLimits(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	// 4 queues with split channels would take 8 + 2: one queue fewer
+	// frees 2, no split 4: split goes.
+	p, diags := plan(t, c, "name=\"x\"\nmax_event_channels = 8\nvif = [ \"bridge=xenbr0\" ]\n")
+	if p == nil {
+		t.Fatalf("refused: %v", diags)
+	}
+	if d := p.Devices[0]; len(d.Features) != 1 || d.Features[0].Name != "feature-split-event-channels" || d.Features[0].Value != "0" || d.Use.EventChannels != 4 {
+		t.Errorf("vif #0: %+v use %+v", d.Features, d.Use)
+	}
+	// Many small-ring disks in a table big enough for everything offered:
+	// the node quota is what lowers their queues.
+	var disks []string
+	for i := range 44 {
+		disks = append(disks, fmt.Sprintf(`"/i,raw,xvd%c%c,ro,max-ring-page-order=0,max-indirect-segments=0"`, 'a'+i/26, 'a'+i%26))
+	}
+	p, diags = plan(t, c, "name=\"x\"\nmax_grant_frames = 128\ndisk = [ "+strings.Join(disks, ", ")+" ]\n")
+	if p == nil {
+		t.Fatalf("refused: %v", diags)
+	}
+	b := p.Budget
+	if b.Short != "XenStore nodes" || b.MayUse.Nodes != 44*23 || b.Use.Nodes > b.Limits.Nodes || b.Use.Grants > b.Limits.Grants || b.Use.Pages > b.Limits.Pages {
+		t.Errorf("budget %+v", b)
+	}
+	for _, d := range p.Devices {
+		for _, f := range d.Features {
+			if f.Lowered && f.Name != "multi-queue-max-queues" {
+				t.Errorf("%s: %+v lowered", d.Label, f)
+			}
+		}
+	}
+}
+
+// TestBudgetRefusals: what does not fit with every unrequested feature at
+// its minimum is refused, at FILE:LINE:COL, with the arithmetic.
+func TestBudgetRefusals(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	var disks []string
+	for i := range 80 {
+		disks = append(disks, fmt.Sprintf(`"format=raw,vdev=xvd%c%c,target=/i"`, 'a'+i/26, 'a'+i%26))
+	}
+	// 7 × 4 queues × (16 ring pages + 2048 data + 512 indirect pages).
+	var big []string
+	for i := range 7 {
+		big = append(big, fmt.Sprintf(`"/i,raw,xvd%c,queues=4,max-ring-page-order=4,max-indirect-segments=32"`, 'a'+i))
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"name=\"x\"\nmax_grant_frames = 1\ndisk = [ \"/a,raw,xvda\", \"/b,raw,xvdb\" ]\n",
+			"guest.cfg:2:20: the devices need 706 grant entries but max_grant_frames=1 gives 504 (1 × 512, less 8 reserved): disk #0: 353, disk #1: 353; set max_grant_frames to at least 2"},
+		{"name=\"x\"\ndisk = [ " + strings.Join(disks, ", ") + " ]\n",
+			"the guest would own 1051 XenStore nodes but a domain may own 1000 (C xenstored's default quota): 11 for the domain's own directories, then per device what xfeat create and its frontend write: disk #0: 13,"},
+		{"name=\"x\"\nmax_grant_frames = 4096\ndisk = [ " + strings.Join(big, ", ") + " ]\n",
+			"the devices need 72128 pages of guest memory but the guest has 65536: disk #0: 10304, disk #1: 10304,"},
+	} {
+		p, diags := plan(t, c, tc.src)
+		if p != nil || !strings.Contains(diags.Error(), tc.want) {
+			t.Errorf("%.60q...:\n got %v\nwant %s", tc.src, diags, tc.want)
+		}
 	}
 }
 
@@ -365,3 +500,83 @@ func TestConcurrentCreateDestroy(t *testing.T) {
 }
 
 func diffLines(a, b string) string { return testutil.DiffLines(a, b) }
+
+// TestWaitTimeoutsAreStuckErrors (issue 11 §4): however short the wait,
+// Create's timeout is a *StuckError naming the device with both states
+// (before, a deadline passing while the watches were set up came back as
+// "context deadline exceeded"), and Destroy's wait for the backends to
+// close returns them as left open, not as an error.
+func TestWaitTimeoutsAreStuckErrors(t *testing.T) {
+	s, c := store(t)
+	advertise(t, c)
+	startDriver(t, dial(t, s.SocketPath()), "vif 1/0")
+	before := dump(t, c)
+	p, _ := plan(t, c, `name="x"`+"\n"+`vif = [ "queues=1" ]`)
+	for i := range 20 {
+		wait := []time.Duration{time.Nanosecond, time.Microsecond, 100 * time.Microsecond}[i%3]
+		_, err := Create(context.Background(), c, p, CreateOptions{Wait: wait})
+		var stuck *StuckError
+		if !errors.As(err, &stuck) || len(stuck.Devices) != 1 ||
+			!strings.Contains(err.Error(), "vif 1/0: backend ") || !strings.Contains(err.Error(), ", frontend ") {
+			t.Fatalf("wait %s: %v", wait, err)
+		}
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
+	}
+	p, _ = plan(t, c, `name="y"`+"\n"+`disk = [ "/a,raw,xvda,ro" ]`)
+	for range 10 {
+		got, err := Create(context.Background(), c, p, CreateOptions{Wait: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Destroy(context.Background(), c, got.Domid, time.Nanosecond); err != nil {
+			t.Fatalf("destroy with a 1ns wait: %v", err)
+		}
+	}
+	if after := dump(t, c); after != before {
+		t.Fatalf("nodes left behind:\n%s", diffLines(before, after))
+	}
+}
+
+// TestNumbersAreNotNames (issue 11 §4): a name of digits is refused at
+// FILE:LINE:COL; a DOM that is one domain's id and another's name is
+// refused, naming both; an id or a name alone still resolves.
+func TestNumbersAreNotNames(t *testing.T) {
+	_, c := store(t)
+	advertise(t, c)
+	for _, name := range []string{"1", "007", "4294967296"} {
+		_, diags := plan(t, c, "vcpus = 1\nname = \""+name+"\"\n")
+		if want := "guest.cfg:2:8: the domain name \"" + name + "\" is a number"; !strings.Contains(diags.Error(), want) {
+			t.Errorf("name %s: %v", name, diags)
+		}
+	}
+	ctx := context.Background()
+	for path, v := range map[string]string{
+		"/local/domain/1/name": "one", "/local/domain/3/name": "1", "/local/domain/4/name": "4",
+		"/local/domain/5/name": "9", "/local/domain/6/name": "9x",
+	} {
+		if err := c.WriteString(ctx, path, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		arg, want string
+		id        uint32
+	}{
+		{"1", `"1" is domain 1's id and domain 3's name: refusing to guess; say "one" for domain 1, or use the id of the other`, 0},
+		{"one", "", 1},
+		{"3", "", 3},
+		{"4", "", 4}, // its own name
+		{"9", `no such domain: domain 9 (nothing at /local/domain/9 or /libxl/9); "9" is domain 5's name: use its id`, 0},
+		{"9x", "", 6},
+	} {
+		id, _, err := ResolveDomain(ctx, c, tc.arg)
+		if tc.want == "" && (err != nil || id != tc.id) {
+			t.Errorf("%s: %d %v, want %d", tc.arg, id, err, tc.id)
+		}
+		if tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%s: %v\nwant %s", tc.arg, err, tc.want)
+		}
+	}
+}

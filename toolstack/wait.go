@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,19 +17,17 @@ type StuckError struct {
 	Waited  time.Duration
 	Target  string // "Connected", "Closed"
 	Devices []DeviceState
-	// Errors holds, per device name, the backend's xenbus error message.
-	Errors map[string]string
+	// Reasons holds, per device name, what its ends wrote in their
+	// xenbus error nodes (only devices with one).
+	Reasons map[string]Reasons
 }
 
 func (e *StuckError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "timed out after %s waiting for %d device(s) to reach %s:", e.Waited.Round(time.Millisecond), len(e.Devices), e.Target)
 	for _, d := range e.Devices {
-		fmt.Fprintf(&b, "\n  %s: backend %s (%s), frontend %s (%s)", d.Name(), StateName(d.BackendState), d.BackendPath,
-			StateName(d.FrontendState), d.FrontendPath)
-		if msg := e.Errors[d.Name()]; msg != "" {
-			fmt.Fprintf(&b, "; backend error: %s", msg)
-		}
+		fmt.Fprintf(&b, "\n  %s: backend %s (%s), frontend %s (%s)%s", d.Name(), StateName(d.BackendState), d.BackendPath,
+			StateName(d.FrontendState), d.FrontendPath, e.Reasons[d.Name()])
 	}
 	return b.String()
 }
@@ -37,26 +36,53 @@ func (e *StuckError) Error() string {
 // (Closing or Closed) while it was being connected.
 type DeviceFailedError struct {
 	Device DeviceState
-	// Message is the backend's xenbus error message, if it wrote one.
-	Message string
+	// Reasons are what the two ends wrote in their xenbus error nodes.
+	Reasons Reasons
 }
 
 func (e *DeviceFailedError) Error() string {
 	d := e.Device
-	s := fmt.Sprintf("%s failed to connect: backend %s, frontend %s", d.Name(), StateName(d.BackendState), StateName(d.FrontendState))
-	if e.Message != "" {
-		s += "; backend error: " + e.Message
-	}
-	return s
+	return fmt.Sprintf("%s failed to connect: backend %s, frontend %s%s", d.Name(), StateName(d.BackendState), StateName(d.FrontendState), e.Reasons)
 }
 
-// backendError reads the xenbus error message of a device ("" when none).
-func backendError(ctx context.Context, ops xsclient.Ops, ref DeviceRef) string {
-	v, _, err := readOpt(ctx, ops, ErrorPath(ref.Backend, ref.Kind, ref.Frontend, ref.Devid)+"/error")
-	if err != nil {
-		return ""
+// Reasons are the messages a device's backend and frontend wrote in their
+// xenbus error nodes ("" where none).
+type Reasons struct {
+	Backend, Frontend string
+}
+
+// maxReason bounds what of an error message is quoted: the frontend's is
+// the guest's to write, up to a whole XenStore value.
+const maxReason = 256
+
+// String is "; backend error: "..."; frontend error: "..."", quoted (a
+// guest's text never reaches a terminal raw), or "" when neither wrote one.
+func (r Reasons) String() string {
+	var b strings.Builder
+	for _, e := range [][2]string{{"backend", r.Backend}, {"frontend", r.Frontend}} {
+		if e[1] == "" {
+			continue
+		}
+		msg := e[1]
+		if len(msg) > maxReason {
+			msg = msg[:maxReason] + "..."
+		}
+		fmt.Fprintf(&b, "; %s error: %s", e[0], strconv.Quote(msg))
 	}
-	return v
+	return b.String()
+}
+
+// reasons reads the xenbus error nodes of a device's two ends.
+func reasons(ctx context.Context, ops xsclient.Ops, ref DeviceRef) Reasons {
+	read := func(path string) string {
+		v, _, err := readOpt(ctx, ops, path)
+		if err != nil {
+			return ""
+		}
+		return v
+	}
+	return Reasons{Backend: read(ErrorPath(ref.Backend, ref.Kind, ref.Frontend, ref.Devid) + "/error"),
+		Frontend: read(FrontendErrorPath(ref.Frontend, ref.Kind, ref.Devid) + "/error")}
 }
 
 // watchAll registers a watch on each path and returns a channel that
@@ -93,16 +119,20 @@ func watchAll(ctx context.Context, c *xsclient.Client, paths []string) (<-chan s
 // WaitConnected waits until the backend and frontend of every device are
 // Connected. progress, if set, is called with the states whenever they
 // change. It fails early with a *DeviceFailedError when a side goes Closing
-// or Closed, and with a *StuckError when ctx's deadline passes first.
+// or Closed, and with a *StuckError when ctx's deadline passes first,
+// whatever it was doing then (setting its watches up, reading a state).
 func WaitConnected(ctx context.Context, c *xsclient.Client, refs []DeviceRef, progress func([]DeviceState)) ([]DeviceState, error) {
 	start := time.Now()
+	connected := func(s DeviceState) bool {
+		return s.BackendState == StateConnected && s.FrontendState == StateConnected
+	}
 	paths := make([]string, 0, 2*len(refs))
 	for _, r := range refs {
 		paths = append(paths, r.BackendPath+"/state", r.FrontendPath+"/state")
 	}
 	kick, stop, err := watchAll(ctx, c, paths)
 	if err != nil {
-		return nil, err
+		return timedOut(ctx, c, start, "Connected", refs, connected, err)
 	}
 	defer stop()
 	states := make([]DeviceState, len(refs))
@@ -113,14 +143,14 @@ func WaitConnected(ctx context.Context, c *xsclient.Client, refs []DeviceRef, pr
 		for i, r := range refs {
 			st, err := deviceState(ctx, c, r)
 			if err != nil {
-				return states, err
+				return timedOut(ctx, c, start, "Connected", refs, connected, err)
 			}
 			states[i] = st
 			fmt.Fprintf(&sig, "%d/%d ", st.BackendState, st.FrontendState)
 			if st.BackendState >= StateClosing || st.FrontendState >= StateClosing {
-				return states, &DeviceFailedError{Device: st, Message: backendError(ctx, c, r)}
+				return states, &DeviceFailedError{Device: st, Reasons: reasons(ctx, c, r)}
 			}
-			if st.BackendState != StateConnected || st.FrontendState != StateConnected {
+			if !connected(st) {
 				done = false
 			}
 		}
@@ -134,36 +164,64 @@ func WaitConnected(ctx context.Context, c *xsclient.Client, refs []DeviceRef, pr
 		select {
 		case <-kick:
 		case <-ctx.Done():
-			return states, stuck(ctx, c, start, "Connected", states, func(s DeviceState) bool {
-				return s.BackendState == StateConnected && s.FrontendState == StateConnected
-			})
+			return timedOut(ctx, c, start, "Connected", refs, connected, ctx.Err())
 		}
 	}
 }
 
-func stuck(ctx context.Context, c *xsclient.Client, start time.Time, target string, states []DeviceState, ok func(DeviceState) bool) error {
+// timedOut turns err, met while waiting for refs to reach target, into a
+// *StuckError when ctx's deadline has passed: every device not there, read
+// again with a context of its own so that both states and error nodes are
+// what they are now. Any other err (cancellation included) is returned as
+// it is. Should every device have got there after all, the error is nil.
+// The states are those read last.
+func timedOut(ctx context.Context, c *xsclient.Client, start time.Time, target string, refs []DeviceRef, ok func(DeviceState) bool, err error) ([]DeviceState, error) {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return ctx.Err()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	e := &StuckError{Waited: time.Since(start), Target: target, Errors: map[string]string{}}
-	for _, s := range states {
-		if !ok(s) {
-			e.Devices = append(e.Devices, s)
-			if msg := backendError(rctx, c, s.DeviceRef); msg != "" {
-				e.Errors[s.Name()] = msg
-			}
+	e := &StuckError{Waited: time.Since(start), Target: target, Reasons: map[string]Reasons{}}
+	states := make([]DeviceState, len(refs))
+	for i, r := range refs {
+		st, rerr := deviceState(rctx, c, r)
+		if rerr != nil {
+			return nil, fmt.Errorf("reading the state of %s after waiting %s: %w", r.Name(), e.Waited.Round(time.Millisecond), rerr)
+		}
+		states[i] = st
+		if ok(st) {
+			continue
+		}
+		e.Devices = append(e.Devices, st)
+		if why := reasons(rctx, c, r); why != (Reasons{}) {
+			e.Reasons[st.Name()] = why
 		}
 	}
-	return e
+	if len(e.Devices) == 0 {
+		return states, nil
+	}
+	return states, e
 }
 
 // waitClosed waits until every backend is Closed or gone; it returns the
-// devices that were not when ctx ended.
+// devices that were not when ctx's deadline passed (whatever it was doing
+// then).
 func waitClosed(ctx context.Context, c *xsclient.Client, refs []DeviceRef) ([]DeviceState, error) {
 	if len(refs) == 0 {
 		return nil, nil
+	}
+	start := time.Now()
+	closed := func(s DeviceState) bool { return s.BackendState == StateClosed || s.BackendState == -1 }
+	open := func(err error) ([]DeviceState, error) {
+		_, err = timedOut(ctx, c, start, "Closed", refs, closed, err)
+		var stuck *StuckError
+		if errors.As(err, &stuck) {
+			return stuck.Devices, nil
+		}
+		return nil, err
 	}
 	paths := make([]string, 0, len(refs))
 	for _, r := range refs {
@@ -171,30 +229,25 @@ func waitClosed(ctx context.Context, c *xsclient.Client, refs []DeviceRef) ([]De
 	}
 	kick, stop, err := watchAll(ctx, c, paths)
 	if err != nil {
-		return nil, err
+		return open(err)
 	}
 	defer stop()
 	for {
-		var open []DeviceState
+		done := true
 		for _, r := range refs {
 			st, err := deviceState(ctx, c, r)
 			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				return nil, err
+				return open(err)
 			}
-			if st.BackendState != StateClosed && st.BackendState != -1 {
-				open = append(open, st)
-			}
+			done = done && closed(st)
 		}
-		if len(open) == 0 {
+		if done {
 			return nil, nil
 		}
 		select {
 		case <-kick:
 		case <-ctx.Done():
-			return open, nil
+			return open(ctx.Err())
 		}
 	}
 }

@@ -51,6 +51,14 @@ type Client struct {
 	// before sharing the Client. Zero means DefaultMaxTxAttempts.
 	MaxTxAttempts int
 
+	// WaitTxQuota makes Begin, refused for the domain's transaction quota
+	// (ENOSPC or EQUOTA) while this connection has transactions of its
+	// own open, wait for one of them to end and ask again (until its ctx
+	// ends), rather than fail: for a guest's one connection shared by its
+	// drivers, which take turns as they would on a single xenbus ring.
+	// Set it before sharing the Client.
+	WaitTxQuota bool
+
 	nextReq atomic.Uint32
 
 	wmu sync.Mutex // serialises writes of whole messages to rw
@@ -67,8 +75,21 @@ type Client struct {
 		seq uint64
 	}
 
+	// txs counts this connection's open transactions, so that Begin can
+	// wait for one of them to end rather than fail on the daemon's
+	// per-domain transaction quota.
+	txs txCount
+
 	closeOnce sync.Once
 	done      chan struct{} // closed when the reader goroutine has exited
+}
+
+// txCount is a connection's open transactions (begun or being begun).
+type txCount struct {
+	sync.Mutex
+	open int           // Must hold the Mutex
+	gen  uint64        // counts ends; Must hold the Mutex
+	wake chan struct{} // closed at the next end; Must hold the Mutex
 }
 
 type reply struct {
@@ -455,17 +476,57 @@ type Tx struct {
 // ID is the transaction id the daemon assigned.
 func (t *Tx) ID() uint32 { return t.tx }
 
-// Begin starts a transaction.
+// Begin starts a transaction (see WaitTxQuota for what it does when the
+// domain's transaction quota is reached).
 func (c *Client) Begin(ctx context.Context) (*Tx, error) {
-	b, err := c.request(ctx, TypeTransactionStart, 0, []string{""}, nil)
-	if err != nil {
-		return nil, err
+	for {
+		// Counted before asking: a transaction the daemon has started
+		// but whose reply has not arrived yet is one of ours too.
+		c.txs.Lock()
+		gen := c.txs.gen
+		c.txs.open++
+		c.txs.Unlock()
+		b, err := c.request(ctx, TypeTransactionStart, 0, []string{""}, nil)
+		if err == nil {
+			id, perr := strconv.ParseUint(trimNUL(b), 10, 32)
+			if perr == nil && id != 0 {
+				return &Tx{ops: ops{c: c, tx: uint32(id)}}, nil
+			}
+			err = fmt.Errorf("xenstore TRANSACTION_START: bad id %q", trimNUL(b))
+		}
+		c.txs.Lock()
+		c.txs.open--
+		switch {
+		case !errors.Is(err, ErrQuota) || !c.WaitTxQuota || (c.txs.gen == gen && c.txs.open == 0):
+			c.txs.wakeLocked() // a Begin may have waited for this one
+			c.txs.Unlock()
+			return nil, err
+		case c.txs.gen != gen: // one of ours ended meanwhile: ask again
+			c.txs.Unlock()
+			continue
+		}
+		// Some of ours are open: ask again once one has ended.
+		if c.txs.wake == nil {
+			c.txs.wake = make(chan struct{})
+		}
+		wake := c.txs.wake
+		c.txs.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	id, err := strconv.ParseUint(trimNUL(b), 10, 32)
-	if err != nil || id == 0 {
-		return nil, fmt.Errorf("xenstore TRANSACTION_START: bad id %q", trimNUL(b))
+}
+
+// wakeLocked records that one of the connection's transactions ended (or
+// a Begin gave up) and wakes the Begins waiting for that. Must hold txs.
+func (t *txCount) wakeLocked() {
+	t.gen++
+	if t.wake != nil {
+		close(t.wake)
+		t.wake = nil
 	}
-	return &Tx{ops: ops{c: c, tx: uint32(id)}}, nil
 }
 
 // Commit ends the transaction, applying it. errors.Is(err, ErrAgain) means
@@ -481,6 +542,10 @@ func (t *Tx) end(ctx context.Context, how string) error {
 	}
 	t.ended = true
 	_, err := t.c.request(ctx, TypeTransactionEnd, t.tx, []string{how}, nil)
+	t.c.txs.Lock()
+	t.c.txs.open--
+	t.c.txs.wakeLocked()
+	t.c.txs.Unlock()
 	return err
 }
 

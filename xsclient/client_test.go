@@ -413,3 +413,82 @@ func TestDialDevice(t *testing.T) {
 		t.Fatalf("Read over the device transport = %q, %v", v, err)
 	}
 }
+
+// TestBeginWaitsForOwnTransactions: goroutines sharing an unprivileged
+// connection with WaitTxQuota open more transactions at once than the
+// domain's quota; each Begin refused for the quota waits for one of the
+// connection's own to end and every transaction commits. Before, the ones
+// past the quota failed with ENOSPC (a guest with 26 disks lost most of
+// them, issue 11). Without WaitTxQuota the refusal is returned.
+func TestBeginWaitsForOwnTransactions(t *testing.T) {
+	dir := t.TempDir()
+	s, err := xenstored.New(xenstored.Config{Rundir: dir, Quotas: xenstored.Quotas{Transactions: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Serve(context.Background()); close(done) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	ctx := ctxT(t)
+	dom0 := dial(t, s.SocketPath())
+	must(t, dom0.Introduce(ctx, 5, 0, 1))
+	must(t, dom0.WriteString(ctx, "/local/domain/5", ""))
+	must(t, dom0.SetPerms(ctx, "/local/domain/5", perms("n5")))
+	guest, err := xsclient.Dial(ctx, filepath.Join(dir, "domains", "5", "socket"))
+	must(t, err)
+	guest.WaitTxQuota = true
+	t.Cleanup(func() { guest.Close() })
+	// One transaction held open on another connection of the domain is
+	// not this connection's to wait for: past the quota, Begin fails.
+	other := dial(t, filepath.Join(dir, "domains", "5", "socket"))
+	held, err := other.Begin(ctx)
+	must(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- guest.Transact(ctx, func(tx *xsclient.Tx) error {
+				if err := tx.WriteString(ctx, fmt.Sprintf("/local/domain/5/k%d", i), "v"); err != nil {
+					return err
+				}
+				time.Sleep(time.Millisecond) // keep it open while others start
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	names, err := dom0.Directory(ctx, "/local/domain/5")
+	if err != nil || len(names) != 20 {
+		t.Errorf("%d keys written (%v)", len(names), err)
+	}
+	must(t, held.Abort(ctx))
+	// With nothing of its own open, a refusal is returned at once.
+	a, err := other.Begin(ctx)
+	must(t, err)
+	b, err := other.Begin(ctx)
+	must(t, err)
+	if _, err := guest.Begin(ctx); !errors.Is(err, xsclient.ErrQuota) {
+		t.Errorf("Begin past the quota with none of its own open: %v, want ENOSPC", err)
+	}
+	must(t, a.Abort(ctx))
+	must(t, b.Abort(ctx))
+	// Without WaitTxQuota, past the quota is a refusal even with
+	// transactions of its own open.
+	a, err = other.Begin(ctx)
+	must(t, err)
+	b, err = other.Begin(ctx)
+	must(t, err)
+	if _, err := other.Begin(ctx); !errors.Is(err, xsclient.ErrQuota) {
+		t.Errorf("Begin past the quota without WaitTxQuota: %v, want ENOSPC", err)
+	}
+	must(t, a.Abort(ctx))
+	must(t, b.Abort(ctx))
+}

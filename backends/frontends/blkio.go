@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -28,10 +29,13 @@ import (
 // segments use indirect pages when the backend offers
 // feature-max-indirect-segments.
 //
-// Grant budget: the pools are sized to what the guest's grant table can
-// give. When it cannot give what the rings could use, the device runs with
-// fewer pages (fewer requests in flight) and says so in the log; it fails
-// only when not even one request fits.
+// Grant budget: each queue's pool is sized by footprint.Vbd.Pool (the ring
+// size times 11 data pages, at most footprint.BlkPoolPages, and an
+// indirect page per ring slot when indirect descriptors are used), which
+// is what the toolstack plans a domain with. When the grant table cannot
+// give that (a table shared beyond the plan), the device runs with fewer
+// pages (fewer requests in flight) and says so in the log; it fails only
+// when not even one request fits.
 //
 // Concurrency: any number of goroutines may do I/O at once; each request
 // goes to a queue (round robin), waits for a free slot and pages, and
@@ -54,15 +58,6 @@ var (
 	ErrIO           = errors.New("blkfront: the backend answered BLKIF_RSP_ERROR")
 	ErrUnaligned    = errors.New("blkfront: offset and length must be multiples of 512 bytes")
 	ErrReadOnly     = errors.New("blkfront: the disk is read-only")
-)
-
-// Pool sizes per queue, in pages: the most data pages a queue reserves is
-// its ring size times 11 (what Linux blkfront can have in flight without
-// indirect descriptors), bounded so that a guest with several big-ring
-// queues stays within its memory.
-const (
-	maxPoolPages   = 2048
-	maxIndirectSeg = 256 // segments per indirect request this frontend uses at most
 )
 
 // BlkFeatures are the backend's offers read at connect.
@@ -154,15 +149,13 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 	if !ok {
 		return nil // a platform without a grant table: control plane only
 	}
-	io := &blkIO{d: d, dom: gt.GrantTable(), be: grant.DomID(d.dev.BackendID), segMax: ring.BlkifMaxSegmentsPerRequest,
+	pool := footprint.Vbd{Queues: int64(len(d.Queues)), RingPageOrder: int64(d.RingPageOrder), IndirectSegments: int64(f.MaxIndirectSegments)}.Pool()
+	io := &blkIO{d: d, dom: gt.GrantTable(), be: grant.DomID(d.dev.BackendID), segMax: int(pool.Segments),
 		readOnly: d.Info&ring.VdiskReadonly != 0}
-	if f.MaxIndirectSegments > ring.BlkifMaxSegmentsPerRequest {
-		io.segMax = min(f.MaxIndirectSegments, maxIndirectSeg)
-	}
 	if len(d.Queues) == 0 {
 		return nil
 	}
-	if err := io.setup(d.Queues); err != nil {
+	if err := io.setup(d.Queues, pool); err != nil {
 		return err
 	}
 	d.ioMu.Lock()
@@ -174,20 +167,18 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 	return nil
 }
 
-// setup sizes the queues' pools to what the grant table gives and builds
-// them. References are reserved first (gnttab_alloc_grant_references: a
-// grant made and ended at once keeps its reference out of the allocator),
-// then shared evenly between the queues.
-func (io *blkIO) setup(queues []*BlkQueue) error {
+// setup sizes the queues' pools to pool, or to what the grant table gives
+// when that is less, and builds them. References are reserved first
+// (gnttab_alloc_grant_references: a grant made and ended at once keeps its
+// reference out of the allocator), then shared evenly between the queues.
+func (io *blkIO) setup(queues []*BlkQueue, pool footprint.Pool) error {
 	d := io.d
 	nq := len(queues)
-	rs := int(queues[0].Ring.Size())
 	indPer := 0
-	if io.segMax > ring.BlkifMaxSegmentsPerRequest {
-		indPer = (io.segMax + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
+	if pool.IndirectPages > 0 {
+		indPer = int(pool.IndirectPages / pool.RingSize)
 	}
-	dataWant := max(min(rs*ring.BlkifMaxSegmentsPerRequest, maxPoolPages), io.segMax)
-	indWant := rs * indPer
+	dataWant, indWant := int(pool.DataPages), int(pool.IndirectPages)
 	want := nq * (dataWant + indWant)
 	refs := make([]grant.Ref, 0, want)
 	var gerr error
@@ -207,12 +198,12 @@ func (io *blkIO) setup(queues []*BlkQueue) error {
 		if indPer > 0 {
 			if k := share / (io.segMax + indPer); k >= 1 {
 				ind = min(indWant, k*indPer)
-				data = share - ind
+				data = min(share-ind, dataWant)
 				indirectFits = true
 			}
 		}
 		if !indirectFits { // direct requests only
-			io.segMax, indPer, ind, data = ring.BlkifMaxSegmentsPerRequest, 0, 0, share
+			io.segMax, indPer, ind, data = ring.BlkifMaxSegmentsPerRequest, 0, 0, min(share, dataWant)
 		}
 		if data < ring.BlkifMaxSegmentsPerRequest {
 			for _, r := range refs {
@@ -223,13 +214,22 @@ func (io *blkIO) setup(queues []*BlkQueue) error {
 		d.logf("grant table full (%v): %d of %d references; per queue %d of %d data pages and %d of %d indirect pages (requests up to %d KiB); fewer requests in flight",
 			gerr, len(refs), want, data, dataWant, ind, indWant, io.segMax*ring.PageSize>>10)
 	}
+	// Each queue keeps data+ind of its share; the rest go back.
+	per := data + ind
+	kept := make([]grant.Ref, 0, nq*per)
+	for i := range nq {
+		kept = append(kept, refs[i*share:i*share+per]...)
+		for _, r := range refs[i*share+per : (i+1)*share] {
+			io.dom.EndAccess(r)
+		}
+	}
 	for _, r := range refs[nq*share:] {
 		io.dom.EndAccess(r)
 	}
 	for i, q := range queues {
-		qi, err := io.newQueue(q, refs[i*share:(i+1)*share], data, ind, indPer)
+		qi, err := io.newQueue(q, kept[i*per:(i+1)*per], data, ind, indPer)
 		if err != nil {
-			for _, r := range refs[i*share : nq*share] {
+			for _, r := range kept[i*per:] {
 				io.dom.EndAccess(r)
 			}
 			io.close()

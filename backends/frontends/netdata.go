@@ -38,6 +38,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
@@ -63,9 +64,8 @@ func NetnsName(name string) string { return NetnsPrefix + name }
 
 // Buffers per queue and direction: one page per slot of a one-page tx or rx
 // ring (256 slots each, __CONST_RING_SIZE of netif.h's rings), as Linux's
-// xen-netfront grants them; toolstack's grant budget counts the same
-// (docs/design.md, "Checking, offline and online").
-const netBufs = 256
+// xen-netfront grants them and footprint.Vif counts them.
+const netBufs = footprint.NetBuffers
 
 const (
 	frameMax   = 65535 + 1

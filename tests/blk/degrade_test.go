@@ -15,8 +15,9 @@ import (
 )
 
 // layoutDomain writes a domain with one vbd the way the toolstack does,
-// but with max-grant-frames set directly: the toolstack's worst-case
-// budget would refuse a table this small.
+// but with max-grant-frames set directly: the toolstack would lower the
+// disk's offers to fit a table this small, and the test wants the
+// frontend's own fallback for a table shared beyond the plan.
 func layoutDomain(t *testing.T, xs *xsclient.Client, id uint32, frames int, img string) {
 	t.Helper()
 	ids := strconv.Itoa(int(id))

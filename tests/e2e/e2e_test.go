@@ -269,7 +269,7 @@ func TestBadValuesChangeNothing(t *testing.T) {
 		{"unknown feature", "name=\"bad\"\ndisk = [ \"" + img + ",raw,xvda,rw,features=feature-write-same:1\" ]\n",
 			`vbd` /* filled below */},
 		{"over budget", "name=\"bad\"\nmax_grant_frames = 8\ndisk = [ \"" + img + ",raw,xvda,rw,queues=4,max-ring-page-order=4,max-indirect-segments=0\" ]\n",
-			`bad.cfg:2:20: the devices need 22592 grant entries but max_grant_frames=8 gives 4094`},
+			`bad.cfg:2:20: the devices need 8256 grant entries but max_grant_frames=8 gives 4088`},
 		{"over event channels", "name=\"bad\"\nmax_event_channels = 8\nvif = [ \"queues=4,features=feature-split-event-channels:1\" ]\n",
 			`bad.cfg:2:22: the devices need 10 event channels (2 for xenstore and console) but max_event_channels=8`},
 		{"bad spec", "name=\"bad\"\nvif = [ \"bridge=xenbr0,queus=2\" ]\n", `bad.cfg:2:`},

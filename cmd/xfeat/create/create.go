@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/cmd/xfeat/internal/xsconn"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
@@ -54,24 +55,48 @@ is checked, and every requested feature is checked against the schema its
 backend domain advertises under /local/domain/BE/backend/TYPE/features
 (a backend advertising no schema is an error). A request for a maximum above
 what the backend offers (queues, max-ring-page-order, max-indirect-segments)
-is accepted with a warning: the backend clamps it. Then the grant and event
-channel budget is checked: the devices need, with the values requested and
-every feature nobody requested at its protocol minimum (1 queue, one ring
-page, no indirect descriptors, one event channel per queue),
+is accepted with a warning: the backend clamps it. The domain's name must
+not be all digits (destroy, show and io would read it as a domain id). Each
+problem is printed as FILE:LINE:COLUMN: device: message, naming the feature,
+the value, what is allowed and which backend domain said so.
 
-    vif: per queue 514 grants (2 ring pages, 256 rx and 256 tx buffers),
+Then the budget: what every device takes of the guest, through its
+frontend, must fit in the domain's limits. Per device, for what its backend
+offers (queues q, ring page order o, indirect segments s, split event
+channels), as the reference frontends of the sandbox guests take it:
+
+    vbd: per queue 2^o ring pages + d data pages + i indirect pages,
+         each a page of guest memory and a grant entry, where
+         d = max(min(R × 11, 2048), s') and i = R × ceil(s' / 512) with
+         indirect descriptors (s > 11), else 0; R = 32 × 2^o requests
+         the ring holds, s' = min(s, 256); 1 event channel per queue
+    vif: per queue 2 ring pages + 512 buffers (grants and pages),
          1 event channel (2 with feature-split-event-channels)
-    vbd: per queue 2^order ring pages + (32 << order) requests × segments,
-         where segments = 11 without indirect descriptors, else
-         max-indirect-segments + ceil(max-indirect-segments / 512);
-         1 event channel
-    plus 2 event channels and 2 grants for xenstore and the console;
+    XenStore nodes the guest owns: per vbd 8 written by create and
+         3 + q × (2^o + 1) by blkfront; per vif 7 written by create and
+         8 + q × 3 by netfront (q × 4 with split event channels, +1 with
+         feature-multicast-control); plus q queue-N directories when
+         q > 1; and 11 for the domain itself
 
-which must fit in max_grant_frames × 512 grants and max_event_channels.
-A guest that takes everything its backends offer may want more than that;
-a frontend then uses less, as Linux's blkfront does with its own defaults.
-Each problem is printed as FILE:LINE:COLUMN: device: message, naming the
-feature, the value, what is allowed and which backend domain said so.
+The limits: max_grant_frames × 512 grant entries less 8 reserved
+(GNTTAB_NR_RESERVED_ENTRIES); a sandbox guest's memory of max_grant_frames
+× 512 pages, at most 65536 (256 MiB); max_event_channels less 2 (xenstore
+and console); 1000 XenStore nodes per domain (C xenstored's default quota).
+
+With the values the file requests and every feature it leaves open at its
+protocol minimum (1 queue, ring page order 0, no indirect descriptors, no
+split event channels), the devices must fit, or the file is refused: one
+FILE:LINE:COLUMN error per limit broken (at max_grant_frames or
+max_event_channels where the file sets it, else at the first device past
+the limit), with the total, the limit and each device's share. If they fit
+but everything the backends offer does not, the devices are lowered until it
+does: while a limit is broken, the device taking most of it (the later one
+in the file on a tie) gives up one step of the feature it left open that
+frees most of it (one queue fewer, a ring half the size, no indirect
+descriptors, no split event channels). What the file requests is never
+lowered. Each lowered device is named in a warning, and its lowered values
+are written as config-FEATURE requests like the file's own (xfeat show
+lists them as requested); the backend then offers no more than that.
 
 Then the domain id (the smallest free one from 1) is claimed under /libxl,
 the domain is introduced to XenStore, and one transaction writes the domain
@@ -94,12 +119,20 @@ written is printed with its value and permissions.
 Output: on a terminal a table of the devices; otherwise one tab-separated
 line per device (domid, name, device, backend state, frontend state); with
 -o json an object {"domid", "name", "elapsed_ms", "devices": [...]}, or with
---dry-run {"domid", "name", "nodes": [{"path", "value", "perms"}]}.
+--dry-run {"domid", "name", "nodes": [{"path", "value", "perms"}],
+"budget": {"limits", "need", "may_use", "use", "domain_nodes", "short"},
+"devices": [{"device", "use"}]}, each figure an object {"grants", "pages",
+"event_channels", "xenstore_nodes"} (the limits are what the devices may
+take in all). A dry run prints the warnings and errors create would, and on
+standard error what the devices take of each limit.
 
 Exit status: 0 when every device is Connected (or the dry run found no
 problem); 1 on any failure, an invalid config included; 2 on a usage error;
-3 when the devices did not all reach Connected within --wait (each stuck
-device is named with the state of both its ends).`,
+3 when the devices did not all reach Connected within --wait, however short
+(each stuck device is named with the state of both its ends). A device that
+fails names what its backend and its frontend wrote in their xenbus error
+nodes (/local/domain/BE/error/backend/TYPE/DOMID/DEVID/error and
+/local/domain/DOMID/error/device/TYPE/DEVID/error), the guest's quoted.`,
 		Example: `  xfeat create examples/guest.cfg
   xfeat create --dry-run guest.cfg
   xfeat create --wait 30s -o json guest.cfg`,
@@ -245,11 +278,20 @@ func dryRun(ctx context.Context, opts *CreateOptions, c *xsclient.Client, plan *
 			Value string   `json:"value"`
 			Perms []string `json:"perms"`
 		}
+		type device struct {
+			Device string        `json:"device"`
+			Use    footprint.Use `json:"use"`
+		}
 		out := struct {
-			Domid uint32 `json:"domid"`
-			Name  string `json:"name"`
-			Nodes []node `json:"nodes"`
-		}{Domid: domid, Name: plan.Name}
+			Domid   uint32           `json:"domid"`
+			Name    string           `json:"name"`
+			Nodes   []node           `json:"nodes"`
+			Budget  toolstack.Budget `json:"budget"`
+			Devices []device         `json:"devices"`
+		}{Domid: domid, Name: plan.Name, Budget: plan.Budget}
+		for _, d := range plan.Devices {
+			out.Devices = append(out.Devices, device{d.Label, d.Use})
+		}
 		for _, n := range nodes {
 			out.Nodes = append(out.Nodes, node{n.Path, n.Value, n.PermStrings()})
 		}
@@ -257,6 +299,9 @@ func dryRun(ctx context.Context, opts *CreateOptions, c *xsclient.Client, plan *
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "dry run: would create domain %s as domid %d with %d device(s), writing %d nodes; nothing written\n",
 		plan.Name, domid, len(plan.Devices), len(nodes))
+	b := plan.Budget
+	fmt.Fprintf(opts.IO.ErrOut, "budget: the devices take %d of %d grant entries, %d of %d pages, %d of %d event channels, %d of %d XenStore nodes\n",
+		b.Use.Grants, b.Limits.Grants, b.Use.Pages, b.Limits.Pages, b.Use.EventChannels, b.Limits.EventChannels, b.Use.Nodes, b.Limits.Nodes)
 	tp := tableprinter.New(opts.IO, "PATH", "VALUE", "PERMS")
 	for _, n := range nodes {
 		tp.Row(n.Path, n.Value, strings.Join(n.PermStrings(), ","))

@@ -41,9 +41,11 @@ close in time is reported on stderr and its device removed anyway, so that
 nothing is left behind.
 
 Destroying a domain that does not exist (already destroyed, or never
-created) is an error saying so; domain 0 is never destroyed.
+created) is an error saying so; domain 0 is never destroyed. A DOM that is
+one domain's id and another domain's name is refused, naming both.
 
-Exit status: 0 when the domain is gone; 1 when it does not exist, is
+Exit status: 0 when the domain is gone (a backend still open after --wait,
+however short, is a warning); 1 when it does not exist, is ambiguous, is
 domain 0, or XenStore fails; 2 on a usage error.`,
 		Example: `  xfeat destroy guest
   xfeat destroy 5 --wait 2s`,

@@ -97,7 +97,8 @@ checked against the last write of its block (read workloads first fill the
 disk; write workloads end by reading back every block written); a mismatch
 fails the command.
 
-DOM is a domain id or name; VDEV a virtual device (xvda) or its number.
+DOM is a domain id or name (a number that is one domain's id and another's
+name is refused); VDEV a virtual device (xvda) or its number.
 
 While it runs, a progress line is shown on standard error when that is a
 terminal. The result goes to standard output: a summary, or with -o json

@@ -79,8 +79,8 @@ requested for it, side by side:
                 xenbus error node), default (nothing requested), pending
                 (the backend or the guest has not got that far)
 
-TYPE is vif, vbd or disk (an alias of vbd). DOM is a domain id or name;
-DEVID the device id (a disk's may be given as its vdev, e.g. xvda). The
+TYPE is vif, vbd or disk (an alias of vbd). DOM is a domain id or name (a
+number that is one domain's id and another's name is refused); DEVID the device id (a disk's may be given as its vdev, e.g. xvda). The
 backend is located through the toolstack's own record under /libxl, not the
 guest-writable frontend directory.
 
