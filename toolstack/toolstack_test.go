@@ -306,7 +306,7 @@ disk = [ "/a,raw,xvda,rw,queues=1,max-ring-page-order=0,max-indirect-segments=0"
 	}
 }
 
-// TestBudgetLowersWhatTheFileLeavesOpen (issue 11 §4): five plain disks
+// TestBudgetLowersWhatTheFileLeavesOpen: five plain disks
 // with the default grant table. All they are offered (4 queues of 16-page
 // rings with indirect descriptors: 10304 grants each) does not fit in
 // 32760; the budget lowers the devices taking most, later ones first on a
@@ -501,7 +501,7 @@ func TestConcurrentCreateDestroy(t *testing.T) {
 
 func diffLines(a, b string) string { return testutil.DiffLines(a, b) }
 
-// TestWaitTimeoutsAreStuckErrors (issue 11 §4): however short the wait,
+// TestWaitTimeoutsAreStuckErrors: however short the wait,
 // Create's timeout is a *StuckError naming the device with both states
 // (before, a deadline passing while the watches were set up came back as
 // "context deadline exceeded"), and Destroy's wait for the backends to
@@ -539,7 +539,7 @@ func TestWaitTimeoutsAreStuckErrors(t *testing.T) {
 	}
 }
 
-// TestNumbersAreNotNames (issue 11 §4): a name of digits is refused at
+// TestNumbersAreNotNames: a name of digits is refused at
 // FILE:LINE:COL; a DOM that is one domain's id and another's name is
 // refused, naming both; an id or a name alone still resolves.
 func TestNumbersAreNotNames(t *testing.T) {

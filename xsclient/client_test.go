@@ -419,7 +419,7 @@ func TestDialDevice(t *testing.T) {
 // domain's quota; each Begin refused for the quota waits for one of the
 // connection's own to end and every transaction commits. Before, the ones
 // past the quota failed with ENOSPC (a guest with 26 disks lost most of
-// them, issue 11). Without WaitTxQuota the refusal is returned.
+// them). Without WaitTxQuota the refusal is returned.
 func TestBeginWaitsForOwnTransactions(t *testing.T) {
 	dir := t.TempDir()
 	s, err := xenstored.New(xenstored.Config{Rundir: dir, Quotas: xenstored.Quotas{Transactions: 2}})

@@ -172,7 +172,7 @@ func checkDisksServe(t *testing.T, h *host, domid uint32, n int) {
 	}
 }
 
-// TestDefaultGrantFramesEveryDiskConnects (issue 11 §4): five plain
+// TestDefaultGrantFramesEveryDiskConnects: five plain
 // read-only disks with Xen's default max_grant_frames. Before, validate and
 // --dry-run passed and create failed: the first disks reserved everything
 // the backend offered and a later one found a full grant table. Every disk
@@ -238,7 +238,7 @@ func warnings(stderr string) string {
 	return strings.Join(w, "\n")
 }
 
-// TestManyDisksFitXenStoreQuota (issue 11 §4): 26 disks. Before, the
+// TestManyDisksFitXenStoreQuota: 26 disks. Before, the
 // guest's frontends ran out of their XenStore node quota (ENOSPC on
 // queue-0/ring-ref10) after the toolstack had accepted the file. With the
 // default grant table and with a large one, every disk connects and the
@@ -297,7 +297,7 @@ func domidOf(t *testing.T, out string) uint32 {
 	return id
 }
 
-// TestPreflightRefusesWhatCannotFit (issue 11 §4): what cannot fit even
+// TestPreflightRefusesWhatCannotFit: what cannot fit even
 // with every unrequested feature at its minimum is refused before anything
 // is written, by --dry-run and create alike, at FILE:LINE:COL with the
 // arithmetic: the XenStore node quota, the grant table, the guest's memory.
@@ -351,7 +351,7 @@ func TestPreflightRefusesWhatCannotFit(t *testing.T) {
 	}
 }
 
-// TestCreateErrorCarriesBothEndsReasons (issue 11 §4): a device that fails
+// TestCreateErrorCarriesBothEndsReasons: a device that fails
 // makes create say why, from the frontend's and the backend's xenbus error
 // nodes, not only their states.
 func TestCreateErrorCarriesBothEndsReasons(t *testing.T) {
@@ -385,7 +385,7 @@ func TestCreateErrorCarriesBothEndsReasons(t *testing.T) {
 	})
 }
 
-// TestNumericNameCannotTakeAnID (issue 11 §4): a domain named "1" while
+// TestNumericNameCannotTakeAnID: a domain named "1" while
 // domain 1 exists made `xfeat destroy 1` destroy the other domain. create
 // refuses a name of digits only; destroy, show and io refuse a DOM that is
 // one domain's id and another's name, and change nothing.
@@ -437,7 +437,7 @@ func TestNumericNameCannotTakeAnID(t *testing.T) {
 	}
 }
 
-// TestEveryWaitTimeoutIsExit3 (issue 11 §4): `create --wait 1ms` exited 1
+// TestEveryWaitTimeoutIsExit3: `create --wait 1ms` exited 1
 // with "context deadline exceeded" when the deadline passed before the
 // watches were set or a state was read. Every timeout of create exits 3,
 // names each stuck device with both ends' states, and leaves nothing; one
