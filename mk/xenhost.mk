@@ -1,0 +1,20 @@
+# The real Xen host (tests/internal/xenhost, tests/xenhost): Xen 4.17 with a
+# Debian PV dom0 under qemu-system-x86_64 (TCG), C xenstored, xl, Linux
+# netback/blkback, Linux PV guests. `make test-xen` boots it once and runs
+# every real-host test (build tag xenhost); `make xen-shell` gives a shell in
+# dom0; `make xen-run SCENARIO=file.sh` runs one scenario script there.
+APT_PACKAGES += qemu-system-x86 xen-hypervisor-4.17-amd64 linux-image-amd64 busybox-static ethtool xen-utils-4.17 xenstore-utils
+
+.PHONY: test-xen xen-shell xen-run
+XENHOST_TIMEOUT ?= 14m
+
+test-xen: build
+	$(GO) vet -tags xenhost ./tests/xenhost/
+	$(GO) test -tags xenhost -count=1 -timeout $(XENHOST_TIMEOUT) -v ./tests/xenhost/
+
+xen-shell: build
+	$(GO) run ./tests/xenhost/cmd/xenhost -xfeat $(BIN) shell
+
+xen-run: build
+	@test -n "$(SCENARIO)" || { echo "usage: make xen-run SCENARIO=path/to/scenario.sh"; exit 2; }
+	$(GO) run ./tests/xenhost/cmd/xenhost -xfeat $(BIN) run $(SCENARIO)
