@@ -28,28 +28,49 @@ type Rule struct {
 	// Cap means the requested value is an upper bound the backend may lower
 	// (a maximum): an effective value below the request is "clamped".
 	Cap bool
+	// Type and Desc describe the backend key as the protocol defines it
+	// (netif.h, blkif.h): what `xfeat features` shows for a backend that
+	// advertises no schema of its own.
+	Type Type
+	Desc string
 }
 
 var rules = map[string][]Rule{
 	"vif": {
-		{Feature: "multi-queue-max-queues", FrontendKey: "multi-queue-num-queues", FrontendDefault: "1", BackendDefault: "1", Cap: true},
-		{Feature: "feature-sg", FrontendKey: "feature-sg", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-gso-tcpv4", FrontendKey: "feature-gso-tcpv4", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-gso-tcpv6", FrontendKey: "feature-gso-tcpv6", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-ipv6-csum-offload", FrontendKey: "feature-ipv6-csum-offload", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-no-csum-offload", FrontendKey: "feature-no-csum-offload", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-split-event-channels", FrontendKey: "event-channel-tx", FrontendPresence: true, BackendDefault: "0"},
-		{Feature: "feature-multicast-control", FrontendKey: "request-multicast-control", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-ctrl-ring", FrontendKey: "ctrl-ring-ref", FrontendPresence: true, BackendDefault: "0"},
+		{Feature: "multi-queue-max-queues", FrontendKey: "multi-queue-num-queues", FrontendDefault: "1", BackendDefault: "1", Cap: true,
+			Type: Uint, Desc: "most queues (tx/rx ring pairs) a frontend may use"},
+		{Feature: "feature-sg", FrontendKey: "feature-sg", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "scatter-gather: a packet may span several requests"},
+		{Feature: "feature-gso-tcpv4", FrontendKey: "feature-gso-tcpv4", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "TCP segmentation offload for IPv4 (large packets to the frontend)"},
+		{Feature: "feature-gso-tcpv6", FrontendKey: "feature-gso-tcpv6", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "TCP segmentation offload for IPv6"},
+		{Feature: "feature-ipv6-csum-offload", FrontendKey: "feature-ipv6-csum-offload", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "checksum offload for IPv6 packets"},
+		{Feature: "feature-no-csum-offload", FrontendKey: "feature-no-csum-offload", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "no IPv4 checksum offload: every packet carries a full checksum"},
+		{Feature: "feature-split-event-channels", FrontendKey: "event-channel-tx", FrontendPresence: true, BackendDefault: "0",
+			Type: Bool, Desc: "separate tx and rx event channels per queue"},
+		{Feature: "feature-multicast-control", FrontendKey: "request-multicast-control", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "the frontend may filter multicast addresses"},
+		{Feature: "feature-ctrl-ring", FrontendKey: "ctrl-ring-ref", FrontendPresence: true, BackendDefault: "0",
+			Type: Bool, Desc: "a control ring (hashing, multicast) beside the data rings"},
 	},
 	"vbd": {
-		{Feature: "multi-queue-max-queues", FrontendKey: "multi-queue-num-queues", FrontendDefault: "1", BackendDefault: "1", Cap: true},
-		{Feature: "max-ring-page-order", FrontendKey: "ring-page-order", FrontendDefault: "0", BackendDefault: "0", Cap: true},
-		{Feature: "feature-persistent", FrontendKey: "feature-persistent", FrontendDefault: "0", BackendDefault: "0"},
-		{Feature: "feature-max-indirect-segments", BackendDefault: "0", Cap: true},
-		{Feature: "feature-flush-cache", BackendDefault: "0"},
-		{Feature: "feature-barrier", BackendDefault: "0"},
-		{Feature: "feature-discard", BackendDefault: "0"},
+		{Feature: "multi-queue-max-queues", FrontendKey: "multi-queue-num-queues", FrontendDefault: "1", BackendDefault: "1", Cap: true,
+			Type: Uint, Desc: "most request rings a frontend may use"},
+		{Feature: "max-ring-page-order", FrontendKey: "ring-page-order", FrontendDefault: "0", BackendDefault: "0", Cap: true,
+			Type: Uint, Desc: "log2 of the most pages one ring may have"},
+		{Feature: "feature-persistent", FrontendKey: "feature-persistent", FrontendDefault: "0", BackendDefault: "0",
+			Type: Bool, Desc: "persistent grants: pages stay mapped between requests"},
+		{Feature: "feature-max-indirect-segments", BackendDefault: "0", Cap: true,
+			Type: Uint, Desc: "most segments of one indirect request (0: no indirect requests)"},
+		{Feature: "feature-flush-cache", BackendDefault: "0",
+			Type: Bool, Desc: "the backend honours cache flush requests"},
+		{Feature: "feature-barrier", BackendDefault: "0",
+			Type: Bool, Desc: "the backend honours write barriers"},
+		{Feature: "feature-discard", BackendDefault: "0",
+			Type: Bool, Desc: "the backend honours discard (trim) requests"},
 	},
 }
 

@@ -2,6 +2,7 @@ package toolstack
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 
@@ -33,19 +34,25 @@ type EndStates struct {
 
 // Report is what `xfeat show` prints for one device.
 type Report struct {
-	Device   string       `json:"device"`
-	Backend  string       `json:"backend"`
-	Frontend string       `json:"frontend"`
+	Device   string `json:"device"`
+	Backend  string `json:"backend"`
+	Frontend string `json:"frontend"`
+	// Schema is SchemaAdvertised when the backend advertises a feature
+	// schema, SchemaNone when it does not (a stock Linux backend): its
+	// features are then described by the protocol's keys alone.
+	Schema   string       `json:"schema"`
 	State    EndStates    `json:"state"`
 	Features []FeatureRow `json:"features"`
 	// Error is the backend's xenbus error message for the device ("" none).
 	Error string `json:"error,omitempty"`
 }
 
-// Show collects, for one device, every feature in the union of what its
-// backend advertises and what was requested (config-*), with the verdict
-// schema.Rule.Judge gives. Features the schema advertises come in the
-// order of schema.Rules, then by name.
+// Show collects, for one device, every feature in the union of what the
+// protocol defines for its type (schema.Rules), what its backend advertises
+// and what was requested (config-*), with the verdict schema.Rule.Judge
+// gives: a backend without a schema (stock Linux netback and blkback) still
+// shows what it offers in its own keys and what the guest negotiated.
+// Features come in the order of schema.Rules, then by name.
 func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error) {
 	r := &Report{Device: ref.Name(), Backend: ref.BackendPath, Frontend: ref.FrontendPath}
 	st, err := deviceState(ctx, ops, ref)
@@ -61,10 +68,14 @@ func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error)
 	r.Error = reasons(ctx, ops, ref).Backend
 
 	advertised := map[string]string{}
+	r.Schema = SchemaNone
 	if s, err := ReadSchema(ctx, ops, ref.Backend, ref.Kind); err == nil {
+		r.Schema = SchemaAdvertised
 		for name, f := range s.Features {
 			advertised[name] = f.Defval
 		}
+	} else if !errors.Is(err, ErrNoSchema) {
+		return nil, err
 	}
 	requested := map[string]string{}
 	keys, err := dirOpt(ctx, ops, ref.BackendPath)
@@ -83,6 +94,9 @@ func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error)
 		}
 	}
 	names := map[string]bool{}
+	for _, rule := range schema.Rules(ref.Kind) {
+		names[rule.Feature] = true
+	}
 	for n := range advertised {
 		names[n] = true
 	}

@@ -4,6 +4,8 @@ package features
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/internal/cli/tableprinter"
+	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -93,6 +96,13 @@ func featuresRun(opts *FeaturesOptions) error {
 		return err
 	}
 	s, err := toolstack.ReadSchema(ctx, c, be, opts.Kind)
+	if errors.Is(err, toolstack.ErrNoSchema) {
+		o, err := toolstack.ReadOffer(ctx, c, be, opts.Kind)
+		if err != nil {
+			return err
+		}
+		return writeFeatures(opts, be, schema.Dir(be, opts.Kind), o.Schema, o.Source, offerList(o))
+	}
 	if err != nil {
 		return err
 	}
@@ -109,13 +119,41 @@ func featuresRun(opts *FeaturesOptions) error {
 		}
 		list = append(list, j)
 	}
+	return writeFeatures(opts, be, s.Dir(), toolstack.SchemaAdvertised, sourceSchema, list)
+}
+
+// sourceSchema is the source of features a backend advertises itself.
+const sourceSchema = "schema"
+
+// offerList describes a backend without a schema by the protocol's keys:
+// the value it offers (read from one of its devices) as the default.
+func offerList(o *toolstack.Offer) []featureJSON {
+	list := make([]featureJSON, 0, len(o.Features))
+	for _, f := range o.Features {
+		list = append(list, featureJSON{Name: f.Rule.Feature, Type: string(f.Rule.Type), Default: f.Value,
+			Values: []string{}, Description: f.Rule.Desc})
+	}
+	return list
+}
+
+func writeFeatures(opts *FeaturesOptions, be uint32, dir, schemaKind, source string, list []featureJSON) error {
+	if schemaKind == toolstack.SchemaNone {
+		from := "the protocol alone (no device of this type yet)"
+		if source != toolstack.OfferFromProtocol {
+			from = source
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "xfeat: backend domain %d advertises no feature schema for %s (nothing at %s): "+
+			"listing what it offers by the protocol's keys, read from %s\n", be, opts.Kind, dir, from)
+	}
 	if opts.Output == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.IO.Out, struct {
 			Backend  uint32        `json:"backend"`
 			Type     string        `json:"type"`
 			Path     string        `json:"path"`
+			Schema   string        `json:"schema"`
+			Source   string        `json:"source"`
 			Features []featureJSON `json:"features"`
-		}{be, opts.Kind, s.Dir(), list})
+		}{be, opts.Kind, dir, schemaKind, source, list})
 	}
 	tp := tableprinter.New(opts.IO, "NAME", "TYPE", "DEFAULT", "MIN", "MAX", "VALUES", "DESCRIPTION")
 	num := func(p *int64) string {
