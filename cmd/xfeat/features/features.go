@@ -45,14 +45,21 @@ backend's own maximum, above which it clamps a request), the hard bounds
 -min/-max and allowed -values where given, and the description. These are
 the names and values a vif or disk spec may request (see xfeat-requests(5)).
 
+A backend that advertises no schema (Linux's stock netback and blkback) is
+described by the keys the protocol has it write per device (netif.h,
+blkif.h): every feature the protocol defines for TYPE, with the value the
+backend offers as read from its first device of that type, or no value when
+it serves none yet. A note on stderr says so, and where the values came from.
+
 Output: a table on a terminal; otherwise one tab-separated line per feature
 in that column order ("-" for an absent bound). With -o json:
-{"backend": N, "type": T, "path": P, "features": [{"name", "type",
-"default", "min", "max", "values", "description"}]} with null for an absent
-default or bound and [] for no values.
+{"backend": N, "type": T, "path": P, "schema": "advertised"|"none",
+"source": "schema"|"device TYPE FE/DEVID"|"protocol", "features": [{"name",
+"type", "default", "min", "max", "values", "description"}]} with null for an
+absent default or bound and [] for no values.
 
 Exit status: 0 on success; 1 when the backend domain does not exist or
-advertises no schema for TYPE; 2 on a usage error.`,
+XenStore cannot be read; 2 on a usage error.`,
 		Example: `  xfeat features vif
   xfeat features disk --backend 0 -o json`,
 		Args: cmdutil.ExactArgs(1),

@@ -67,8 +67,9 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "show TYPE DOM/DEVID",
 		Short: "Show what became of each feature of one device",
-		Long: `Show, for one device, every feature its backend advertises or that was
-requested for it, side by side:
+		Long: `Show, for one device, every feature the protocol defines for its type
+(netif.h, blkif.h), its backend advertises, or was requested for it, side
+by side:
 
     REQUESTED   the config-FEATURE node written at creation
     ADVERTISED  the backend's advertised default (for a maximum: its own)
@@ -82,14 +83,16 @@ requested for it, side by side:
 TYPE is vif, vbd or disk (an alias of vbd). DOM is a domain id or name (a
 number that is one domain's id and another's name is refused); DEVID the device id (a disk's may be given as its vdev, e.g. xvda). The
 backend is located through the toolstack's own record under /libxl, not the
-guest-writable frontend directory.
+guest-writable frontend directory. A backend that advertises no schema (the
+stock Linux backends) shows what it offers in its own keys as EFFECTIVE,
+and "schema" is "none".
 
 Output: on a terminal a table (coloured unless NO_COLOR is set), headed by
 the device and the states of its ends; otherwise one tab-separated line per
 feature (name, requested, advertised, effective, negotiated, verdict; "-"
 for an absent value). With -o json:
 {"device": "vif 8/0", "backend": PATH, "frontend": PATH,
- "state": {"backend": N, "frontend": N},
+ "schema": "advertised"|"none", "state": {"backend": N, "frontend": N},
  "features": [{"name", "requested", "advertised", "effective",
                "negotiated", "verdict"}]}
 with null where a value or state is absent.
@@ -145,6 +148,9 @@ func showRun(opts *ShowOptions) error {
 	if tp.IsTTY() {
 		fmt.Fprintf(opts.IO.Out, "%s  backend %s (%s)  frontend %s (%s)\n", rep.Device,
 			rep.Backend, stateName(rep.State.Backend), rep.Frontend, stateName(rep.State.Frontend))
+		if rep.Schema == toolstack.SchemaNone {
+			fmt.Fprintln(opts.IO.Out, "the backend advertises no feature schema: EFFECTIVE is what it offers in its own keys")
+		}
 		if rep.Error != "" {
 			fmt.Fprintf(opts.IO.Out, "backend error: %s\n", tableprinter.Safe(rep.Error))
 		}
