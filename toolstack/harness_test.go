@@ -92,8 +92,9 @@ func advertise(t *testing.T, c *xsclient.Client) {
 	}
 }
 
-// plan parses src as the xl.cfg file name.cfg and plans it.
-func plan(t *testing.T, c *xsclient.Client, src string) (*Plan, parser.Diagnostics) {
+// check parses src as the xl.cfg file guest.cfg and checks it offline
+// (devspec.CheckFile), as validate does.
+func check(t *testing.T, src string) (*parser.File, *devspec.Config, parser.Diagnostics) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "guest.cfg")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -104,6 +105,13 @@ func plan(t *testing.T, c *xsclient.Client, src string) (*Plan, parser.Diagnosti
 		t.Fatalf("parse: %v", diags)
 	}
 	cfg, more := devspec.CheckFile(f)
+	return f, cfg, more
+}
+
+// plan parses, checks (which must pass) and plans src as guest.cfg.
+func plan(t *testing.T, c *xsclient.Client, src string) (*Plan, parser.Diagnostics) {
+	t.Helper()
+	f, cfg, more := check(t, src)
 	if more.HasErrors() {
 		t.Fatalf("check: %v", more)
 	}

@@ -73,8 +73,7 @@ type Plan struct {
 
 // NewPlan checks cfg (a file devspec.CheckFile accepted) against what the
 // backends advertise in XenStore, only reading: every requested feature must
-// be in its backend's schema and pass its checks, the name must not be a
-// number (it would read as a domain id), and the devices must fit in the
+// be in its backend's schema and pass its checks, and the devices must fit in the
 // domain's limits, lowering what the backends offer where the file leaves
 // it open (budget.go). Every problem is a diagnostic pointing into the
 // file; warnings (a maximum above what the backend offers, which it will
@@ -86,15 +85,8 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 	errAt := func(r parser.Range, summary, detail string) {
 		diags = append(diags, &parser.Diagnostic{Severity: parser.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()})
 	}
+	p.Name = cfg.Name
 	fileRange := parser.Range{Filename: f.Filename, Start: parser.Pos{Line: 1, Column: 1}, End: parser.Pos{Line: 1, Column: 1}}
-	if s := f.Lookup("name"); s == nil || s.Value == nil || s.Value.Kind != parser.KindString || s.Value.Str == "" {
-		errAt(fileRange, "the domain has no name", `set name = "..." (xl requires it; xfeat show and destroy accept it)`)
-	} else if strings.Trim(s.Value.Str, "0123456789") == "" {
-		errAt(s.Value.Range, fmt.Sprintf("the domain name %q is a number", s.Value.Str),
-			"xfeat destroy, show and io (and xl) read a number as a domain id: give the domain a name that is not all digits")
-	} else {
-		p.Name = s.Value.Str
-	}
 
 	schemas := map[string]*schema.Schema{}
 	schemaErrs := map[string]error{}

@@ -3,6 +3,7 @@ package devspec
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/xfeat/xfeat/parser"
 )
@@ -10,6 +11,9 @@ import (
 // Config is what CheckFile reads from a parsed xl.cfg: the devices and the
 // domain keys xfeat depends on.
 type Config struct {
+	// Name is the domain's name; "" when the file gives none usable (an
+	// error then says why).
+	Name   string
 	Vifs   []*Vif
 	Disks  []*Disk
 	Domain DomainKeys
@@ -169,9 +173,24 @@ func (c *Config) checkDomain(f *parser.File) parser.Diagnostics {
 	var diags parser.Diagnostics
 	// The name goes to XenStore (/local/domain/<id>/name) and into what
 	// every tool prints; a guest's network namespace is named after it.
-	if s := f.Lookup("name"); s != nil && s.Value != nil && s.Value.Kind == parser.KindString {
+	// xl refuses a file without one ("Domain name must be specified."; a
+	// list or an empty string is none), and xfeat's commands, like xl's,
+	// read a DOM argument of digits as a domain id.
+	switch s := f.Lookup("name"); {
+	case s == nil || s.Value == nil || s.Value.Kind != parser.KindString || s.Value.Str == "":
+		r := parser.Range{Filename: f.Filename, Start: parser.Pos{Line: 1, Column: 1}, End: parser.Pos{Line: 1, Column: 1}}
+		if s != nil && s.Value != nil {
+			r = s.Value.Range
+		}
+		diags = append(diags, diagError(r, "the domain has no name", `set name = "..." (xl requires it: "Domain name must be specified.")`))
+	case strings.Trim(s.Value.Str, "0123456789") == "":
+		diags = append(diags, diagError(s.Value.Range, fmt.Sprintf("the domain name %q is a number", s.Value.Str),
+			"xfeat destroy, show and io (and xl) read a number as a domain id: give the domain a name that is not all digits"))
+	default:
 		if off, n, what := badText(s.Value.Str); what != "" {
 			diags = append(diags, diagError(s.Value.RangeOf(off, off+n), "name contains "+what, textDetail))
+		} else {
+			c.Name = s.Value.Str
 		}
 	}
 	bounded := func(name string, lo, hi int64, why string) *uint32 {

@@ -289,6 +289,10 @@ func TestCheckFileErrors(t *testing.T) {
 		"e820_host = [ 1 ]\n":                       "is a list",
 		"max_grant_frames = 99999999999999999999\n": "could not be parsed as a number",
 		"disk = [ '/x,,xvda', 'foo' ]\n":            "disk #1: no vdev specified",
+		"vif = []\n":                                "1:1: the domain has no name",
+		"name = ''\n":                               "1:8: the domain has no name",
+		"name = [ 'g' ]\n":                          "1:8: the domain has no name",
+		"name = '1'\n":                              "1:8: the domain name \"1\" is a number",
 	} {
 		_, diags := checkSrc(t, src)
 		if !diags.HasErrors() || !strings.Contains(errText(diags), want) {
@@ -296,7 +300,7 @@ func TestCheckFileErrors(t *testing.T) {
 		}
 	}
 	// Octal like strtol: 010 is 8.
-	cfg, diags := checkSrc(t, "max_maptrack_frames = 010\n")
+	cfg, diags := checkSrc(t, "name = \"g\"\nmax_maptrack_frames = 010\n")
 	if diags.HasErrors() || cfg.Domain.MaptrackFrames() != 8 {
 		t.Errorf("010: %v %v", cfg.Domain.MaptrackFrames(), diags)
 	}

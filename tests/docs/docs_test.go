@@ -102,7 +102,7 @@ func TestSnippets(t *testing.T) {
 	for _, sn := range collect(t) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, sn.name)
-		if err := os.WriteFile(p, []byte(sn.src), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(whole(sn.src)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out, errOut, code := run(t, dir, "validate", sn.name)
@@ -113,6 +113,18 @@ func TestSnippets(t *testing.T) {
 			t.Errorf("%s: xfeat validate %s printed (exit %d) on stdout\n%s\non stderr\n%s\nthe document shows\n%s", sn.where, sn.name, code, out, errOut, strings.Join(sn.validate, "\n"))
 		}
 	}
+}
+
+// whole makes a file of a snippet that shows only devices: a name, which
+// xl and xfeat require, appended so that positions in the snippet stay.
+func whole(src string) string {
+	if f, _ := parser.Parse("snippet.cfg", []byte(src), parser.Options{}); f == nil || f.Lookup("name") != nil {
+		return src
+	}
+	if src != "" && !strings.HasSuffix(src, "\n") {
+		src += "\n"
+	}
+	return src + "name = \"docs\"\n"
 }
 
 // collect returns the snippets of every document and runs the commands the
@@ -127,7 +139,7 @@ func collect(t *testing.T) []snippet {
 		dir := t.TempDir()
 		if cfg != "" {
 			configs++
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(cfg), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(whole(cfg)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
