@@ -27,6 +27,10 @@ import (
 
 var vm *xenhost.VM
 
+// xfeatBin is the xfeat binary built for this run (dom0 runs the same, as
+// $XFEAT).
+var xfeatBin string
+
 // repoRoot is the module root (two levels up from this package).
 var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
 
@@ -42,6 +46,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	bin := filepath.Join(dir, "xfeat.build")
+	xfeatBin = bin
 	build := exec.Command("go", "build", "-o", bin, "./cmd/xfeat")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {

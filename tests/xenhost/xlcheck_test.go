@@ -3,6 +3,7 @@
 package xenhost_test
 
 import (
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -43,12 +44,28 @@ var deliberate = []struct {
 	},
 	{
 		"PV guest without kernel or bootloader",
-		"the sandbox host boots no kernel, so validate only warns that xl would refuse the file",
+		"the sandbox host boots no kernel, so a file for it needs none; on a real host xl itself refuses it",
 		func(v xlVerdict) bool {
-			return v.xlExit != 0 && v.xfExit == 0 && strings.Contains(v.xlOut, "Neither kernel nor bootloader specified") &&
-				strings.Contains(v.xfOut, "neither kernel nor bootloader")
+			return v.xlExit != 0 && v.xfExit == 0 && onlyXlError(v.xlOut, "Neither kernel nor bootloader specified")
 		},
 	},
+}
+
+// onlyXlError: msg is the one error in xl's output.
+func onlyXlError(out, msg string) bool {
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == msg:
+			found = true
+		case line == "", strings.HasPrefix(line, "Parsing config"), strings.HasPrefix(line, "Warning:"),
+			strings.HasPrefix(line, "unrecognized argument"):
+		default:
+			return false
+		}
+	}
+	return found
 }
 
 var diskParseError = regexp.MustCompile("config parsing error in disk specification: unknown parameter: near `([a-z-]+)=")
@@ -80,9 +97,9 @@ var diskFeatureKeys = map[string]bool{
 }
 
 // TestValidateAgreesWithXl: for every file of the project's config corpus
-// and examples, xl's own dry run on the real host and `xfeat validate
-// --strict` accept or refuse alike, but for the deliberate differences
-// listed above.
+// and examples, xl's own dry run on the real host (`xl create -n`: parse
+// and check, create nothing) and `xfeat validate --strict` accept or refuse
+// alike, but for the deliberate differences listed above.
 func TestValidateAgreesWithXl(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "tests/cfgcompat/testdata/*.cfg"))
 	ex, _ := filepath.Glob(filepath.Join(repoRoot, "examples/*.cfg"))
@@ -90,24 +107,38 @@ func TestValidateAgreesWithXl(t *testing.T) {
 	if len(files) < 200 {
 		t.Fatalf("only %d files in the corpus", len(files))
 	}
+	// xl in dom0, two at a time (dom0 has two vcpus); each file's record
+	// is FILE<TAB>EXIT, its output, and a line "@@end". Every process
+	// costs tens of milliseconds under emulation: only xl is started.
 	r := scenario(t, "xl-dry-run", `
-# Each file: xl create -n's exit and output, then xfeat validate --strict's,
-# as records FILE<TAB>xl|xf<TAB>EXIT, each followed by its output and a
-# line "@@end". Two at a time: dom0 has two vcpus.
-judge() {
-	f=$1
-	out=$(timeout 60 xl create -n "$f" 2>&1 >/dev/null); rc=$?
-	xo=$("$XFEAT" validate --strict "$f" 2>&1); xrc=$?
-	printf '%s\txl\t%s\n%s\n@@end\n%s\txf\t%s\n%s\n@@end\n' "$f" "$rc" "$out" "$f" "$xrc" "$xo" > "$XH_OUT/v.$(echo "$f" | md5sum | cut -c1-12)"
-}
-export -f judge
-printf '%s\n' $FILES | xargs -P 2 -I{} bash -c 'judge "$1"' _ {}
+i=0
+for f in $FILES; do
+	i=$((i + 1))
+	{ out=$(xl create -n "$f" 2>&1 >/dev/null); printf '%s\t%s\n%s\n@@end\n' "$f" "$?" "$out" > "$XH_OUT/v.$i"; } &
+	[ $((i % 2)) = 0 ] && wait
+done
+wait
 cat "$XH_OUT"/v.* > "$XH_OUT/verdicts.txt"
 `, map[string]string{"FILES": strings.Join(files, " ")}, 10*time.Minute)
 
 	verdicts := parseVerdicts(t, file(t, r, "verdicts.txt"))
 	if len(verdicts) != len(files) {
 		t.Fatalf("%d verdicts for %d files", len(verdicts), len(files))
+	}
+	// xfeat on this machine: the same binary and files dom0 sees, without
+	// a Go program's start-up under emulation (about a second each).
+	for _, f := range files {
+		v := verdicts[f]
+		out, err := exec.Command(xfeatBin, "validate", "--strict", f).CombinedOutput()
+		v.xfOut = string(out)
+		if err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatal(err)
+			}
+			v.xfExit = ee.ExitCode()
+		}
+		verdicts[f] = v
 	}
 	agree := 0
 	diffs := map[string][]string{}
@@ -156,10 +187,10 @@ func parseVerdicts(t *testing.T, s string) map[string]xlVerdict {
 	lines := strings.Split(s, "\n")
 	for i := 0; i < len(lines); i++ {
 		h := strings.Split(lines[i], "\t")
-		if len(h) != 3 {
+		if len(h) != 2 {
 			continue
 		}
-		exit, err := strconv.Atoi(h[2])
+		exit, err := strconv.Atoi(h[1])
 		if err != nil {
 			t.Fatalf("verdict header %q", lines[i])
 		}
@@ -167,14 +198,7 @@ func parseVerdicts(t *testing.T, s string) map[string]xlVerdict {
 		for i++; i < len(lines) && lines[i] != "@@end"; i++ {
 			body = append(body, lines[i])
 		}
-		v := out[h[0]]
-		v.file = h[0]
-		if h[1] == "xl" {
-			v.xlExit, v.xlOut = exit, strings.Join(body, "\n")
-		} else {
-			v.xfExit, v.xfOut = exit, strings.Join(body, "\n")
-		}
-		out[h[0]] = v
+		out[h[0]] = xlVerdict{file: h[0], xlExit: exit, xlOut: strings.Join(body, "\n")}
 	}
 	return out
 }
