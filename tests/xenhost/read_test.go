@@ -81,7 +81,7 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif.json"; echo $? > "$XH_OUT/fe
 $XFEAT features disk -o json > "$XH_OUT/features-vbd.json"; echo $? > "$XH_OUT/features-vbd.rc"
 xh_destroy_all
 $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_OUT/features-vif-nodev.rc"
-`, nil, 5*time.Minute)
+`, nil, 10*time.Minute)
 
 	for _, rc := range []string{"list.rc", "show-vif.rc", "show-vbd.rc", "features-vif.rc", "features-vbd.rc", "features-vif-nodev.rc"} {
 		if got := strings.TrimSpace(file(t, r, rc)); got != "0" {

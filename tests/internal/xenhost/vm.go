@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -110,7 +111,7 @@ func Boot(ctx context.Context, cfg Config) (*VM, error) {
 		// QEMU's multiboot loader takes modules separated by commas, each
 		// "file args": dom0's kernel with its command line, then its initramfs.
 		"-initrd", fmt.Sprintf("%s console=hvc0 xenhost_init=%s,%s", k.Image, init, filepath.Join(cfg.Dir, "dom0-initrd.gz")),
-		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on",
+		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + cfg.Dir + ",mount_tag=xenhostshare,security_model=passthrough",
 	}
 	if cfg.Shell {
@@ -120,6 +121,9 @@ func Boot(ctx context.Context, cfg Config) (*VM, error) {
 	}
 	vm := &VM{cfg: cfg, console: newTail(256 << 10), exited: make(chan struct{}), Kernel: k}
 	vm.cmd = exec.Command("qemu-system-x86_64", args...)
+	// The machine dies with the process that booted it (a test binary
+	// killed by its -timeout leaves no QEMU behind).
+	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(cfg.Dir, "console.log"))
 	if err != nil {
 		return nil, err
