@@ -202,7 +202,13 @@ func (n *node) unused(visit func(at parser.Range, what string)) {
 	}
 	for _, k := range n.kids {
 		if !k.used {
-			visit(k.at, "<"+qname(k.space, k.name)+">")
+			what := "<" + qname(k.space, k.name)
+			for _, a := range k.attrs {
+				if a.name == "type" && a.space == "" {
+					what += " type='" + a.value + "'"
+				}
+			}
+			visit(k.at, what+">")
 			continue
 		}
 		k.unused(visit)
