@@ -31,10 +31,9 @@ func NewCmdConvert(f *cmdutil.Factory, runF func(*ConvertOptions) error) *cobra.
 		Short: "Convert between xl.cfg and libvirt domain XML, features included",
 		Long: `Translate a domain description between xl.cfg and libvirt's domain XML, without
 a running hypervisor. FILE is read (- for standard input), the result printed
-on standard output.
-
-  --to libvirt    FILE is an xl.cfg file; print <domain type='xen'> XML
-  --from libvirt  FILE is libvirt domain XML (virsh dumpxml); print xl.cfg
+on standard output. With --to libvirt FILE is an xl.cfg file and the output
+<domain type='xen'> XML; with --from libvirt FILE is libvirt domain XML (as
+virsh dumpxml prints it) and the output an xl.cfg file.
 
 The standard parts are mapped as libvirt's own xen-xl converter maps them:
 name, uuid, memory and maxmem (<memory>, <currentMemory>), vcpus and maxvcpus
@@ -68,6 +67,17 @@ warning at its position in the XML. libvirt's implicit devices (the PV
 console, the xen mouse and keyboard, the xen memballoon) and the default clock
 are taken without a word. --strict makes every warning an error.
 
+Deliberate differences from libvirt's converter: a disk without backendtype=
+gets no driver name (libxl picks the backend; libvirt's converter says qemu);
+rate= becomes the KiB/s average that libvirt's libxl driver turns back into
+the same bytes per second (libvirt's converter reads M as 1024 and drops the
+interval); libxl's defaults are written where libvirt's differ (an HVM guest
+has VNC unless vnc=0 and boots from cda), and nothing for an unset uuid,
+on_* action, memory or vcpus; numbers are read as xl reads them (010 is 8);
+a bridge name with a dot is a bridge name, not Open vSwitch's BRIDGE.VLAN;
+e820_host=0 is <e820_host state='off'/>; the implicit console, input,
+memballoon and clock elements are not written.
+
 The input is checked first: an xl.cfg file as xfeat validate checks it, the
 XML for what xl needs (a name, Xen's domain type). What cannot be written at
 all is an error: no name, a disk path that is not absolute, a vdev libvirt does
@@ -100,8 +110,8 @@ unless the conversion succeeds.`,
 			return convertRun(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.To, "to", "", "convert the xl.cfg FILE to `libvirt` domain XML")
-	cmd.Flags().StringVar(&opts.From, "from", "", "convert the `libvirt` domain XML FILE to xl.cfg")
+	cmd.Flags().StringVar(&opts.To, "to", "", "convert the xl.cfg FILE to this format: libvirt (domain XML)")
+	cmd.Flags().StringVar(&opts.From, "from", "", "convert FILE in this format to xl.cfg: libvirt (domain XML)")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "fail on anything libvirt (or xl.cfg) cannot express instead of warning")
 	return cmd
 }
