@@ -3,3 +3,4 @@
 # own RNG schema with virt-xml-validate (libvirt-clients), which runs
 # xmllint (libxml2-utils).
 APT_PACKAGES += libvirt-clients libxml2-utils
+FUZZ_TARGETS += ./convert:FuzzFromLibvirt ./convert:FuzzToLibvirt
