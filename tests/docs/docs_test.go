@@ -81,7 +81,7 @@ func run(t *testing.T, dir string, args ...string) (stdout, stderr string, code 
 }
 
 // offline are the commands a document's example can run without a host.
-var offline = []string{"validate", "spec", "parse", "fmt"}
+var offline = []string{"validate", "spec", "parse", "fmt", "convert"}
 
 // diagnostic matches an error line of validate, spec or create (not a
 // warning).
