@@ -384,7 +384,7 @@ func TestFromLibvirtRefuses(t *testing.T) {
 // an error at its position, with nothing printed.
 func TestToLibvirtRefuses(t *testing.T) {
 	for _, c := range []struct{ name, cfg, want string }{
-		{"no name", "memory = 512\n", "x.cfg:1:1: name is not set"},
+		{"no name", "memory = 512\n", "x.cfg:1:1: the domain has no name"},
 		{"relative disk", "name = \"x\"\ndisk = [\"img/x.img,raw,xvda,rw\"]\n", `x.cfg:2:9: disk #0: target "img/x.img" is not an absolute path`},
 		{"multicast mac", "name = \"x\"\nvif = [\"mac=01:16:3e:00:00:01\"]\n", "x.cfg:2:8: vif #0: mac 01:16:3e:00:00:01 is a multicast address"},
 		{"numeric vdev", "name = \"x\"\ndisk = [\"/x.img,raw,51712,rw\"]\n", `disk #0: vdev "51712" is not a libvirt disk target`},

@@ -142,15 +142,9 @@ func (w *writer) render(dom *node) []byte {
 
 func (w *writer) domain() *node {
 	dom := el("domain", "type", "xen")
-	name, ns := w.str("name")
-	if ns == nil || name == "" {
-		w.errorf(parser.Range{Filename: w.f.Filename, Start: parser.Pos{Line: 1, Column: 1}, End: parser.Pos{Line: 1, Column: 1}},
-			"name is not set", "libvirt's domain XML needs a <name> (and xl a name=)")
-		return dom
-	}
-	if strings.ContainsRune(name, '\n') {
-		w.errorf(ns.Value.Range, "name contains a newline", "libvirt's <name> is one line")
-	}
+	// devspec.CheckFile, which accepted the file, made sure of the name:
+	// present, text, not a number (str marks the key as mapped).
+	name, _ := w.str("name")
 	dom.add(el("name").withText(name))
 	if u, us := w.str("uuid"); us != nil {
 		if !reUUID.MatchString(u) {
