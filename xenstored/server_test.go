@@ -286,12 +286,23 @@ func TestWatches(t *testing.T) {
 	if e := nextEvent(t, w); e.Path != "/w" {
 		t.Errorf("rm event %+v", e)
 	}
-	noEvent(t, w, 50*time.Millisecond)
-	// Transactions fire at commit only.
+	// A later change is the next event: none for the descendants came
+	// before it (a connection's events arrive in order).
+	must(t, dom0.WriteString(c, "/w", ""))
+	if e := nextEvent(t, w); e.Path != "/w" {
+		t.Errorf("event %+v after the removal's, want the next write's", e)
+	}
+	// Transactions fire at commit only: a write outside it (to a node it
+	// does not touch) is the next event.
+	must(t, dom0.WriteString(c, "/w/outside", "1"))
+	nextEvent(t, w)
 	tx, err := dom0.Begin(c)
 	must(t, err)
 	must(t, tx.WriteString(c, "/w/t", "1"))
-	noEvent(t, w, 50*time.Millisecond)
+	must(t, dom0.WriteString(c, "/w/outside", "2"))
+	if e := nextEvent(t, w); e.Path != "/w/outside" {
+		t.Errorf("event %+v before the commit, want the write outside the transaction's", e)
+	}
 	must(t, tx.Commit(c))
 	if e := nextEvent(t, w); e.Path != "/w/t" {
 		t.Errorf("commit event %+v", e)
@@ -353,6 +364,11 @@ func TestGuestWatchesRespectPermissions(t *testing.T) {
 	must(t, dom0.Introduce(c, 7, 0, 1))
 	if e := nextEvent(t, d0i); e.Path != "@introduceDomain" {
 		t.Errorf("dom0 @introduceDomain event %+v", e)
+	}
+	// Whatever the daemon sent g5 for the introduction came before the
+	// reply to this read; what is left is the client handing it on.
+	if _, err := g5.Read(c, "dev/z"); err != nil {
+		t.Fatal(err)
 	}
 	noEvent(t, wi, 50*time.Millisecond)
 	must(t, dom0.Release(c, 7))
@@ -612,16 +628,6 @@ func TestGuestPipelining(t *testing.T) {
 		batch = append(batch, p...)
 	}
 	go nc.Write(batch)
-	time.Sleep(100 * time.Millisecond) // let the daemon run ahead of us
-	s.st.Lock()
-	for c := range s.st.conns {
-		c.out.Lock()
-		if q := c.out.replies + c.out.inWrite; q > 4 {
-			t.Errorf("%d replies queued, quota 4", q)
-		}
-		c.out.Unlock()
-	}
-	s.st.Unlock()
 	r := newRaw(t, nc)
 	for i := 1; i <= 200; i++ {
 		h, p, err := r.recv()
@@ -642,6 +648,59 @@ func TestGuestPipelining(t *testing.T) {
 	}
 	if _, err := extra[1].Read(ctx(t), "x"); !errors.Is(err, T.ErrClosed) {
 		t.Errorf("connection over the limit: %v, want it closed", err)
+	}
+}
+
+// TestOutstandingQuotaStopsReading: a guest that pipelines requests and
+// reads none of the replies has exactly Quotas.Outstanding of them queued,
+// no more: the daemon stops reading its requests, as C xenstored stops
+// reading a guest's ring. Over a net.Pipe every write of the daemon blocks
+// until the guest reads, and only the connection's reader writes here, so
+// once a write is under way the reader is stuck in it and the queue cannot
+// change: what the test sees does not depend on how fast the daemon is.
+func TestOutstandingQuotaStopsReading(t *testing.T) {
+	goroutineLeakCheck(t)
+	const quota, n = 4, 200
+	s := newTestServer(t, Config{Quotas: Quotas{Outstanding: quota}})
+	must(t, s.Introduce(5, 0, 1))
+	nc := pipeConn(t, s, 5)
+	var batch []byte
+	for i := 1; i <= n; i++ {
+		p := nul("/local/domain/5")
+		batch = append(batch, T.AppendHeader(nil, T.Header{Type: T.TypeGetPerms, ReqID: uint32(i), Len: uint32(len(p))})...)
+		batch = append(batch, p...)
+	}
+	// One write: the daemon's first read takes all of it (its buffer is
+	// larger), so what it handles is limited by the quota alone.
+	go nc.Write(batch)
+	queued := -1
+	for deadline := time.Now().Add(10 * time.Second); queued < 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon never wrote a reply in 10 s")
+		}
+		s.st.Lock()
+		for c := range s.st.conns {
+			if c.domid != 5 {
+				continue
+			}
+			c.out.Lock()
+			if c.out.writing {
+				queued = c.out.replies + c.out.inWrite
+			}
+			c.out.Unlock()
+		}
+		s.st.Unlock()
+	}
+	if queued != quota {
+		t.Errorf("%d replies queued for a guest that reads none, want the quota (%d) and the daemon reading no further", queued, quota)
+	}
+	// Reading lets it go on: every reply comes, in order.
+	r := newRaw(t, nc)
+	for i := 1; i <= n; i++ {
+		h, p, err := r.recv()
+		if err != nil || h.ReqID != uint32(i) || p != nul("n5") {
+			t.Fatalf("reply %d: %+v %q %v", i, h, p, err)
+		}
 	}
 }
 

@@ -306,16 +306,31 @@ func TestWatchChannel(t *testing.T) {
 	must(t, err)
 	w2, err := c.Watch(ctx, "/p2", "")
 	must(t, err)
-	<-w1.C
-	<-w2.C
+	next := func(w *xsclient.Watch) xsclient.WatchEvent {
+		t.Helper()
+		select {
+		case e := <-w.C:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event on %s in 5 s", w.Path)
+			return xsclient.WatchEvent{}
+		}
+	}
+	if e := next(w1); e.Path != "/p1" {
+		t.Errorf("w1 initial event %+v", e)
+	}
+	if e := next(w2); e.Path != "/p2" {
+		t.Errorf("w2 initial event %+v", e)
+	}
 	must(t, other.WriteString(ctx, "/p2/x", ""))
-	if e := <-w2.C; e.Path != "/p2/x" {
+	if e := next(w2); e.Path != "/p2/x" {
 		t.Errorf("w2 event %+v", e)
 	}
-	select {
-	case e := <-w1.C:
-		t.Errorf("w1 got %+v", e)
-	case <-time.After(50 * time.Millisecond):
+	// w1's next event is its own next change: /p2/x's, had it been
+	// routed to w1, would have come first.
+	must(t, other.WriteString(ctx, "/p1/y", ""))
+	if e := next(w1); e.Path != "/p1/y" {
+		t.Errorf("w1 got %+v, want only /p1/y", e)
 	}
 }
 

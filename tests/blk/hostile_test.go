@@ -193,9 +193,10 @@ func TestHostileFrontend(t *testing.T) {
 		created <- err
 	}()
 	var g *sandbox.Guest
-	for g == nil {
-		g = h.Guest(evilDom)
-		time.Sleep(5 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); g == nil; time.Sleep(5 * time.Millisecond) {
+		if g = h.Guest(evilDom); g == nil && time.Now().After(deadline) {
+			t.Fatalf("the hostile guest never started (create: %v)", <-created)
+		}
 	}
 	plat := g.Platform()
 	gxs, err := xsclient.Dial(bg, filepath.Join(h.Dir, "domains", strconv.Itoa(evilDom), "socket"))

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -157,9 +158,7 @@ func TestCreateShowDestroy(t *testing.T) {
 // xenstore-read and xenstore-write on the guest's own domain socket.
 func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 	for _, tool := range []string{"xenstore-read", "xenstore-write", "xenstore-ls"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install xenstore-utils (make deps)", tool)
-		}
+		testutil.NeedTool(t, tool, "xenstore-utils")
 	}
 	h := startHost(t, nil)
 	cfg := guestCfg(t, images(t, 2, 8<<20))
@@ -522,11 +521,9 @@ func TestConcurrentCreators(t *testing.T) {
 // whose runtime directory has no host: create starts one, says so, and the
 // guest comes up in it.
 func TestStartsSandboxWhenNothingAnswers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run xfeat as another user (nobody)")
-	}
+	testutil.NeedRoot(t, "to run xfeat as another user (nobody)")
 	if _, err := os.Stat("/var/run/xenstored/socket"); err == nil {
-		t.Skip("a real xenstored socket exists: create would use it")
+		testutil.Need(t, "a machine without Xen", "a real xenstored answers on /var/run/xenstored/socket, and create would use it")
 	}
 	runtime, err := os.MkdirTemp("", "xfrt")
 	if err != nil {
