@@ -48,6 +48,18 @@ xh_guest_wait() {
 	return 1
 }
 
+# xh_gotest NAME [FLAGS...]: run the Go test binary InstallTest put in the
+# share as bin/NAME.test, verbose, in a fresh directory of dom0's /tmp, with
+# the flags given (-test.run, -test.bench...). Its output goes to stdout and
+# $XH_OUT/NAME.out; the exit status is the test binary's.
+xh_gotest() {
+	local name=$1 dir
+	shift
+	dir=$(mktemp -d /tmp/gotest.XXXXXX) || return 1
+	(cd "$dir" && exec "$XH_SHARE/bin/$name.test" -test.v -test.count=1 "$@") 2>&1 | tee "$XH_OUT/$name.out"
+	return "${PIPESTATUS[0]}"
+}
+
 # xh_xenstore FILE: the whole XenStore tree with permissions, into $XH_OUT/FILE.
 xh_xenstore() { xenstore-ls -fp > "$XH_OUT/$1" 2>&1; }
 
