@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // testHost runs a Host in this process and returns it with a dom0 client
@@ -107,8 +108,8 @@ var (
 	bg = context.Background()
 )
 
-func p(perms ...string) []xsclient.Perm {
-	ps, err := xsclient.ParsePerms(perms)
+func p(perms ...string) []xswire.Perm {
+	ps, err := xswire.ParsePerms(perms)
 	if err != nil {
 		panic(err)
 	}

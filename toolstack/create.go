@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrNameTaken means another domain already has the plan's name.
@@ -147,7 +148,7 @@ func Create(ctx context.Context, c *xsclient.Client, pl *Plan, o CreateOptions) 
 		// libxl removes what a previous domain of this id may have left.
 		for _, r := range refs {
 			for _, stale := range []string{r.BackendPath, ErrorPath(r.Backend, r.Kind, domid, r.Devid)} {
-				if err := tx.Rm(ctx, stale); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+				if err := tx.Rm(ctx, stale); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 					return err
 				}
 			}

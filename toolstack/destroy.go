@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrControlDomain refuses to destroy domain 0.
@@ -72,7 +73,7 @@ func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []Devi
 		return nil, err
 	}
 	rm := func(path string) error {
-		if err := c.Rm(ctx, path); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		if err := c.Rm(ctx, path); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			return fmt.Errorf("removing %s: %w", path, err)
 		}
 		return nil
@@ -100,7 +101,7 @@ func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []Devi
 		return forced, fmt.Errorf("asking whether domain %d is introduced: %w", domid, err)
 	}
 	if introduced {
-		if err := c.Release(ctx, domid); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		if err := c.Release(ctx, domid); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			return forced, fmt.Errorf("releasing domain %d: %w", domid, err)
 		}
 	}
@@ -118,7 +119,7 @@ func pruneEmpty(ctx context.Context, c *xsclient.Client, dirs ...string) error {
 	return c.Transact(ctx, func(tx *xsclient.Tx) error {
 		for _, dir := range dirs {
 			names, err := tx.Directory(ctx, dir)
-			if errors.Is(err, xsclient.ErrNotFound) {
+			if errors.Is(err, xswire.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -140,7 +141,7 @@ func pruneEmpty(ctx context.Context, c *xsclient.Client, dirs ...string) error {
 // backend created them when it reported a problem).
 func pruneErrorDir(ctx context.Context, c *xsclient.Client, be uint32, kind string, fe uint32) error {
 	base := DomainPath(be) + "/error"
-	if err := c.Rm(ctx, base+"/backend/"+kind+"/"+u(fe)); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+	if err := c.Rm(ctx, base+"/backend/"+kind+"/"+u(fe)); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 		return err
 	}
 	return pruneEmpty(ctx, c, base+"/backend/"+kind, base+"/backend", base)

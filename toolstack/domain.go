@@ -12,6 +12,7 @@ import (
 
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrNoDomain means a domain named on the command line does not exist.
@@ -35,7 +36,7 @@ func ParseDomid(s string) (uint32, bool) {
 // readOpt reads path; a missing node is ("", false, nil).
 func readOpt(ctx context.Context, ops xsclient.Ops, path string) (string, bool, error) {
 	v, err := ops.Read(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return "", false, nil
 	}
 	if err != nil {
@@ -47,7 +48,7 @@ func readOpt(ctx context.Context, ops xsclient.Ops, path string) (string, bool, 
 // dirOpt lists path; a missing node is an empty list.
 func dirOpt(ctx context.Context, ops xsclient.Ops, path string) ([]string, error) {
 	names, err := ops.Directory(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return nil, nil
 	}
 	return names, err
@@ -403,7 +404,7 @@ func ListDomains(ctx context.Context, ops xsclient.Ops) ([]DomainInfo, error) {
 func ReadSchema(ctx context.Context, ops xsclient.Ops, be uint32, devType string) (*schema.Schema, error) {
 	dir := schema.Dir(be, devType)
 	names, err := ops.Directory(ctx, dir)
-	if errors.Is(err, xsclient.ErrNotFound) || (err == nil && len(names) == 0) {
+	if errors.Is(err, xswire.ErrNotFound) || (err == nil && len(names) == 0) {
 		return nil, fmt.Errorf("%w: backend domain %d advertises no feature schema for %s (nothing at %s): is its %s backend running?",
 			ErrNoSchema, be, devType, dir, devType)
 	}

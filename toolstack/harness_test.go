@@ -16,6 +16,7 @@ import (
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // store runs the embedded daemon on a socket in a temporary rundir and
@@ -238,7 +239,7 @@ func perms(t *testing.T, c *xsclient.Client, path string) string {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return strings.Join(xsclient.FormatPerms(ps), ",")
+	return strings.Join(xswire.FormatPerms(ps), ",")
 }
 
 func read(t *testing.T, c *xsclient.Client, path string) string {

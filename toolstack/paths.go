@@ -3,7 +3,7 @@ package toolstack
 import (
 	"strconv"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Device kinds, as they appear in XenStore paths.
@@ -37,7 +37,7 @@ func StateName(s int) string {
 }
 
 // MaxDomid is the largest id a guest may get (DOMID_FIRST_RESERVED - 1).
-const MaxDomid = xsclient.DomidFirstReserved - 1
+const MaxDomid = xswire.DomidFirstReserved - 1
 
 func u(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Feature is one checked feature request of a device.
@@ -347,23 +348,23 @@ func diskKeys(d *Device, disk *devspec.Disk) {
 
 // Node is one XenStore node a plan writes.
 type Node struct {
-	Path  string          `json:"path"`
-	Value string          `json:"value"`
-	Perms []xsclient.Perm `json:"-"`
+	Path  string        `json:"path"`
+	Value string        `json:"value"`
+	Perms []xswire.Perm `json:"-"`
 	// Explicit means the toolstack sets Perms on the node; otherwise the
 	// node inherits them from its parent when created.
 	Explicit bool `json:"explicit"`
 }
 
 // PermStrings returns the permissions in their wire form ("n0", "r5").
-func (n Node) PermStrings() []string { return xsclient.FormatPerms(n.Perms) }
+func (n Node) PermStrings() []string { return xswire.FormatPerms(n.Perms) }
 
 type nodeList struct {
 	nodes []Node
-	perms map[string][]xsclient.Perm
+	perms map[string][]xswire.Perm
 }
 
-func (l *nodeList) add(path, value string, perms ...xsclient.Perm) {
+func (l *nodeList) add(path, value string, perms ...xswire.Perm) {
 	n := Node{Path: path, Value: value, Perms: perms, Explicit: len(perms) > 0}
 	if !n.Explicit {
 		parent := path[:strings.LastIndexByte(path, '/')]
@@ -373,12 +374,12 @@ func (l *nodeList) add(path, value string, perms ...xsclient.Perm) {
 	l.nodes = append(l.nodes, n)
 }
 
-func p(access byte, domid uint32) xsclient.Perm { return xsclient.Perm{Domid: domid, Access: access} }
+func p(access byte, domid uint32) xswire.Perm { return xswire.Perm{Domid: domid, Access: access} }
 
 // ClaimNodes are the nodes that claim domid: /libxl/<domid> and what the
 // sandbox host reads when the domain is introduced.
 func (pl *Plan) ClaimNodes(domid uint32) []Node {
-	l := &nodeList{perms: map[string][]xsclient.Perm{}}
+	l := &nodeList{perms: map[string][]xswire.Perm{}}
 	lp := LibxlPath(domid)
 	l.add(lp, "", p('n', 0))
 	l.add(lp+"/name", pl.Name)
@@ -391,7 +392,7 @@ func (pl *Plan) ClaimNodes(domid uint32) []Node {
 // DomainNodes are the nodes of domid's domain and devices, in the order
 // they are written (parents first), with their permissions.
 func (pl *Plan) DomainNodes(domid uint32) []Node {
-	l := &nodeList{perms: map[string][]xsclient.Perm{LibxlPath(domid): {p('n', 0)}}}
+	l := &nodeList{perms: map[string][]xswire.Perm{LibxlPath(domid): {p('n', 0)}}}
 	dp := DomainPath(domid)
 	guest := p('n', domid)
 	l.add(dp, "", p('n', 0), p('r', domid))

@@ -14,7 +14,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/schema"
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 const guestCfg = `name = "g1"
@@ -93,23 +93,23 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 			t.Errorf("%s = %q, want %q", path, got, want)
 		}
 	}
-	if _, err := c.Read(ctx, BackendPath(0, "vif", id, 0)+"/hotplug-status"); !errors.Is(err, xsclient.ErrNotFound) {
+	if _, err := c.Read(ctx, BackendPath(0, "vif", id, 0)+"/hotplug-status"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("hotplug-status must not be written in the sandbox: %v", err)
 	}
 
 	// The guest, over its own socket: config-* unreadable, the backend
 	// directory unwritable, its own frontend directory readable.
 	guest := dial(t, s.DomainSocketPath(id))
-	if _, err := guest.Read(ctx, be+"/config-multi-queue-max-queues"); !errors.Is(err, xsclient.ErrPermission) {
+	if _, err := guest.Read(ctx, be+"/config-multi-queue-max-queues"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest read of config-*: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, be+"/config-multi-queue-max-queues", "16"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, be+"/config-multi-queue-max-queues", "16"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write of config-*: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, be+"/bridge", "evil"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, be+"/bridge", "evil"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write into the backend dir: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, fe+"/mtu", "9000"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, fe+"/mtu", "9000"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write of the read-only mtu: %v, want EACCES", err)
 	}
 	if v, err := guest.ReadString(ctx, be+"/bridge"); err != nil || v != "xenbr0" {

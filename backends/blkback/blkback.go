@@ -34,6 +34,7 @@ import (
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Hard bounds advertised in the schema (-min/-max): the toolstack rejects
@@ -248,7 +249,7 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		}
 		w := func(k, v string) error { return tx.Write(ctx, be+"/"+k, []byte(v)) }
 		rm := func(k string) error {
-			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 				return err
 			}
 			return nil
@@ -400,7 +401,7 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 		return fmt.Errorf("ring-page-order: %d exceeds max-ring-page-order %d", order, v.Settings.MaxRingPageOrder)
 	}
 	proto, err := c.ReadString(ctx, fe+"/protocol")
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		proto, err = "x86_64-abi", nil
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // VifKeys are the toolstack's keys in a vif's backend directory that the
@@ -29,7 +30,7 @@ func readVifKeys(ctx context.Context, c *xsclient.Client, dir string) (VifKeys, 
 	var k VifKeys
 	get := func(name string) (string, bool, error) {
 		v, err := c.ReadString(ctx, dir+"/"+name)
-		if errors.Is(err, xsclient.ErrNotFound) {
+		if errors.Is(err, xswire.ErrNotFound) {
 			return "", false, nil
 		}
 		return v, err == nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Device names one PV device from the backend's side.
@@ -100,7 +101,7 @@ func (b *BackendBus) logf(format string, args ...any) {
 func (b *BackendBus) Advertise(ctx context.Context) error {
 	s := b.Driver.Schema(b.BackendID)
 	err := b.Client.Transact(ctx, func(tx *xsclient.Tx) error {
-		if err := tx.Rm(ctx, s.Dir()); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		if err := tx.Rm(ctx, s.Dir()); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			return err
 		}
 		for k, v := range s.Entries() {

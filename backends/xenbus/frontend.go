@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // FrontDevice names one PV device from the guest's side.
@@ -262,7 +263,7 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 			continue
 		}
 		bs, err := ReadState(ctx, c, dev.Backend)
-		if errors.Is(err, xsclient.ErrPermission) || errors.Is(err, xsclient.ErrNotFound) {
+		if errors.Is(err, xswire.ErrPermission) || errors.Is(err, xswire.ErrNotFound) {
 			continue
 		}
 		if err != nil {

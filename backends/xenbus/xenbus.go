@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // State is a XenbusState (xenbus.h).
@@ -113,7 +114,7 @@ func ErrorDir(dom uint32, devPath string) string {
 // a value that is not a state is an error wrapping ErrBadState.
 func ReadState(ctx context.Context, ops xsclient.Ops, dir string) (State, error) {
 	v, err := ops.Read(ctx, dir+"/state")
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return Unknown, nil
 	}
 	if err != nil {
@@ -167,7 +168,7 @@ func ClearError(ctx context.Context, ops xsclient.Ops, dom uint32, devPath strin
 		return nil
 	}
 	err := ops.Rm(ctx, d)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -206,7 +207,7 @@ func WaitState(ctx context.Context, c *xsclient.Client, dir string, ok func(Stat
 // the node.
 func ReadUint(ctx context.Context, ops xsclient.Ops, path string, bits int) (uint64, bool, error) {
 	v, err := ops.Read(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return 0, false, nil
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // layoutDomain writes a domain with one vbd the way the toolstack does,
@@ -21,8 +22,8 @@ import (
 func layoutDomain(t *testing.T, xs *xsclient.Client, id uint32, frames int, img string) {
 	t.Helper()
 	ids := strconv.Itoa(int(id))
-	perm := func(ps ...string) []xsclient.Perm {
-		p, err := xsclient.ParsePerms(ps)
+	perm := func(ps ...string) []xswire.Perm {
+		p, err := xswire.ParsePerms(ps)
 		if err != nil {
 			t.Fatal(err)
 		}
