@@ -8,6 +8,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -31,7 +32,7 @@ func FuzzHostileVif(f *testing.F) {
 
 	h := startHost(f, noFrontends(2))
 	h.createDomain(f, 1, []vifSpec{{devid: 0}}, nil)
-	h.waitState(f, bePath("vif", 1, 0), xenbus.Connected)
+	h.waitState(f, bePath("vif", 1, 0), pv.Connected)
 	h.createDomain(f, 2, nil, nil)
 	good := h.GrantMappings()
 	devid := uint32(0)
@@ -106,7 +107,7 @@ func FuzzHostileVbd(f *testing.F) {
 	img := imageTB(f, 1<<20)
 	h := startHost(f, noFrontends(2))
 	h.createDomain(f, 1, nil, []vbdSpec{{devid: 51712, params: img}})
-	h.waitState(f, bePath("vbd", 1, 51712), xenbus.Connected)
+	h.waitState(f, bePath("vbd", 1, 51712), pv.Connected)
 	h.createDomain(f, 2, nil, nil)
 	good := h.GrantMappings()
 	devid := uint32(0)
@@ -218,7 +219,7 @@ func (h *testHost) addGuestDevice(t testing.TB, be, fe string, feKeys, beKeys []
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, be, xenbus.InitWait)
+	h.waitState(t, be, pv.InitWait)
 }
 
 // checkBackendAnswers waits for what the backend at be must do after the
@@ -228,16 +229,16 @@ func (h *testHost) addGuestDevice(t testing.TB, be, fe string, feKeys, beKeys []
 // device at otherBe stayed Connected.
 func (h *testHost) checkBackendAnswers(t testing.TB, be, state, otherBe string) {
 	t.Helper()
-	fs, perr := xenbus.ParseState(state)
+	fs, perr := pv.ParseState(state)
 	var allowed []string
 	switch {
 	case perr != nil:
 		allowed = []string{"5"}
-	case fs == xenbus.Initialised || fs == xenbus.Connected:
+	case fs == pv.Initialised || fs == pv.Connected:
 		allowed = []string{"4", "5"}
-	case fs == xenbus.Closing:
+	case fs == pv.Closing:
 		allowed = []string{"5"}
-	case fs == xenbus.Closed:
+	case fs == pv.Closed:
 		allowed = []string{"6"}
 	default:
 		allowed = []string{"2"}
@@ -269,7 +270,7 @@ func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pa
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, be, xenbus.Closed)
+	h.waitState(t, be, pv.Closed)
 	if n := h.GrantMappings(); n != good {
 		t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
 	}

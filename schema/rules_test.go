@@ -24,13 +24,13 @@ func TestJudge(t *testing.T) {
 		verdict    Verdict
 	}{
 		{"applied", queues, Observation{Requested: s("2"), Effective: s("2"), Negotiated: s("2"), BackendState: 4, FrontendState: 4}, "2", "2", Applied},
-		{"clamped and reported", queues, Observation{Requested: s("8"), Effective: s("4"), BackendState: 4, FrontendState: 4, BackendError: true}, "4", "1", Clamped},
+		{"clamped and reported", queues, Observation{Requested: s("8"), Effective: s("4"), BackendState: 4, FrontendState: 4, Decided: Clamp}, "4", "1", Clamped},
 		{"clamped", queues, Observation{Requested: s("8"), Effective: s("4"), Negotiated: s("4"), BackendState: 4, FrontendState: 4}, "4", "4", Clamped},
 		{"guest chose fewer", queues, Observation{Requested: s("4"), Effective: s("4"), BackendState: 4, FrontendState: 4}, "4", "1", Applied},
 		{"default", queues, Observation{Effective: s("4"), Negotiated: s("2"), BackendState: 4, FrontendState: 4}, "4", "2", Default},
 		{"pending before backend", queues, Observation{Requested: s("2"), BackendState: 1, FrontendState: 1}, "<nil>", "<nil>", Pending},
 		{"pending before guest", queues, Observation{Requested: s("2"), Effective: s("2"), BackendState: 2, FrontendState: 1}, "2", "<nil>", Pending},
-		{"refused by error node", sg, Observation{Requested: s("1"), Effective: s("0"), BackendState: 4, FrontendState: 4, BackendError: true}, "0", "0", Refused},
+		{"refused by the recorded decision", sg, Observation{Requested: s("1"), Effective: s("0"), BackendState: 4, FrontendState: 4, Decided: Refuse}, "0", "0", Refused},
 		{"bool not honoured", sg, Observation{Requested: s("1"), Effective: s("0"), BackendState: 4, FrontendState: 4}, "0", "0", Refused},
 		{"absent backend key means default", indirect, Observation{Requested: s("0"), BackendState: 4, FrontendState: 4}, "0", "0", Applied},
 		{"presence rule", split, Observation{Requested: s("1"), Effective: s("1"), Negotiated: s("17"), BackendState: 4, FrontendState: 4}, "1", "1", Applied},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
@@ -52,7 +53,7 @@ func contractSchemas() []*schema.Schema {
 	f := func(name string, typ schema.Type, defval string, lo, hi *int64) *schema.Feature {
 		return &schema.Feature{Name: name, Type: typ, Defval: defval, Desc: name, Min: lo, Max: hi}
 	}
-	vif := &schema.Schema{Backend: 0, DevType: "vif", Features: map[string]*schema.Feature{}}
+	vif := &schema.Schema{Backend: 0, Kind: "vif", Features: map[string]*schema.Feature{}}
 	for _, ft := range []*schema.Feature{
 		f("multi-queue-max-queues", schema.Uint, "4", i64(1), i64(16)),
 		f("feature-sg", schema.Bool, "1", nil, nil),
@@ -65,7 +66,7 @@ func contractSchemas() []*schema.Schema {
 	} {
 		vif.Features[ft.Name] = ft
 	}
-	vbd := &schema.Schema{Backend: 0, DevType: "vbd", Features: map[string]*schema.Feature{}}
+	vbd := &schema.Schema{Backend: 0, Kind: "vbd", Features: map[string]*schema.Feature{}}
 	for _, ft := range []*schema.Feature{
 		f("multi-queue-max-queues", schema.Uint, "4", i64(1), i64(16)),
 		f("max-ring-page-order", schema.Uint, "4", i64(0), i64(4)),
@@ -144,7 +145,7 @@ func startDriver(t *testing.T, c *xsclient.Client, stall ...string) *driver {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, kind := range []string{KindVif, KindVbd} {
+	for _, kind := range []string{string(pv.Vif), string(pv.Vbd)} {
 		w, err := c.Watch(ctx, "/local/domain/0/backend/"+kind, "")
 		if err != nil {
 			t.Fatal(err)
@@ -189,11 +190,11 @@ func (d *driver) step(ctx context.Context, kind, fe, dev string) {
 	switch st {
 	case "1":
 		for _, s := range contractSchemas() {
-			if s.DevType != kind {
+			if string(s.Kind) != kind {
 				continue
 			}
 			for fname, f := range s.Features {
-				if !schema.RuleFor(kind, fname).Cap {
+				if !schema.RuleFor(pv.Kind(kind), fname).Cap {
 					continue
 				}
 				v := f.Defval

@@ -13,6 +13,7 @@ import (
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 	"github.com/xfeat/xfeat/xswire"
@@ -34,10 +35,10 @@ type Feature struct {
 
 // Device is one planned device.
 type Device struct {
-	Kind    string `json:"type"`  // vif or vbd
-	Label   string `json:"label"` // "vif #0", "disk #1": as the config file counts
-	Devid   uint32 `json:"devid"`
-	Backend uint32 `json:"backend-id"`
+	Kind    pv.Kind `json:"type"`
+	Label   string  `json:"label"` // "vif #0", "disk #1": as the config file counts
+	Devid   uint32  `json:"devid"`
+	Backend uint32  `json:"backend-id"`
 	// Features are the requests, in the order written, then those the
 	// budget added (Lowered).
 	Features []Feature `json:"features"`
@@ -91,8 +92,8 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 
 	schemas := map[string]*schema.Schema{}
 	schemaErrs := map[string]error{}
-	getSchema := func(be uint32, kind string) (*schema.Schema, error) {
-		key := u(be) + "/" + kind
+	getSchema := func(be uint32, kind pv.Kind) (*schema.Schema, error) {
+		key := u(be) + "/" + string(kind)
 		if s, ok := schemas[key]; ok {
 			return s, nil
 		}
@@ -121,7 +122,7 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 
 	seen := map[string]string{}
 	addDevice := func(d *Device, backendName string, feats devspec.Features) error {
-		key := d.Kind + "/" + u(d.Devid)
+		key := string(d.Kind) + "/" + u(d.Devid)
 		if other, dup := seen[key]; dup {
 			errAt(d.rng, fmt.Sprintf("%s: %s %d is also used by %s", d.Label, d.Kind, d.Devid, other), "each device of a domain needs its own devid")
 			return nil
@@ -181,7 +182,7 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 			errAt(v.Range, fmt.Sprintf("vif #%d: devid %d out of range", i, v.Devid), "")
 			continue
 		}
-		d := &Device{Kind: KindVif, Label: fmt.Sprintf("vif #%d", i), Devid: uint32(v.Devid), rng: v.Range}
+		d := &Device{Kind: pv.Vif, Label: fmt.Sprintf("vif #%d", i), Devid: uint32(v.Devid), rng: v.Range}
 		if err := addDevice(d, v.Backend, v.Features); err != nil {
 			return nil, diags, err
 		}
@@ -189,7 +190,7 @@ func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec
 	}
 	for i, disk := range cfg.Disks {
 		label := fmt.Sprintf("disk #%d", i)
-		d := &Device{Kind: KindVbd, Label: label, Devid: disk.VirtualDevice, rng: disk.Range}
+		d := &Device{Kind: pv.Vbd, Label: label, Devid: disk.VirtualDevice, rng: disk.Range}
 		if disk.Format == "empty" || disk.Target == nil || *disk.Target == "" {
 			errAt(disk.Range, label+": an empty drive (no target) is not supported by xfeat create",
 				"the vbd backend serves an image file or device: give the drive a target")
@@ -272,32 +273,32 @@ func vifKeys(d *Device, v *devspec.Vif) {
 		typ = "vif_ioemu"
 	}
 	h := u(d.Devid)
-	d.frontendKeys = []kv{{"handle", h}, {"mac", mac}, {"trusted", boolDigit(trusted)}}
-	d.readOnlyKeys = []kv{{"mtu", strconv.Itoa(mtu)}}
-	d.backendKeys = []kv{{"script", script}}
+	d.frontendKeys = []kv{{pv.KeyHandle, h}, {pv.KeyMAC, mac}, {pv.KeyTrusted, boolDigit(trusted)}}
+	d.readOnlyKeys = []kv{{pv.KeyMTU, strconv.Itoa(mtu)}}
+	d.backendKeys = []kv{{pv.KeyScript, script}}
 	if v.Vifname != "" {
-		d.backendKeys = append(d.backendKeys, kv{"vifname", v.Vifname})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyVifname, v.Vifname})
 	}
 	if v.Forwarddev != "" {
-		d.backendKeys = append(d.backendKeys, kv{"forwarddev", v.Forwarddev})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyForwarddev, v.Forwarddev})
 	}
-	d.backendKeys = append(d.backendKeys, kv{"mac", mac})
+	d.backendKeys = append(d.backendKeys, kv{pv.KeyMAC, mac})
 	if v.IP != "" {
-		d.backendKeys = append(d.backendKeys, kv{"ip", v.IP})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyIP, v.IP})
 	}
 	if v.Gatewaydev != "" {
-		d.backendKeys = append(d.backendKeys, kv{"gatewaydev", v.Gatewaydev})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyGatewaydev, v.Gatewaydev})
 	}
 	if v.Rate != nil && v.Rate.IntervalUsecs > 0 {
-		d.backendKeys = append(d.backendKeys, kv{"rate", fmt.Sprintf("%d,%d", v.Rate.BytesPerInterval, v.Rate.IntervalUsecs)})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyRate, fmt.Sprintf("%d,%d", v.Rate.BytesPerInterval, v.Rate.IntervalUsecs)})
 	}
 	if mtu != 1500 {
-		d.backendKeys = append(d.backendKeys, kv{"mtu", strconv.Itoa(mtu)})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyMTU, strconv.Itoa(mtu)})
 	}
 	if v.Vlan != "" {
-		d.backendKeys = append(d.backendKeys, kv{"vlan", v.Vlan})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyVlan, v.Vlan})
 	}
-	d.backendKeys = append(d.backendKeys, kv{"bridge", bridge}, kv{"handle", h}, kv{"type", typ})
+	d.backendKeys = append(d.backendKeys, kv{pv.KeyBridge, bridge}, kv{pv.KeyHandle, h}, kv{pv.KeyType, typ})
 }
 
 func diskKeys(d *Device, disk *devspec.Disk) {
@@ -336,14 +337,14 @@ func diskKeys(d *Device, disk *devspec.Disk) {
 	if !strings.HasPrefix(script, "/") {
 		script = "/etc/xen/scripts/" + script
 	}
-	d.frontendKeys = []kv{{"virtual-device", u(d.Devid)}, {"device-type", devtype}, {"trusted", boolDigit(trusted)}, {"protocol", "x86_64-abi"}}
-	d.backendKeys = []kv{{"params", target}, {"script", script},
-		{"removable", boolDigit(devtype == "cdrom")}, {"bootable", "1"}, {"dev", disk.Vdev},
-		{"type", "phy"}, {"mode", mode}, {"device-type", devtype}}
+	d.frontendKeys = []kv{{pv.KeyVirtualDevice, u(d.Devid)}, {pv.KeyDeviceType, devtype}, {pv.KeyTrusted, boolDigit(trusted)}, {pv.KeyProtocol, pv.ProtocolX8664}}
+	d.backendKeys = []kv{{pv.KeyParams, target}, {pv.KeyScript, script},
+		{pv.KeyRemovable, boolDigit(devtype == "cdrom")}, {pv.KeyBootable, "1"}, {pv.KeyDev, disk.Vdev},
+		{pv.KeyType, "phy"}, {pv.KeyMode, mode}, {pv.KeyDeviceType, devtype}}
 	if disk.DirectIOSafe {
-		d.backendKeys = append(d.backendKeys, kv{"direct-io-safe", "1"})
+		d.backendKeys = append(d.backendKeys, kv{pv.KeyDirectIOSafe, "1"})
 	}
-	d.backendKeys = append(d.backendKeys, kv{"discard-enable", boolDigit(discard)}, kv{"specification", "xen"})
+	d.backendKeys = append(d.backendKeys, kv{pv.KeyDiscardEnable, boolDigit(discard)}, kv{pv.KeySpecification, "xen"})
 }
 
 // Node is one XenStore node a plan writes.
@@ -380,7 +381,7 @@ func p(access byte, domid uint32) xswire.Perm { return xswire.Perm{Domid: domid,
 // sandbox host reads when the domain is introduced.
 func (pl *Plan) ClaimNodes(domid uint32) []Node {
 	l := &nodeList{perms: map[string][]xswire.Perm{}}
-	lp := LibxlPath(domid)
+	lp := pv.LibxlPath(domid)
 	l.add(lp, "", p('n', 0))
 	l.add(lp+"/name", pl.Name)
 	l.add(lp+"/sandbox", "")
@@ -392,8 +393,8 @@ func (pl *Plan) ClaimNodes(domid uint32) []Node {
 // DomainNodes are the nodes of domid's domain and devices, in the order
 // they are written (parents first), with their permissions.
 func (pl *Plan) DomainNodes(domid uint32) []Node {
-	l := &nodeList{perms: map[string][]xswire.Perm{LibxlPath(domid): {p('n', 0)}}}
-	dp := DomainPath(domid)
+	l := &nodeList{perms: map[string][]xswire.Perm{pv.LibxlPath(domid): {p('n', 0)}}}
+	dp := pv.DomainPath(domid)
 	guest := p('n', domid)
 	l.add(dp, "", p('n', 0), p('r', domid))
 	l.add(dp+"/name", pl.Name)
@@ -408,18 +409,18 @@ func (pl *Plan) DomainNodes(domid uint32) []Node {
 	for _, k := range []string{"data", "drivers", "feature", "attr", "error"} {
 		l.add(dp+"/"+k, "", guest)
 	}
-	l.add(LibxlPath(domid)+"/device", "")
+	l.add(pv.LibxlPath(domid)+"/device", "")
 	for _, d := range pl.Devices {
-		fe, be := FrontendPath(domid, d.Kind, d.Devid), BackendPath(d.Backend, d.Kind, domid, d.Devid)
-		sh := ShadowPath(domid, d.Kind, d.Devid)
+		fe, be := pv.FrontendPath(domid, d.Kind, d.Devid), pv.BackendPath(d.Backend, d.Kind, domid, d.Devid)
+		sh := pv.ShadowPath(domid, d.Kind, d.Devid)
 		l.add(sh, "")
-		l.add(sh+"/frontend", fe)
-		l.add(sh+"/backend", be)
+		l.add(sh+"/"+pv.KeyFrontend, fe)
+		l.add(sh+"/"+pv.KeyBackend, be)
 
 		l.add(fe, "", p('n', domid), p('r', d.Backend))
-		l.add(fe+"/backend", be)
-		l.add(fe+"/backend-id", u(d.Backend))
-		l.add(fe+"/state", "1")
+		l.add(fe+"/"+pv.KeyBackend, be)
+		l.add(fe+"/"+pv.KeyBackendID, u(d.Backend))
+		l.add(fe+"/"+pv.KeyState, pv.Initialising.Value())
 		for _, k := range d.frontendKeys {
 			l.add(fe+"/"+k.k, k.v)
 		}
@@ -428,15 +429,15 @@ func (pl *Plan) DomainNodes(domid uint32) []Node {
 		}
 
 		l.add(be, "", p('n', d.Backend), p('r', domid))
-		l.add(be+"/frontend", fe)
-		l.add(be+"/frontend-id", u(domid))
-		l.add(be+"/online", "1")
-		l.add(be+"/state", "1")
+		l.add(be+"/"+pv.KeyFrontend, fe)
+		l.add(be+"/"+pv.KeyFrontendID, u(domid))
+		l.add(be+"/"+pv.KeyOnline, "1")
+		l.add(be+"/"+pv.KeyState, pv.Initialising.Value())
 		for _, k := range d.backendKeys {
 			l.add(be+"/"+k.k, k.v)
 		}
 		for _, f := range d.Features {
-			l.add(be+"/"+schema.ConfigPrefix+f.Name, f.Value, p('n', d.Backend))
+			l.add(be+"/"+pv.ConfigPrefix+f.Name, f.Value, p('n', d.Backend))
 		}
 	}
 	return l.nodes
@@ -447,7 +448,7 @@ func (pl *Plan) Refs(domid uint32) []DeviceRef {
 	refs := make([]DeviceRef, len(pl.Devices))
 	for i, d := range pl.Devices {
 		refs[i] = DeviceRef{Kind: d.Kind, Frontend: domid, Devid: d.Devid, Backend: d.Backend,
-			FrontendPath: FrontendPath(domid, d.Kind, d.Devid), BackendPath: BackendPath(d.Backend, d.Kind, domid, d.Devid)}
+			FrontendPath: pv.FrontendPath(domid, d.Kind, d.Devid), BackendPath: pv.BackendPath(d.Backend, d.Kind, domid, d.Devid)}
 	}
 	return refs
 }
@@ -456,7 +457,7 @@ func (pl *Plan) Refs(domid uint32) []DeviceRef {
 func sortedKinds(refs []DeviceRef) []DeviceRef {
 	m := map[string]DeviceRef{}
 	for _, r := range refs {
-		m[u(r.Backend)+"/"+r.Kind] = r
+		m[u(r.Backend)+"/"+string(r.Kind)] = r
 	}
 	out := make([]DeviceRef, 0, len(m))
 	for _, r := range m {

@@ -16,6 +16,7 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -193,7 +194,7 @@ func (s *Server) fail(sv *served, q int, err error) {
 	if err := xenbus.WriteError(ctx, s.XenStore, dev.BackendID, dev.Backend, msg); err != nil {
 		s.logf("%s: writing the error node: %v", dev, err)
 	}
-	if err := xenbus.SwitchState(ctx, s.XenStore, dev.Backend, xenbus.Closing); err != nil {
+	if err := xenbus.SwitchState(ctx, s.XenStore, dev.Backend, pv.Closing); err != nil {
 		s.logf("%s: switching to Closing: %v", dev, err)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // hotPath is one queue's worker over a real grant table (a guest domain in

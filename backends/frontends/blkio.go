@@ -13,6 +13,7 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -122,23 +123,23 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 	for _, kv := range []struct {
 		key string
 		dst *bool
-	}{{"feature-flush-cache", &f.FlushCache}, {"feature-barrier", &f.Barrier}, {"feature-discard", &f.Discard}} {
+	}{{pv.KeyFeatureFlushCache, &f.FlushCache}, {pv.KeyFeatureBarrier, &f.Barrier}, {pv.KeyFeatureDiscard, &f.Discard}} {
 		v, err := readBackendUint(ctx, c, &d.dev, kv.key, 0)
 		if err != nil {
 			return err
 		}
 		*kv.dst = v != 0
 	}
-	mi, err := readBackendUint(ctx, c, &d.dev, "feature-max-indirect-segments", 0)
+	mi, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureMaxIndirectSegs, 0)
 	if err != nil {
 		return err
 	}
 	f.MaxIndirectSegments = int(mi)
-	g, err := readBackendUint(ctx, c, &d.dev, "discard-granularity", 512)
+	g, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardGranularity, 512)
 	if err != nil {
 		return err
 	}
-	a, err := readBackendUint(ctx, c, &d.dev, "discard-alignment", 0)
+	a, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardAlignment, 0)
 	if err != nil {
 		return err
 	}

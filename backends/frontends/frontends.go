@@ -24,6 +24,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -59,7 +60,7 @@ type Netfront struct {
 }
 
 // Kind implements xenbus.FrontendDriver.
-func (n *Netfront) Kind() string { return xenbus.KindVif }
+func (n *Netfront) Kind() pv.Kind { return pv.Vif }
 
 // New implements xenbus.FrontendDriver.
 func (n *Netfront) New(dev *xenbus.FrontDevice) xenbus.FrontendHandler {
@@ -90,13 +91,13 @@ type NetDevice struct {
 }
 
 // Talk implements xenbus.FrontendHandler (Linux talk_to_netback).
-func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State, error) {
+func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error) {
 	d.Disconnect()
-	maxQ, err := readBackendUint(ctx, c, &d.dev, "multi-queue-max-queues", 1)
+	maxQ, err := readBackendUint(ctx, c, &d.dev, pv.KeyMultiQueueMaxQueues, 1)
 	if err != nil {
 		return 0, err
 	}
-	_, mqErr := c.Read(ctx, d.dev.Backend+"/multi-queue-max-queues")
+	_, mqErr := c.Read(ctx, d.dev.Backend+"/"+pv.KeyMultiQueueMaxQueues)
 	hasMQ := mqErr == nil
 	nq := int(maxQ)
 	if d.drv.MaxQueues > 0 && d.drv.MaxQueues < nq {
@@ -105,11 +106,11 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	if nq < 1 {
 		nq = 1
 	}
-	split, err := readBackendUint(ctx, c, &d.dev, "feature-split-event-channels", 0)
+	split, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureSplitEvtchns, 0)
 	if err != nil {
 		return 0, err
 	}
-	rxCopy, err := readBackendUint(ctx, c, &d.dev, "feature-rx-copy", 0)
+	rxCopy, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureRxCopy, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -117,7 +118,7 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 		return 0, errors.New("backend does not support rx copy (feature-rx-copy)")
 	}
 	offers := map[string]string{}
-	for _, k := range []string{"feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6", "feature-ipv6-csum-offload", "feature-no-csum-offload", "feature-multicast-control"} {
+	for _, k := range []string{pv.KeyFeatureSG, pv.KeyFeatureGSOTCPv4, pv.KeyFeatureGSOTCPv6, pv.KeyFeatureIPv6CsumOffl, pv.KeyFeatureNoCsumOffload, pv.KeyFeatureMulticastCtl} {
 		v, err := readBackendUint(ctx, c, &d.dev, k, 0)
 		if err != nil {
 			return 0, err
@@ -164,24 +165,24 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
 		w := func(k, v string) error { return tx.Write(ctx, fe+"/"+k, []byte(v)) }
 		if hasMQ {
-			if err := w("multi-queue-num-queues", strconv.Itoa(nq)); err != nil {
+			if err := w(pv.KeyMultiQueueNumQueues, strconv.Itoa(nq)); err != nil {
 				return err
 			}
 		}
 		for _, q := range d.Queues {
 			prefix := ""
 			if nq > 1 {
-				prefix = "queue-" + strconv.Itoa(q.Index) + "/"
+				prefix = pv.QueueKey(q.Index) + "/"
 			}
 			kv := [][2]string{
-				{"tx-ring-ref", strconv.FormatUint(uint64(q.TxRef), 10)},
-				{"rx-ring-ref", strconv.FormatUint(uint64(q.RxRef), 10)},
+				{pv.KeyTxRingRef, strconv.FormatUint(uint64(q.TxRef), 10)},
+				{pv.KeyRxRingRef, strconv.FormatUint(uint64(q.RxRef), 10)},
 			}
 			if d.Split {
-				kv = append(kv, [2]string{"event-channel-tx", strconv.FormatUint(uint64(q.TxChannel.Port()), 10)},
-					[2]string{"event-channel-rx", strconv.FormatUint(uint64(q.RxChannel.Port()), 10)})
+				kv = append(kv, [2]string{pv.KeyEventChannelTx, strconv.FormatUint(uint64(q.TxChannel.Port()), 10)},
+					[2]string{pv.KeyEventChannelRx, strconv.FormatUint(uint64(q.RxChannel.Port()), 10)})
 			} else {
-				kv = append(kv, [2]string{"event-channel", strconv.FormatUint(uint64(q.TxChannel.Port()), 10)})
+				kv = append(kv, [2]string{pv.KeyEventChannel, strconv.FormatUint(uint64(q.TxChannel.Port()), 10)})
 			}
 			for _, e := range kv {
 				if err := w(prefix+e[0], e[1]); err != nil {
@@ -190,20 +191,20 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 			}
 		}
 		for _, kv := range [][2]string{
-			{"request-rx-copy", "1"},
-			{"feature-rx-notify", "1"},
-			{"feature-sg", offers["feature-sg"]},
-			{"feature-gso-tcpv4", offers["feature-gso-tcpv4"]},
-			{"feature-gso-tcpv6", offers["feature-gso-tcpv6"]},
-			{"feature-ipv6-csum-offload", offers["feature-ipv6-csum-offload"]},
-			{"feature-no-csum-offload", offers["feature-no-csum-offload"]},
+			{pv.KeyRequestRxCopy, "1"},
+			{pv.KeyFeatureRxNotify, "1"},
+			{pv.KeyFeatureSG, offers[pv.KeyFeatureSG]},
+			{pv.KeyFeatureGSOTCPv4, offers[pv.KeyFeatureGSOTCPv4]},
+			{pv.KeyFeatureGSOTCPv6, offers[pv.KeyFeatureGSOTCPv6]},
+			{pv.KeyFeatureIPv6CsumOffl, offers[pv.KeyFeatureIPv6CsumOffl]},
+			{pv.KeyFeatureNoCsumOffload, offers[pv.KeyFeatureNoCsumOffload]},
 		} {
 			if err := w(kv[0], kv[1]); err != nil {
 				return err
 			}
 		}
-		if offers["feature-multicast-control"] == "1" {
-			return w("request-multicast-control", "1")
+		if offers[pv.KeyFeatureMulticastCtl] == "1" {
+			return w(pv.KeyRequestMulticastCtl, "1")
 		}
 		return nil
 	})
@@ -211,7 +212,7 @@ func (d *NetDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
 	}
 	d.drv.devices.Put(d.dev.DevID, d)
-	return xenbus.Connected, nil
+	return pv.Connected, nil
 }
 
 // BackendConnected implements xenbus.FrontendHandler: the data path, if
@@ -274,7 +275,7 @@ func (b *Blkfront) Device(devid uint32) *BlkDevice {
 }
 
 // Kind implements xenbus.FrontendDriver.
-func (b *Blkfront) Kind() string { return xenbus.KindVbd }
+func (b *Blkfront) Kind() pv.Kind { return pv.Vbd }
 
 // New implements xenbus.FrontendDriver.
 func (b *Blkfront) New(dev *xenbus.FrontDevice) xenbus.FrontendHandler {
@@ -309,19 +310,19 @@ type BlkDevice struct {
 }
 
 // Talk implements xenbus.FrontendHandler (Linux talk_to_blkback).
-func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State, error) {
+func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error) {
 	d.Disconnect()
-	maxQ, err := readBackendUint(ctx, c, &d.dev, "multi-queue-max-queues", 1)
+	maxQ, err := readBackendUint(ctx, c, &d.dev, pv.KeyMultiQueueMaxQueues, 1)
 	if err != nil {
 		return 0, err
 	}
-	_, mqErr := c.Read(ctx, d.dev.Backend+"/multi-queue-max-queues")
+	_, mqErr := c.Read(ctx, d.dev.Backend+"/"+pv.KeyMultiQueueMaxQueues)
 	hasMQ := mqErr == nil
-	maxOrder, err := readBackendUint(ctx, c, &d.dev, "max-ring-page-order", 0)
+	maxOrder, err := readBackendUint(ctx, c, &d.dev, pv.KeyMaxRingPageOrder, 0)
 	if err != nil {
 		return 0, err
 	}
-	pers, err := readBackendUint(ctx, c, &d.dev, "feature-persistent", 0)
+	pers, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeaturePersistent, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -365,47 +366,44 @@ func (d *BlkDevice) Talk(ctx context.Context, c *xsclient.Client) (xenbus.State,
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
 		w := func(k, v string) error { return tx.Write(ctx, fe+"/"+k, []byte(v)) }
 		if hasMQ {
-			if err := w("multi-queue-num-queues", strconv.Itoa(nq)); err != nil {
+			if err := w(pv.KeyMultiQueueNumQueues, strconv.Itoa(nq)); err != nil {
 				return err
 			}
 		}
-		if err := w("ring-page-order", strconv.Itoa(order)); err != nil {
+		if err := w(pv.KeyRingPageOrder, strconv.Itoa(order)); err != nil {
 			return err
 		}
 		for _, q := range d.Queues {
 			prefix := ""
 			if nq > 1 {
-				prefix = "queue-" + strconv.Itoa(q.Index) + "/"
+				prefix = pv.QueueKey(q.Index) + "/"
 			}
 			for k, ref := range q.Refs {
-				key := "ring-ref"
-				if order > 0 {
-					key = "ring-ref" + strconv.Itoa(k)
-				}
+				key := pv.RingRefKey(uint32(order), k)
 				if err := w(prefix+key, strconv.FormatUint(uint64(ref), 10)); err != nil {
 					return err
 				}
 			}
-			if err := w(prefix+"event-channel", strconv.FormatUint(uint64(q.Channel.Port()), 10)); err != nil {
+			if err := w(prefix+pv.KeyEventChannel, strconv.FormatUint(uint64(q.Channel.Port()), 10)); err != nil {
 				return err
 			}
 		}
-		if err := w("protocol", "x86_64-abi"); err != nil {
+		if err := w(pv.KeyProtocol, pv.ProtocolX8664); err != nil {
 			return err
 		}
-		return w("feature-persistent", b2s(d.Persistent))
+		return w(pv.KeyFeaturePersistent, b2s(d.Persistent))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
 	}
 	d.drv.devices.Put(d.dev.DevID, d)
-	return xenbus.Initialised, nil
+	return pv.Initialised, nil
 }
 
 // BackendConnected implements xenbus.FrontendHandler (Linux blkfront_connect):
 // it reads the disk's size and properties.
 func (d *BlkDevice) BackendConnected(ctx context.Context, c *xsclient.Client) error {
-	v, ok, err := xenbus.ReadUint(ctx, c, d.dev.Backend+"/sectors", 64)
+	v, ok, err := xenbus.ReadUint(ctx, c, d.dev.Backend+"/"+pv.KeySectors, 64)
 	if err != nil {
 		return err
 	}
@@ -413,7 +411,7 @@ func (d *BlkDevice) BackendConnected(ctx context.Context, c *xsclient.Client) er
 		return errors.New("backend published no sectors")
 	}
 	d.Sectors = v
-	ss, err := readBackendUint(ctx, c, &d.dev, "sector-size", 512)
+	ss, err := readBackendUint(ctx, c, &d.dev, pv.KeySectorSize, 512)
 	if err != nil {
 		return err
 	}
@@ -421,7 +419,7 @@ func (d *BlkDevice) BackendConnected(ctx context.Context, c *xsclient.Client) er
 		return fmt.Errorf("sector-size %d is not a power of two of at least 512", ss)
 	}
 	d.SectorSize = uint32(ss)
-	info, err := readBackendUint(ctx, c, &d.dev, "info", 0)
+	info, err := readBackendUint(ctx, c, &d.dev, pv.KeyInfo, 0)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -129,18 +130,18 @@ func (t *NetTap) logf(format string, args ...any) {
 
 // NetOffloads is what a guest TAP accepts given the negotiated features.
 func NetOffloads(f map[string]bool) tap.Offloads {
-	csum := !f["feature-no-csum-offload"]
+	csum := !f[pv.KeyFeatureNoCsumOffload]
 	return tap.Offloads{
 		Csum: csum,
-		TSO4: csum && f["feature-sg"] && f["feature-gso-tcpv4"],
-		TSO6: csum && f["feature-sg"] && f["feature-gso-tcpv6"] && f["feature-ipv6-csum-offload"],
+		TSO4: csum && f[pv.KeyFeatureSG] && f[pv.KeyFeatureGSOTCPv4],
+		TSO6: csum && f[pv.KeyFeatureSG] && f[pv.KeyFeatureGSOTCPv6] && f[pv.KeyFeatureIPv6CsumOffl],
 	}
 }
 
 // Start implements NetDataPath.
 func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error {
 	dev := d.dev
-	name, err := c.ReadString(ctx, xenbus.DomainPath(dev.DomID)+"/name")
+	name, err := c.ReadString(ctx, pv.DomainPath(dev.DomID)+"/name")
 	if err != nil || name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
 		name = "dom" + strconv.FormatUint(uint64(dev.DomID), 10)
 	}
@@ -148,17 +149,17 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		// A frame's size must fit netif's 16-bit field, with room for
 		// headers (as Linux netfront: XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER).
 		GSOMaxSize: ring.NetifMaxTxSize - 320}
-	if v, err := c.ReadString(ctx, dev.Frontend+"/mac"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Frontend+"/"+pv.KeyMAC); err == nil {
 		if gl.MAC, err = net.ParseMAC(v); err != nil {
 			return fmt.Errorf("mac %q: %v", v, err)
 		}
 	}
-	if v, err := c.ReadString(ctx, dev.Frontend+"/mtu"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Frontend+"/"+pv.KeyMTU); err == nil {
 		if gl.MTU, err = strconv.Atoi(v); err != nil {
 			return fmt.Errorf("mtu %q: %v", v, err)
 		}
 	}
-	if v, err := c.ReadString(ctx, dev.Backend+"/ip"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Backend+"/"+pv.KeyIP); err == nil {
 		for _, a := range strings.Fields(v) {
 			ip, ipn, err := net.ParseCIDR(a)
 			if err != nil {

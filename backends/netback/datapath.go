@@ -46,6 +46,7 @@ import (
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -323,7 +324,7 @@ func (t *TapPath) note(v *Vif, msg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	dev := &v.Device
-	if old, err := t.XenStore.ReadString(ctx, xenbus.ErrorPath(dev.BackendID, dev.Backend)); err == nil && old != "" && !strings.Contains(old, msg) {
+	if old, err := t.XenStore.ReadString(ctx, pv.ErrorNode(dev.BackendID, dev.Backend)); err == nil && old != "" && !strings.Contains(old, msg) {
 		msg = old + "; " + msg
 	}
 	if err := xenbus.WriteError(ctx, t.XenStore, dev.BackendID, dev.Backend, msg); err != nil {
@@ -347,7 +348,7 @@ func (vp *vifPath) fail(format string, args ...any) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := xenbus.SwitchState(ctx, t.XenStore, v.Device.Backend, xenbus.Closing); err != nil {
+		if err := xenbus.SwitchState(ctx, t.XenStore, v.Device.Backend, pv.Closing); err != nil {
 			t.logf("%s: closing: %v", &v.Device, err)
 		}
 	}()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/frontends"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 )
 
@@ -215,7 +215,7 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	destroy(t, h.XS, dom)
 	if st := h.BackendDevices(); len(st) != 0 {
 		for _, d := range st {
-			if d.State != xenbus.Closed {
+			if d.State != pv.Closed {
 				t.Errorf("device left: %+v", d)
 			}
 		}

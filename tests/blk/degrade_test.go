@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/frontends"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
 	"github.com/xfeat/xfeat/xswire"
@@ -119,7 +119,7 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 	if res.Verified == 0 {
 		t.Errorf("nothing verified: %+v", res)
 	}
-	if st, _ := h.XS.ReadString(bg, xenbus.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
+	if st, _ := h.XS.ReadString(bg, pv.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
 		t.Errorf("backend state %s", st)
 	}
 }

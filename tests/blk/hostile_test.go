@@ -16,6 +16,7 @@ import (
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
@@ -39,7 +40,7 @@ type evilDisk struct {
 	other []grant.Ref  // the same pages granted to domain 9
 }
 
-func (e *evilDisk) be() string { return xenbus.BackendPath(0, "vbd", e.dom, e.devid) }
+func (e *evilDisk) be() string { return pv.BackendPath(0, "vbd", e.dom, e.devid) }
 
 // connect plays blkfront's part of the handshake with a one-page ring.
 func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestPlatform, dom, devid uint32) *evilDisk {
@@ -47,7 +48,7 @@ func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestP
 	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(frontends.GrantTable).GrantTable()}
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.InitWait }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s pv.State) bool { return s == pv.InitWait }); err != nil {
 		t.Fatalf("backend never reached InitWait: %v", err)
 	}
 	pg, err := plat.AllocPages(1)
@@ -82,14 +83,14 @@ func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestP
 			*x.dst = append(*x.dst, r)
 		}
 	}
-	fe := xenbus.FrontendPath(dom, "vbd", devid)
+	fe := pv.FrontendPath(dom, "vbd", devid)
 	for _, kv := range [][2]string{{"ring-ref", strconv.Itoa(int(ref))}, {"event-channel", strconv.Itoa(int(e.ch.Port()))},
 		{"protocol", "x86_64-abi"}, {"state", "3"}} {
 		if err := gxs.Write(ctx, fe+"/"+kv[0], []byte(kv[1])); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Connected }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s pv.State) bool { return s == pv.Connected }); err != nil {
 		t.Fatalf("backend never connected: %v", err)
 	}
 	gxs.Write(ctx, fe+"/state", []byte("4"))
@@ -141,10 +142,10 @@ func (e *evilDisk) waitFailed(why string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, e.h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Closing || s == xenbus.Closed }); err != nil {
+	if _, err := xenbus.WaitState(ctx, e.h.XS, e.be(), func(s pv.State) bool { return s == pv.Closing || s == pv.Closed }); err != nil {
 		e.t.Fatalf("%s: the backend did not disconnect the device: %v", why, err)
 	}
-	msg, err := e.h.XS.ReadString(bg, xenbus.ErrorPath(0, e.be()))
+	msg, err := e.h.XS.ReadString(bg, pv.ErrorNode(0, e.be()))
 	if err != nil || msg == "" {
 		e.t.Errorf("%s: no xenbus error node (%v)", why, err)
 	}
