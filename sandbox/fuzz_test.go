@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -46,8 +46,8 @@ func FuzzHostileVif(f *testing.F) {
 			[][2]string{{"backend", be}, {"backend-id", "0"}, {"state", "1"}, {"handle", d}},
 			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"}})
 		hg := h.hostile(t, 2, "vif", devid)
-		var pages []xenbus.Pages
-		var chans []xenbus.Channel
+		var pages []platform.Pages
+		var chans []platform.Channel
 		val := func(key, v string) string {
 			switch {
 			case v == "g" && (key == "tx-ring-ref" || key == "rx-ring-ref"):
@@ -122,8 +122,8 @@ func FuzzHostileVbd(f *testing.F) {
 			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"},
 				{"params", img}, {"mode", "w"}, {"type", "phy"}})
 		hg := h.hostile(t, 2, "vbd", devid)
-		var pages []xenbus.Pages
-		var chans []xenbus.Channel
+		var pages []platform.Pages
+		var chans []platform.Channel
 		// "g" in ref0 grants 2^order contiguous pages (as ring-ref or
 		// ring-ref0..N); "g" in ref1 grants one more page for ring-ref1.
 		ord, _ := strconv.Atoi(order)
@@ -260,7 +260,7 @@ func (h *testHost) checkBackendAnswers(t testing.TB, be, state, otherBe string) 
 // and checks that nothing of it stays mapped (the host is back to good
 // grant mappings) and that the guest can end its grants; then it closes the
 // guest's channels.
-func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pages []xenbus.Pages, chans []xenbus.Channel) {
+func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pages []platform.Pages, chans []platform.Channel) {
 	t.Helper()
 	if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
 		if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {

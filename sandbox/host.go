@@ -40,6 +40,7 @@ import (
 	"github.com/xfeat/xfeat/backends/evtchn"
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/internal/hostlog"
 	"github.com/xfeat/xfeat/xenstored"
@@ -149,7 +150,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if cfg.BlkbackDataPath == nil {
-		cfg.BlkbackDataPath = &blkback.Server{Grants: h.plat, XenStore: h.xs, Logf: h.prefixed("blkback")}
+		cfg.BlkbackDataPath = &blkback.Server{XenStore: h.xs, Logf: h.prefixed("blkback")}
 		h.cfg.BlkbackDataPath = cfg.BlkbackDataPath
 	}
 	h.setupNetData()
@@ -379,7 +380,7 @@ type Guest struct {
 // Platform is the guest's memory, grant table and event channels, for a
 // test acting as the guest. It waits until they are set up; nil means
 // setting up failed.
-func (g *Guest) Platform() xenbus.GuestPlatform {
+func (g *Guest) Platform() platform.Guest {
 	<-g.ready
 	if g.plat == nil {
 		return nil

@@ -30,6 +30,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
@@ -131,7 +133,7 @@ type DataPath interface {
 // Driver is blkback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
-	Platform xenbus.BackendPlatform
+	Platform platform.Backend
 	Logf     func(format string, args ...any)
 	// DataPath, if set, is started on every connected vbd.
 	DataPath DataPath
@@ -349,8 +351,8 @@ type Queue struct {
 	Index    int
 	RingRefs []uint32
 	Ring     *ring.BlkifBack
-	Channel  xenbus.Channel
-	mapping  xenbus.Mapping
+	Channel  platform.Channel
+	mapping  platform.Mapping
 }
 
 // Negotiated is what the frontend chose.
@@ -371,6 +373,7 @@ type Vbd struct {
 	Queues     []*Queue
 
 	driver  *Driver
+	grants  platform.GrantMapper // the guest's, between Connect and Disconnect
 	closed  bool
 	serving bool // the data path was started
 }
@@ -419,11 +422,15 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	}
 	v.Sectors = uint64(st.Size()) / 512
 
+	if v.grants, err = v.driver.Platform.MapGrants(v.Device.FrontendID); err != nil {
+		return fmt.Errorf("the guest's grants: %v", err)
+	}
 	var queues []*Queue
 	fail := func(err error) error {
 		for _, q := range queues {
 			q.release()
 		}
+		v.closeGrants()
 		return err
 	}
 	for i := 0; i < int(n); i++ {
@@ -538,14 +545,17 @@ func (v *Vbd) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 	if !ok {
 		return q, fmt.Errorf("%s/event-channel: missing", rel(fe, dir))
 	}
-	p := v.driver.Platform
-	if q.mapping, err = p.MapGrants(ctx, v.Device.FrontendID, q.RingRefs, true); err != nil {
+	refs := make([]grant.Ref, len(q.RingRefs))
+	for i, r := range q.RingRefs {
+		refs[i] = grant.Ref(r)
+	}
+	if q.mapping, err = v.grants.MapRing(refs); err != nil {
 		return q, fmt.Errorf("%s ring refs %v: %v", rel(fe, dir), q.RingRefs, err)
 	}
 	if q.Ring, err = ring.NewBlkifBack(q.mapping.Bytes()); err != nil {
 		return q, fmt.Errorf("%s ring: %v", rel(fe, dir), err)
 	}
-	if q.Channel, err = p.BindInterdomain(ctx, v.Device.FrontendID, uint32(port)); err != nil {
+	if q.Channel, err = v.driver.Platform.BindInterdomain(ctx, v.Device.FrontendID, uint32(port)); err != nil {
 		return q, fmt.Errorf("%s/event-channel %d: %v", rel(fe, dir), port, err)
 	}
 	return q, nil
@@ -574,7 +584,15 @@ func (v *Vbd) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
+	v.closeGrants()
 	v.driver.connected.Delete(v)
+}
+
+func (v *Vbd) closeGrants() {
+	if v.grants != nil {
+		v.grants.Close()
+		v.grants = nil
+	}
 }
 
 // Close releases the image file; the bus calls it when the device is gone.

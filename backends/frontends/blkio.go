@@ -11,8 +11,8 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -96,7 +96,7 @@ type fslot struct {
 type blkQueueIO struct {
 	io      *blkIO
 	q       *BlkQueue
-	mem     xenbus.Pages
+	mem     platform.Pages
 	mu      sync.Mutex
 	cond    sync.Cond
 	slots   []fslot

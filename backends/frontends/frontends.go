@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
@@ -50,7 +51,7 @@ func b2s(b bool) string {
 
 // Netfront is the network frontend driver.
 type Netfront struct {
-	Platform xenbus.GuestPlatform
+	Platform platform.Guest
 	// MaxQueues is the guest's wish; 0 means as many as the backend allows.
 	MaxQueues int
 	// DataPath, if set, moves packets once the backend is connected.
@@ -73,9 +74,9 @@ type NetQueue struct {
 	Tx               *ring.NetifTxFront
 	Rx               *ring.NetifRxFront
 	TxRef, RxRef     uint32
-	TxChannel        xenbus.Channel // also rx when not split
-	RxChannel        xenbus.Channel // nil when not split
-	txPages, rxPages xenbus.Pages
+	TxChannel        platform.Channel // also rx when not split
+	RxChannel        platform.Channel // nil when not split
+	txPages, rxPages platform.Pages
 }
 
 // NetDevice is one netfront device.
@@ -234,12 +235,12 @@ func (d *NetDevice) Disconnect() {
 		d.serving = false
 	}
 	for _, q := range d.Queues {
-		for _, ch := range []xenbus.Channel{q.TxChannel, q.RxChannel} {
+		for _, ch := range []platform.Channel{q.TxChannel, q.RxChannel} {
 			if ch != nil {
 				ch.Close()
 			}
 		}
-		for _, pg := range []xenbus.Pages{q.txPages, q.rxPages} {
+		for _, pg := range []platform.Pages{q.txPages, q.rxPages} {
 			if pg != nil {
 				pg.Free()
 			}
@@ -256,7 +257,7 @@ func (n *Netfront) Device(devid uint32) *NetDevice {
 
 // Blkfront is the block frontend driver.
 type Blkfront struct {
-	Platform xenbus.GuestPlatform
+	Platform platform.Guest
 	// MaxQueues and MaxRingPageOrder are the guest's wishes; 0 queues
 	// means as many as the backend allows; MaxRingPageOrder < 0 means the
 	// backend's maximum.
@@ -287,8 +288,8 @@ type BlkQueue struct {
 	Index   int
 	Ring    *ring.BlkifFront
 	Refs    []uint32
-	Channel xenbus.Channel
-	pages   xenbus.Pages
+	Channel platform.Channel
+	pages   platform.Pages
 }
 
 // BlkDevice is one blkfront device.

@@ -40,6 +40,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -110,14 +111,14 @@ type frontQueue struct {
 		Read([]byte) (int, error)
 		Write([]byte) (int, error)
 	}
-	txPages        xenbus.Pages
-	rxPages        xenbus.Pages
+	txPages        platform.Pages
+	rxPages        platform.Pages
 	txRefs, rxRefs [netBufs]uint32
 	txWake, rxWake chan struct{}
-	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
-	txWait, rxWait xenbus.Channel // split channels: the loops wait on them
-	vec            *vecIO         // writev to the TAP queue (rx loop)
-	txVec          *vecIO         // readv from the TAP queue (tx loop)
+	txNote, rxNote platform.Channel // notify the backend of tx / rx requests
+	txWait, rxWait platform.Channel // split channels: the loops wait on them
+	vec            *vecIO           // writev to the TAP queue (rx loop)
+	txVec          *vecIO           // readv from the TAP queue (tx loop)
 	hdr            [tap.VnetHdrLen]byte
 	Stats          NetStats
 }
@@ -243,7 +244,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		if q.RxChannel != nil {
 			fq.txWait, fq.rxWait = q.TxChannel, q.RxChannel
 		} else {
-			fp.wg.Go(func() { xenbus.Pump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
+			fp.wg.Go(func() { platform.Pump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
 		}
 		fp.wg.Go(fq.txLoop)
 		fp.wg.Go(fq.rxLoop)
@@ -269,7 +270,7 @@ func (fp *frontPath) release() {
 	fp.dev.Close()
 	fp.wg.Wait()
 	for _, fq := range fp.queues {
-		for _, pg := range []xenbus.Pages{fq.txPages, fq.rxPages} {
+		for _, pg := range []platform.Pages{fq.txPages, fq.rxPages} {
 			if pg != nil {
 				pg.Free()
 			}
@@ -330,7 +331,7 @@ func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
 
 // waitOn sleeps until the backend notifies (on ch, or through wake from the
 // pump); false means stop.
-func (fq *frontQueue) waitOn(ch xenbus.Channel, wake chan struct{}) bool {
+func (fq *frontQueue) waitOn(ch platform.Channel, wake chan struct{}) bool {
 	if ch == nil {
 		return fq.fp.wait(wake)
 	}

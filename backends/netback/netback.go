@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
@@ -114,7 +116,7 @@ type DataPath interface {
 // Driver is netback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
-	Platform xenbus.BackendPlatform
+	Platform platform.Backend
 	Logf     func(format string, args ...any)
 	// DataPath, if set, is started on every connected vif.
 	DataPath DataPath
@@ -231,9 +233,9 @@ type Queue struct {
 	RxRingRef            uint32
 	Tx                   *ring.NetifTxBack
 	Rx                   *ring.NetifRxBack
-	TxChannel            xenbus.Channel
-	RxChannel            xenbus.Channel
-	txMapping, rxMapping xenbus.Mapping
+	TxChannel            platform.Channel
+	RxChannel            platform.Channel
+	txMapping, rxMapping platform.Mapping
 	// Stats count what the data path moved through this queue.
 	Stats QueueStats
 }
@@ -260,7 +262,8 @@ type Vif struct {
 	Queues     []*Queue
 
 	driver  *Driver
-	serving bool // the data path was started
+	grants  platform.GrantMapper // the guest's, between Connect and Disconnect
+	serving bool                 // the data path was started
 }
 
 // Connect implements xenbus.DeviceHandler.
@@ -307,11 +310,15 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 	if err := checkLayout(ctx, c, fe, int(n), []string{pv.KeyTxRingRef, pv.KeyRxRingRef, pv.KeyEventChannel, pv.KeyEventChannelTx, pv.KeyEventChannelRx}); err != nil {
 		return err
 	}
+	if v.grants, err = v.driver.Platform.MapGrants(v.Device.FrontendID); err != nil {
+		return fmt.Errorf("the guest's grants: %v", err)
+	}
 	var queues []*Queue
 	release := func() {
 		for _, q := range queues {
 			q.release()
 		}
+		v.closeGrants()
 	}
 	for i := 0; i < int(n); i++ {
 		dir := pv.QueueDir(fe, i, int(n))
@@ -399,13 +406,13 @@ func (v *Vif) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 	}
 	p := v.driver.Platform
 	dom := v.Device.FrontendID
-	if q.txMapping, err = p.MapGrants(ctx, dom, []uint32{q.TxRingRef}, true); err != nil {
+	if q.txMapping, err = v.grants.MapRing([]grant.Ref{grant.Ref(q.TxRingRef)}); err != nil {
 		return q, false, fmt.Errorf("%s/tx-ring-ref %d: %v", rel(fe, dir), q.TxRingRef, err)
 	}
 	if q.Tx, err = ring.NewNetifTxBack(q.txMapping.Bytes()); err != nil {
 		return q, false, fmt.Errorf("%s/tx-ring-ref: %v", rel(fe, dir), err)
 	}
-	if q.rxMapping, err = p.MapGrants(ctx, dom, []uint32{q.RxRingRef}, true); err != nil {
+	if q.rxMapping, err = v.grants.MapRing([]grant.Ref{grant.Ref(q.RxRingRef)}); err != nil {
 		return q, false, fmt.Errorf("%s/rx-ring-ref %d: %v", rel(fe, dir), q.RxRingRef, err)
 	}
 	if q.Rx, err = ring.NewNetifRxBack(q.rxMapping.Bytes()); err != nil {
@@ -472,7 +479,15 @@ func (v *Vif) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
+	v.closeGrants()
 	v.driver.connected.Delete(v)
+}
+
+func (v *Vif) closeGrants() {
+	if v.grants != nil {
+		v.grants.Close()
+		v.grants = nil
+	}
 }
 
 // Connected returns the vifs currently connected.

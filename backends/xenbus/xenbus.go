@@ -171,3 +171,37 @@ func ReadConfig(ctx context.Context, ops xsclient.Ops, dir string) (map[string]s
 	}
 	return out, nil
 }
+
+// AppendError adds msg as a clause to the error node of a backend's device,
+// keeping the clauses already there (the decisions' and earlier ones) and
+// not repeating one.
+func AppendError(ctx context.Context, c *xsclient.Client, dev *Device, msg string) error {
+	return c.Transact(ctx, func(tx *xsclient.Tx) error {
+		old, err := tx.ReadString(ctx, pv.ErrorNode(dev.BackendID, dev.Backend))
+		if err != nil && !errors.Is(err, xswire.ErrNotFound) {
+			return err
+		}
+		for _, clause := range strings.Split(old, "; ") {
+			if clause == msg {
+				return nil
+			}
+		}
+		if old != "" {
+			msg = old + "; " + msg
+		}
+		return WriteError(ctx, tx, dev.BackendID, dev.Backend, msg)
+	})
+}
+
+// NoteUnavailable is what a data path does when its platform lacks an
+// ability it needs (err wraps platform.ErrUnavailable): it does not start,
+// the device stays connected, and its error node gets the clause
+// "data path: <what does not work>: <err>" (AppendError), which is also
+// returned for the log.
+func NoteUnavailable(ctx context.Context, c *xsclient.Client, dev *Device, what string, err error) (string, error) {
+	msg := "data path: " + what + ": " + err.Error()
+	if c == nil {
+		return msg, nil
+	}
+	return msg, AppendError(ctx, c, dev, msg)
+}

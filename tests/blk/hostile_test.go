@@ -12,6 +12,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/parser"
@@ -33,17 +34,17 @@ type evilDisk struct {
 	gd    *grant.Domain
 	front *ring.BlkifFront
 	mem   []byte
-	ch    xenbus.Channel
-	data  xenbus.Pages // 16 pages for data
-	refs  []grant.Ref  // data pages granted writable to dom0
-	ro    []grant.Ref  // the same pages granted read-only
-	other []grant.Ref  // the same pages granted to domain 9
+	ch    platform.Channel
+	data  platform.Pages // 16 pages for data
+	refs  []grant.Ref    // data pages granted writable to dom0
+	ro    []grant.Ref    // the same pages granted read-only
+	other []grant.Ref    // the same pages granted to domain 9
 }
 
 func (e *evilDisk) be() string { return pv.BackendPath(0, "vbd", e.dom, e.devid) }
 
 // connect plays blkfront's part of the handshake with a one-page ring.
-func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestPlatform, dom, devid uint32) *evilDisk {
+func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat platform.Guest, dom, devid uint32) *evilDisk {
 	t.Helper()
 	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(frontends.GrantTable).GrantTable()}
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
 	"github.com/xfeat/xfeat/backends/frontends"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
