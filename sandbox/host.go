@@ -38,7 +38,8 @@ import (
 
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/evtchn"
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -67,7 +68,7 @@ type Config struct {
 	BlkbackDataPath blkback.DataPath
 	// NetData serves vifs with TAP devices (netback.TapPath) and gives
 	// every guest with vifs a network namespace xfeat-<name> holding its
-	// end (frontends.NetTap). Needs CAP_NET_ADMIN; without it devices
+	// end (netfront.Tap). Needs CAP_NET_ADMIN; without it devices
 	// still connect and their error node says so. TunPath overrides
 	// /dev/net/tun.
 	NetData bool
@@ -92,8 +93,8 @@ type Host struct {
 
 	nbDriver *netback.Driver
 	bbDriver *blkback.Driver
-	tapPath  *netback.TapPath  // Config.NetData
-	netTap   *frontends.NetTap // Config.NetData
+	tapPath  *netback.TapPath // Config.NetData
+	netTap   *netfront.Tap    // Config.NetData
 	plat     *backendPlatform
 	events   *evtchn.Host
 	lim      *hostlog.Limiter // per domain, before cfg.Logf
@@ -390,21 +391,21 @@ func (g *Guest) Platform() platform.Guest {
 
 // Netfront and Blkfront are the guest's frontend drivers (nil when the
 // guest runs none); their devices carry the guest's side of the rings.
-func (g *Guest) Netfront() *frontends.Netfront {
+func (g *Guest) Netfront() *netfront.Driver {
 	<-g.ready
 	if g.netfront == nil {
 		return nil
 	}
-	return g.netfront.Driver.(*frontends.Netfront)
+	return g.netfront.Driver.(*netfront.Driver)
 }
 
 // Blkfront is the guest's block frontend driver.
-func (g *Guest) Blkfront() *frontends.Blkfront {
+func (g *Guest) Blkfront() *blkfront.Driver {
 	<-g.ready
 	if g.blkfront == nil {
 		return nil
 	}
-	return g.blkfront.Driver.(*frontends.Blkfront)
+	return g.blkfront.Driver.(*blkfront.Driver)
 }
 
 // Done is closed when the guest has stopped.
@@ -549,7 +550,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	g.xs = xs
 	defer xs.Close()
 	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: h.netfront(plat), Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
-	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
+	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &blkfront.Driver{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
 	h.mu.Lock()
 	g.netfront, g.blkfront = nf, bf
 	h.mu.Unlock()

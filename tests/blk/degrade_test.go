@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
@@ -111,7 +111,7 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 	if !found {
 		t.Error("no log line says the disk runs degraded")
 	}
-	res, err := frontends.RunWorkload(bg, dev, frontends.Workload{RW: "randrw", BlockSize: 128 << 10, IODepth: 16,
+	res, err := blkload.Run(bg, dev, blkload.Workload{RW: "randrw", BlockSize: 128 << 10, IODepth: 16,
 		Runtime: 300 * time.Millisecond, Verify: true}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
@@ -46,7 +47,7 @@ func (e *evilDisk) be() string { return pv.BackendPath(0, "vbd", e.dom, e.devid)
 // connect plays blkfront's part of the handshake with a one-page ring.
 func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat platform.Guest, dom, devid uint32) *evilDisk {
 	t.Helper()
-	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(frontends.GrantTable).GrantTable()}
+	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(blkfront.GrantTable).GrantTable()}
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
 	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s pv.State) bool { return s == pv.InitWait }); err != nil {
@@ -163,7 +164,7 @@ func TestHostileFrontend(t *testing.T) {
 	var stopGood atomic.Bool
 	go func() {
 		for !stopGood.Load() {
-			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: frontends.Workload{
+			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: blkload.Workload{
 				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true}}, nil)
 			if err == nil && res.Verified == 0 {
 				err = fmt.Errorf("the good guest verified nothing: %+v", res)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
@@ -24,8 +24,8 @@ import (
 type hostileGuest struct {
 	*guest
 	h    *host
-	dev  *frontends.NetDevice
-	q    *frontends.NetQueue
+	dev  *netfront.Device
+	q    *netfront.Queue
 	page []byte // a page granted read-only to dom0, holding a valid frame
 	ref  uint32
 }

@@ -1,4 +1,4 @@
-package frontends
+package netfront
 
 import (
 	"github.com/xfeat/xfeat/backends/grant"

@@ -1,6 +1,6 @@
-package frontends
+package netfront
 
-// NetTap is netfront's data path in the sandbox: the guest's end of each vif
+// Tap is netfront's data path in the sandbox: the guest's end of each vif
 // is a TAP device inside the guest's network namespace, xfeat-<domain name>,
 // named eth<devid> there and configured with the vif's mac, mtu and ip, so
 // that real tools (ping, iperf3, ethtool) run as the guest.
@@ -48,15 +48,15 @@ import (
 	"github.com/xfeat/xfeat/xsclient"
 )
 
-// NetDataPath moves a connected netfront device's packets. Start runs when
+// DataPath moves a connected netfront device's packets. Start runs when
 // the backend is Connected; Stop before the rings are freed.
-type NetDataPath interface {
-	Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error
-	Stop(d *NetDevice)
+type DataPath interface {
+	Start(ctx context.Context, c *xsclient.Client, d *Device) error
+	Stop(d *Device)
 }
 
 // Device returns the device's XenBus identity.
-func (d *NetDevice) Device() xenbus.FrontDevice { return d.dev }
+func (d *Device) Device() xenbus.FrontDevice { return d.dev }
 
 // NetnsPrefix starts the name of every guest's network namespace.
 const NetnsPrefix = "xfeat-"
@@ -75,26 +75,26 @@ const (
 	maxTxSlots = ring.NetifNrSlotsMin
 )
 
-// NetTap is the TAP-in-a-namespace data path.
-type NetTap struct {
+// Tap is the TAP-in-a-namespace data path.
+type Tap struct {
 	Logf func(format string, args ...any)
 	// TunPath is the clone device; "" is /dev/net/tun.
 	TunPath string
 
 	mu    sync.Mutex
-	devs  map[*NetDevice]*frontPath
+	devs  map[*Device]*frontPath
 	netns map[string]int // devices per namespace this path created
 }
 
-// NetStats count one queue's traffic from the guest's side.
-type NetStats struct {
+// Stats count one queue's traffic from the guest's side.
+type Stats struct {
 	TxPackets, TxBytes, TxDropped atomic.Uint64
 	RxPackets, RxBytes, RxDropped atomic.Uint64
 }
 
 type frontPath struct {
-	t        *NetTap
-	d        *NetDevice
+	t        *Tap
+	d        *Device
 	netns    string
 	ifname   string
 	dev      *tap.Device
@@ -106,7 +106,7 @@ type frontPath struct {
 
 type frontQueue struct {
 	fp   *frontPath
-	q    *NetQueue
+	q    *Queue
 	file interface {
 		Read([]byte) (int, error)
 		Write([]byte) (int, error)
@@ -120,17 +120,17 @@ type frontQueue struct {
 	vec            *vecIO           // writev to the TAP queue (rx loop)
 	txVec          *vecIO           // readv from the TAP queue (tx loop)
 	hdr            [tap.VnetHdrLen]byte
-	Stats          NetStats
+	Stats          Stats
 }
 
-func (t *NetTap) logf(format string, args ...any) {
+func (t *Tap) logf(format string, args ...any) {
 	if t.Logf != nil {
 		t.Logf(format, args...)
 	}
 }
 
-// NetOffloads is what a guest TAP accepts given the negotiated features.
-func NetOffloads(f map[string]bool) tap.Offloads {
+// Offloads is what a guest TAP accepts given the negotiated features.
+func Offloads(f map[string]bool) tap.Offloads {
 	csum := !f[pv.KeyFeatureNoCsumOffload]
 	return tap.Offloads{
 		Csum: csum,
@@ -139,8 +139,8 @@ func NetOffloads(f map[string]bool) tap.Offloads {
 	}
 }
 
-// Start implements NetDataPath.
-func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error {
+// Start implements DataPath.
+func (t *Tap) Start(ctx context.Context, c *xsclient.Client, d *Device) error {
 	dev := d.dev
 	name, err := c.ReadString(ctx, pv.DomainPath(dev.DomID)+"/name")
 	if err != nil || name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
@@ -185,7 +185,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	if tunPath == "" {
 		tunPath = tap.TunPath
 	}
-	tdev, err := tap.CreateAt(tunPath, tmp, len(d.Queues), NetOffloads(d.Features))
+	tdev, err := tap.CreateAt(tunPath, tmp, len(d.Queues), Offloads(d.Features))
 	if err != nil {
 		if errors.Is(err, tap.ErrNeedsNetAdmin) {
 			t.logf("%s: no data path: %v", &dev, err)
@@ -201,7 +201,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	t.mu.Lock()
 	if t.netns == nil {
 		t.netns = map[string]int{}
-		t.devs = map[*NetDevice]*frontPath{}
+		t.devs = map[*Device]*frontPath{}
 	}
 	t.netns[gl.Netns]++
 	t.mu.Unlock()
@@ -252,7 +252,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	t.mu.Lock()
 	t.devs[d] = fp
 	t.mu.Unlock()
-	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), NetOffloads(d.Features))
+	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), Offloads(d.Features))
 	return nil
 }
 
@@ -291,8 +291,8 @@ func (fp *frontPath) release() {
 	}
 }
 
-// Stop implements NetDataPath.
-func (t *NetTap) Stop(d *NetDevice) {
+// Stop implements DataPath.
+func (t *Tap) Stop(d *Device) {
 	t.mu.Lock()
 	fp := t.devs[d]
 	delete(t.devs, d)
@@ -304,14 +304,14 @@ func (t *NetTap) Stop(d *NetDevice) {
 
 // Stats returns the per-queue counters of a device's data path (nil when
 // it has none).
-func (t *NetTap) Stats(d *NetDevice) []*NetStats {
+func (t *Tap) Stats(d *Device) []*Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fp := t.devs[d]
 	if fp == nil {
 		return nil
 	}
-	out := make([]*NetStats, len(fp.queues))
+	out := make([]*Stats, len(fp.queues))
 	for i, fq := range fp.queues {
 		out[i] = &fq.Stats
 	}
@@ -320,7 +320,7 @@ func (t *NetTap) Stats(d *NetDevice) []*NetStats {
 
 // Interface returns the namespace and interface name of a device's guest
 // end ("" when it has no data path).
-func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
+func (t *Tap) Interface(d *Device) (netns, ifname string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fp := t.devs[d]; fp != nil {
@@ -350,6 +350,6 @@ func (fp *frontPath) wait(wake chan struct{}) bool {
 
 // RingPages returns the queue's shared tx and rx ring pages (the guest's own
 // view), for tests that play a misbehaving frontend.
-func (q *NetQueue) RingPages() (tx, rx []byte) {
+func (q *Queue) RingPages() (tx, rx []byte) {
 	return q.txPages.Bytes(), q.rxPages.Bytes()
 }
