@@ -255,3 +255,10 @@ func read(t *testing.T, c *xsclient.Client, path string) string {
 var _ = errors.Is
 var _ = strconv.Itoa
 var _ = time.Second
+
+// exceeds reports whether integer a is above integer b.
+func exceeds(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
+}
