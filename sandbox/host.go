@@ -11,6 +11,14 @@
 // (<rundir>/io.sock, blkio.go) through which `xfeat io` runs block
 // workloads in a guest's blkfront.
 //
+// Where a feature enters and leaves: what the backends offer enters from
+// Config (Netback and Blkback limits: xfeat host's flags) and leaves as the
+// schemas they advertise; requests are the backends' business
+// (backends/xenbus, netback, blkback), what the guests negotiate the
+// frontends' (netfront, blkfront). The host wires them to its platform
+// (platform.go: package platform's abilities on backends/grant and
+// backends/evtchn).
+//
 // Start, Stop and Status manage a host detached from the calling process
 // (`xfeat host start|stop|status`); Host is the host itself, in process
 // (`xfeat host run`, and tests).

@@ -6,9 +6,14 @@
 // binds its event channel, publishes sectors, sector-size and info, and goes
 // Connected.
 //
-// What it cannot honour is clamped or refused, named in the device's xenbus
-// error node with schema.ErrorNote and logged. A missing image, or a
-// frontend writing garbage, fails that device only (Closing + error node).
+// Where a feature enters and leaves: a device's config-* requests enter in
+// Probe (xenbus.ReadConfig); schema.Decide decides about each with what
+// blkback cannot turn on for this device (unsupported, discard-enable 0, a
+// read-only disk); the decisions are applied to the vbd's Settings and
+// returned for the bus to record; the offer leaves as the keys blkfront
+// reads (multi-queue-max-queues, max-ring-page-order, feature-*), the
+// disk's properties at Connect. A missing image, or a frontend writing
+// garbage, fails that device only (Closing + error node).
 //
 // The data path (serving requests) hangs on a connected Vbd: its Image file
 // and one Queue (ring.BlkifBack + event channel) per queue. Server

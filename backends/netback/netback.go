@@ -4,16 +4,24 @@
 // the frontend's go maps every queue's tx and rx rings (grant pages of the
 // guest) and binds its event channels, then goes Connected.
 //
-// What it cannot honour is clamped or refused, named in the device's xenbus
-// error node with schema.ErrorNote and logged. A frontend that writes
-// garbage (bad ring refs, a queue layout that does not add up, missing keys)
-// fails its own device only: the device goes Closing with an error node.
+// Where a feature enters and leaves: a device's config-* requests enter in
+// Probe (xenbus.ReadConfig); schema.Decide decides about each with what
+// netback cannot turn on (Limits.Disabled); the decisions are applied to
+// the vif's Settings and returned, for the bus to record (decision nodes,
+// and the error node naming what was not applied as asked); the offer
+// leaves as the keys netfront reads (multi-queue-max-queues, feature-*). At
+// Connect, what the guest chose enters from the frontend's keys
+// (Negotiated). A frontend that writes garbage (bad ring refs, a queue
+// layout that does not add up, missing keys) fails its own device only:
+// the device goes Closing with an error node.
 //
 // The data path (moving packets) hangs on the Queue values a connected Vif
 // holds: one tx and one rx ring (ring.NetifTxBack/NetifRxBack) and their
 // event channels per queue. TapPath (datapath.go) is the real one: packets
 // go by grant copy between the rings and a multi-queue TAP device on the
-// vif's bridge, offloads in a virtio-net header; see its file comment.
+// vif's bridge, offloads in a virtio-net header; see its file comment. What
+// both need of the host is package platform's (grant mapping and copy,
+// event channels, TAP devices).
 package netback
 
 import (

@@ -1,5 +1,8 @@
 // Package show implements `xfeat show`: one device's features, requested
-// against advertised, effective and negotiated, with a verdict each.
+// against advertised, effective and negotiated, with a verdict each. The
+// device enters as TYPE DOM/DEVID; everything shown comes from
+// toolstack.Show (the verdicts from schema.Rule.Judge) and leaves as a
+// table, TSV or JSON: this package only prints.
 package show
 
 import (
