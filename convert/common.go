@@ -9,6 +9,7 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Namespace is the XML namespace of xfeat's element in a domain's
@@ -186,7 +187,7 @@ type offload struct {
 var offloads = func() []offload {
 	var out []offload
 	for _, k := range hostOffloads {
-		name, ok := devspec.Shorthand(devspec.TypeVif, k)
+		name, ok := devspec.Shorthand(pv.Vif, k)
 		if !ok {
 			panic("convert: devspec has no vif shorthand " + k)
 		}
@@ -201,7 +202,7 @@ var offloads = func() []offload {
 
 // queuesFeature returns the xenstore feature the queues shorthand of
 // device type t stands for (libvirt's <driver queues=>).
-func queuesFeature(t devspec.DeviceType) string {
+func queuesFeature(t pv.Kind) string {
 	name, ok := devspec.Shorthand(t, "queues")
 	if !ok {
 		panic("convert: devspec has no queues shorthand for " + string(t))

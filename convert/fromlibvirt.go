@@ -9,6 +9,7 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // stmt is one top-level setting to write.
@@ -702,7 +703,7 @@ func (r *reader) iface(n *node, index int) {
 	var feats []string
 	if drv := n.child("driver"); drv != nil {
 		if q, ok := drv.attr("queues"); ok {
-			feats = append(feats, "features="+queuesFeature(devspec.TypeVif)+":"+q)
+			feats = append(feats, "features="+queuesFeature(pv.Vif)+":"+q)
 		}
 		if h := drv.child("host"); h != nil {
 			for _, o := range offloads {
@@ -816,7 +817,7 @@ func (r *reader) disk(n *node) {
 			}
 		}
 		if q, ok := drv.attr("queues"); ok {
-			feats = append(feats, "features="+queuesFeature(devspec.TypeDisk)+":"+q)
+			feats = append(feats, "features="+queuesFeature(pv.Vbd)+":"+q)
 		}
 		if d, ok := drv.attr("discard"); ok {
 			discard = map[string]string{"unmap": "discard", "ignore": "no-discard"}[d]

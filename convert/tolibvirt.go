@@ -8,6 +8,7 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // writer converts one parsed xl.cfg.
@@ -647,7 +648,7 @@ func (w *writer) vif(v *devspec.Vif, index int) *node {
 	drv, host := el("driver"), el("host")
 	for _, fr := range v.Features {
 		switch {
-		case fr.Name == queuesFeature(devspec.TypeVif) && positive(fr.Value):
+		case fr.Name == queuesFeature(pv.Vif) && positive(fr.Value):
 			drv.attrs = append(drv.attrs, attr{name: "queues", value: fr.Value})
 			continue
 		default:
@@ -741,7 +742,7 @@ func (w *writer) disk(d *devspec.Disk) *node {
 		drv.attrs = append(drv.attrs, attr{name: "discard", value: "ignore"})
 	}
 	for _, fr := range d.Features {
-		if fr.Name == queuesFeature(devspec.TypeDisk) && positive(fr.Value) {
+		if fr.Name == queuesFeature(pv.Vbd) && positive(fr.Value) {
 			drv.attrs = append(drv.attrs, attr{name: "queues", value: fr.Value})
 			continue
 		}

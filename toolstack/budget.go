@@ -30,6 +30,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Limits are a domain's grant-table and event-channel limits (xl.cfg
@@ -90,7 +91,7 @@ const (
 	nKnobs
 )
 
-var knobFeature = [nKnobs]string{"multi-queue-max-queues", "max-ring-page-order", "feature-max-indirect-segments", "feature-split-event-channels"}
+var knobFeature = [nKnobs]string{pv.KeyMultiQueueMaxQueues, pv.KeyMaxRingPageOrder, pv.KeyFeatureMaxIndirectSegs, pv.KeyFeatureSplitEvtchns}
 
 // offers are the values a device's frontend will read from its backend.
 type offers struct {
@@ -101,7 +102,7 @@ type offers struct {
 // footprint is what d takes with offers o.
 func (d *Device) footprint(o offers) footprint.Use {
 	var u footprint.Use
-	if d.Kind == KindVif {
+	if d.Kind == pv.Vif {
 		u = footprint.Vif{Queues: o.v[kQueues], Split: o.v[kSplit] != 0, Multicast: o.multicast}.Use()
 	} else {
 		u = footprint.Vbd{Queues: o.v[kQueues], RingPageOrder: o.v[kOrder], IndirectSegments: o.v[kIndirect]}.Use()
@@ -139,12 +140,12 @@ func (d *Device) setOffers() {
 	at := func(requestedOnly bool) offers {
 		var o offers
 		o.v[kQueues] = max(d.effective(knobFeature[kQueues], 1, requestedOnly), 1)
-		if d.Kind == KindVbd {
+		if d.Kind == pv.Vbd {
 			o.v[kOrder] = min(d.effective(knobFeature[kOrder], 0, requestedOnly), footprint.MaxRingPageOrder)
 			o.v[kIndirect] = d.effective(knobFeature[kIndirect], 0, requestedOnly)
 		} else {
 			o.v[kSplit] = min(d.effective(knobFeature[kSplit], 0, requestedOnly), 1)
-			o.multicast = d.effective("feature-multicast-control", 0, false) != 0
+			o.multicast = d.effective(pv.KeyFeatureMulticastCtl, 0, false) != 0
 		}
 		return o
 	}
@@ -210,7 +211,7 @@ func (p *Plan) countOwnedNodes() {
 	byFrontend := map[string]*Device{}
 	for _, d := range p.Devices {
 		d.ownNodes = 0
-		byFrontend[FrontendPath(id, d.Kind, d.Devid)] = d
+		byFrontend[pv.FrontendPath(id, d.Kind, d.Devid)] = d
 	}
 	p.Budget.DomainNodes = 0
 	for _, n := range p.DomainNodes(id) {

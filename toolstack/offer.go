@@ -3,6 +3,7 @@ package toolstack
 import (
 	"context"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -28,7 +29,7 @@ const OfferFromProtocol = "protocol"
 // feature-*).
 type Offer struct {
 	Backend uint32
-	Kind    string
+	Kind    pv.Kind
 	Schema  string // always SchemaNone
 	// Source is "device <type> <fe>/<devid>", the device the values were
 	// read from, or OfferFromProtocol when the backend serves none yet.
@@ -47,7 +48,7 @@ type OfferedFeature struct {
 // protocol's keys: read from the first of its devices (lowest frontend,
 // then device id) that it has probed (state InitWait or later, when a Linux
 // backend has written its keys), else from the protocol alone.
-func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (*Offer, error) {
+func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind pv.Kind) (*Offer, error) {
 	o := &Offer{Backend: be, Kind: kind, Schema: SchemaNone, Source: OfferFromProtocol}
 	dev, ok, err := firstProbed(ctx, ops, be, kind)
 	if err != nil {
@@ -78,25 +79,25 @@ func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (*
 
 // firstProbed returns be's first device of kind whose backend is in state
 // InitWait to Connected; false when there is none.
-func firstProbed(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (DeviceRef, bool, error) {
-	base := DomainPath(be) + "/backend/" + kind
+func firstProbed(ctx context.Context, ops xsclient.Ops, be uint32, kind pv.Kind) (DeviceRef, bool, error) {
+	base := pv.BackendRoot(be, kind)
 	fes, err := domids(ctx, ops, base)
 	if err != nil {
 		return DeviceRef{}, false, err
 	}
 	for _, fe := range fes {
-		devs, err := numericChildren(ctx, ops, base+"/"+u(fe), 1<<32-1)
+		devs, err := numericChildren(ctx, ops, pv.BackendGuestDir(be, kind, fe), 1<<32-1)
 		if err != nil {
 			return DeviceRef{}, false, err
 		}
 		for _, devid := range devs {
 			ref := DeviceRef{Kind: kind, Frontend: fe, Devid: devid, Backend: be,
-				FrontendPath: FrontendPath(fe, kind, devid), BackendPath: BackendPath(be, kind, fe, devid)}
-			st, err := readState(ctx, ops, ref.BackendPath+"/state")
+				FrontendPath: pv.FrontendPath(fe, kind, devid), BackendPath: pv.BackendPath(be, kind, fe, devid)}
+			st, err := readState(ctx, ops, ref.BackendPath)
 			if err != nil {
 				return DeviceRef{}, false, err
 			}
-			if st >= StateInitWait && st <= StateConnected {
+			if st >= pv.InitWait && st <= pv.Connected {
 				return ref, true, nil
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // conn is one client connection. Requests are read and handled, one at a
@@ -34,7 +34,7 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	br      *bufio.Reader
-	buf     [xsclient.MessageMax]byte
+	buf     [xswire.MessageMax]byte
 	pathBuf []byte // canonical path of a relative request path
 	outBuf  []byte // reply payload under construction
 	dirBuf  []byte // DIRECTORY_PART's view of the child list
@@ -90,9 +90,9 @@ func (c *conn) serve() {
 	go c.writer()
 	var err error
 	for {
-		var h xsclient.Header
+		var h xswire.Header
 		var p []byte
-		h, p, err = xsclient.ReadMessage(c.br, c.buf[:])
+		h, p, err = xswire.ReadMessage(c.br, c.buf[:])
 		if err != nil {
 			break
 		}
@@ -113,8 +113,8 @@ func (c *conn) serve() {
 			c.flush()
 		}
 	}
-	if errors.Is(err, xsclient.ErrPayloadTooLong) {
-		c.s.domLogf(c.domid, "xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xsclient.PayloadMax)
+	if errors.Is(err, xswire.ErrPayloadTooLong) {
+		c.s.domLogf(c.domid, "xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xswire.PayloadMax)
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.s.domLogf(c.domid, "xenstored: domain %d: %v", c.domid, err)
 	}
@@ -128,15 +128,15 @@ func (c *conn) serve() {
 // so that its reply can share a write with this one.
 func (c *conn) nextBuffered() bool {
 	n := c.br.Buffered()
-	if n < xsclient.HeaderSize {
+	if n < xswire.HeaderSize {
 		return false
 	}
-	hdr, err := c.br.Peek(xsclient.HeaderSize)
+	hdr, err := c.br.Peek(xswire.HeaderSize)
 	if err != nil {
 		return false
 	}
 	l := int(binary.LittleEndian.Uint32(hdr[12:]))
-	if l > xsclient.PayloadMax || n < xsclient.HeaderSize+l {
+	if l > xswire.PayloadMax || n < xswire.HeaderSize+l {
 		return false
 	}
 	c.out.Lock()
@@ -219,21 +219,21 @@ func (c *conn) drainLocked() {
 
 // queue appends one message; a connection whose queue would exceed
 // MaxConnOutput is closed instead. a and b are the payload, in two parts.
-func (c *conn) queue(h xsclient.Header, a []byte, b string, reply bool) bool {
+func (c *conn) queue(h xswire.Header, a []byte, b string, reply bool) bool {
 	h.Len = uint32(len(a) + len(b))
 	c.out.Lock()
 	defer c.out.Unlock()
 	if c.out.closed {
 		return false
 	}
-	if len(c.out.pending)+xsclient.HeaderSize+int(h.Len) > c.s.cfg.MaxConnOutput {
+	if len(c.out.pending)+xswire.HeaderSize+int(h.Len) > c.s.cfg.MaxConnOutput {
 		c.out.closed = true
 		c.out.cond.Broadcast()
 		c.s.domLogf(c.domid, "xenstored: domain %d has %d bytes of unread output: connection closed", c.domid, len(c.out.pending))
 		c.nc.Close()
 		return false
 	}
-	c.out.pending = xsclient.AppendHeader(c.out.pending, h)
+	c.out.pending = xswire.AppendHeader(c.out.pending, h)
 	c.out.pending = append(c.out.pending, a...)
 	c.out.pending = append(c.out.pending, b...)
 	if reply {
@@ -242,15 +242,15 @@ func (c *conn) queue(h xsclient.Header, a []byte, b string, reply bool) bool {
 	return true
 }
 
-func (c *conn) reply(req xsclient.Header, data []byte) {
-	c.queue(xsclient.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, data, "", true)
+func (c *conn) reply(req xswire.Header, data []byte) {
+	c.queue(xswire.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, data, "", true)
 }
 
-func (c *conn) replyString(req xsclient.Header, s string) {
-	c.queue(xsclient.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
+func (c *conn) replyString(req xswire.Header, s string) {
+	c.queue(xswire.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
 }
 
-func (c *conn) replyOK(req xsclient.Header) { c.replyString(req, "OK\x00") }
+func (c *conn) replyOK(req xswire.Header) { c.replyString(req, "OK\x00") }
 
 var errnoPayload = map[errno]string{}
 
@@ -260,22 +260,22 @@ func init() {
 	}
 }
 
-func (c *conn) replyErr(req xsclient.Header, e errno) {
+func (c *conn) replyErr(req xswire.Header, e errno) {
 	s, ok := errnoPayload[e]
 	if !ok {
 		s = string(e) + "\x00"
 	}
-	c.queue(xsclient.Header{Type: xsclient.TypeError, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
+	c.queue(xswire.Header{Type: xswire.TypeError, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
 }
 
 // event queues a watch event and makes sure it gets written even if this
 // connection's reader is idle. Called from any connection's goroutine.
 func (c *conn) event(path, token string) {
-	if len(path)+len(token)+2 > xsclient.PayloadMax {
+	if len(path)+len(token)+2 > xswire.PayloadMax {
 		return // C xenstored drops over-long events too
 	}
 	c.out.Lock()
-	if c.out.closed || len(c.out.pending)+xsclient.HeaderSize+len(path)+len(token)+2 > c.s.cfg.MaxConnOutput {
+	if c.out.closed || len(c.out.pending)+xswire.HeaderSize+len(path)+len(token)+2 > c.s.cfg.MaxConnOutput {
 		closed := c.out.closed
 		c.out.closed = true
 		c.out.cond.Broadcast()
@@ -286,8 +286,8 @@ func (c *conn) event(path, token string) {
 		}
 		return
 	}
-	h := xsclient.Header{Type: xsclient.TypeWatchEvent, Len: uint32(len(path) + len(token) + 2)}
-	c.out.pending = xsclient.AppendHeader(c.out.pending, h)
+	h := xswire.Header{Type: xswire.TypeWatchEvent, Len: uint32(len(path) + len(token) + 2)}
+	c.out.pending = xswire.AppendHeader(c.out.pending, h)
 	c.out.pending = append(c.out.pending, path...)
 	c.out.pending = append(c.out.pending, 0)
 	c.out.pending = append(c.out.pending, token...)

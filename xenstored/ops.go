@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
-type handler func(c *conn, h xsclient.Header, p []byte, v view) errno
+type handler func(c *conn, h xswire.Header, p []byte, v view) errno
 
 type opInfo struct {
 	fn     handler
@@ -16,35 +16,35 @@ type opInfo struct {
 	noTxID bool // tx_id is ignored (WATCH, UNWATCH)
 }
 
-var opTable [xsclient.TypeCount]opInfo
+var opTable [xswire.TypeCount]opInfo
 
 func init() {
-	opTable = [xsclient.TypeCount]opInfo{
-		xsclient.TypeDirectory:          {fn: opDirectory},
-		xsclient.TypeRead:               {fn: opRead},
-		xsclient.TypeGetPerms:           {fn: opGetPerms},
-		xsclient.TypeWatch:              {fn: opWatch, noTxID: true},
-		xsclient.TypeUnwatch:            {fn: opUnwatch, noTxID: true},
-		xsclient.TypeTransactionStart:   {fn: opTransactionStart},
-		xsclient.TypeTransactionEnd:     {fn: opTransactionEnd},
-		xsclient.TypeIntroduce:          {fn: opIntroduce, priv: true},
-		xsclient.TypeRelease:            {fn: opRelease, priv: true},
-		xsclient.TypeGetDomainPath:      {fn: opGetDomainPath},
-		xsclient.TypeWrite:              {fn: opWrite},
-		xsclient.TypeMkdir:              {fn: opMkdir},
-		xsclient.TypeRm:                 {fn: opRm},
-		xsclient.TypeSetPerms:           {fn: opSetPerms},
-		xsclient.TypeIsDomainIntroduced: {fn: opIsDomainIntroduced, priv: true},
-		xsclient.TypeResume:             {fn: opResume, priv: true},
-		xsclient.TypeSetTarget:          {fn: opSetTarget, priv: true},
-		xsclient.TypeResetWatches:       {fn: opResetWatches},
-		xsclient.TypeDirectoryPart:      {fn: opDirectoryPart},
+	opTable = [xswire.TypeCount]opInfo{
+		xswire.TypeDirectory:          {fn: opDirectory},
+		xswire.TypeRead:               {fn: opRead},
+		xswire.TypeGetPerms:           {fn: opGetPerms},
+		xswire.TypeWatch:              {fn: opWatch, noTxID: true},
+		xswire.TypeUnwatch:            {fn: opUnwatch, noTxID: true},
+		xswire.TypeTransactionStart:   {fn: opTransactionStart},
+		xswire.TypeTransactionEnd:     {fn: opTransactionEnd},
+		xswire.TypeIntroduce:          {fn: opIntroduce, priv: true},
+		xswire.TypeRelease:            {fn: opRelease, priv: true},
+		xswire.TypeGetDomainPath:      {fn: opGetDomainPath},
+		xswire.TypeWrite:              {fn: opWrite},
+		xswire.TypeMkdir:              {fn: opMkdir},
+		xswire.TypeRm:                 {fn: opRm},
+		xswire.TypeSetPerms:           {fn: opSetPerms},
+		xswire.TypeIsDomainIntroduced: {fn: opIsDomainIntroduced, priv: true},
+		xswire.TypeResume:             {fn: opResume, priv: true},
+		xswire.TypeSetTarget:          {fn: opSetTarget, priv: true},
+		xswire.TypeResetWatches:       {fn: opResetWatches},
+		xswire.TypeDirectoryPart:      {fn: opDirectoryPart},
 	}
 }
 
 // handle processes one request and queues exactly one reply for it.
-func (c *conn) handle(h xsclient.Header, p []byte) {
-	if h.Type >= xsclient.TypeCount || opTable[h.Type].fn == nil {
+func (c *conn) handle(h xswire.Header, p []byte) {
+	if h.Type >= xswire.TypeCount || opTable[h.Type].fn == nil {
 		c.replyErr(h, eNOSYS)
 		return
 	}
@@ -135,7 +135,7 @@ func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 		c.pathBuf = append(append(append(c.pathBuf[:0], c.prefix...), '/'), arg...)
 		p = c.pathBuf
 	}
-	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xsclient.AbsPathMax {
+	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xswire.AbsPathMax {
 		return "", eINVAL
 	}
 	if !c.priv {
@@ -196,7 +196,7 @@ func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 	return nil, eACCES
 }
 
-func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRead(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -209,7 +209,7 @@ func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opWrite(c *conn, h xswire.Header, p []byte, v view) errno {
 	i := bytes.IndexByte(p, 0)
 	if i < 0 {
 		return eINVAL
@@ -246,7 +246,7 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opMkdir(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opMkdir(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -344,7 +344,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 	return eOK
 }
 
-func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRm(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -421,7 +421,7 @@ func (s *Server) rmLocked(v view, n *node) errno {
 	return eOK
 }
 
-func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opGetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, true)
 	if e != eOK {
 		return e
@@ -452,7 +452,7 @@ func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [1][]byte
 	n := args(p, argv[:])
 	if n < 2 {
@@ -472,7 +472,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 		if i < 0 {
 			break
 		}
-		x, err := xsclient.ParsePerm(string(rest[:i]))
+		x, err := xswire.ParsePerm(string(rest[:i]))
 		if err != nil {
 			return eINVAL
 		}
@@ -519,7 +519,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opDirectory(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -532,7 +532,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 	for _, ch := range n.children {
 		total += len(ch) + 1
 	}
-	if total > xsclient.PayloadMax {
+	if total > xswire.PayloadMax {
 		return e2BIG // libxenstore then uses DIRECTORY_PART
 	}
 	b := c.outBuf[:0]
@@ -544,7 +544,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opDirectoryPart(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
@@ -573,7 +573,7 @@ func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 		c.reply(h, b)
 		return eOK
 	}
-	maxlen := xsclient.PayloadMax - genlen - 1
+	maxlen := xswire.PayloadMax - genlen - 1
 	l := 0
 	for {
 		rest := all[off+l:]
@@ -670,7 +670,7 @@ func cStrtoull(b []byte) uint64 {
 	return n
 }
 
-func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opWatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
@@ -699,7 +699,7 @@ func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opUnwatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
@@ -718,7 +718,7 @@ func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eNOENT
 }
 
-func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opTransactionStart(c *conn, h xswire.Header, p []byte, v view) errno {
 	if v.tx != nil {
 		return eBUSY // no nested transactions
 	}
@@ -742,7 +742,7 @@ func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opTransactionEnd(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opTransactionEnd(c *conn, h xswire.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok || len(a) != 1 || a[0] != 'T' && a[0] != 'F' {
 		return eINVAL
@@ -771,7 +771,7 @@ func domidArg(p []byte) (uint32, bool) {
 	return uint32(cAtoi(a)), true
 }
 
-func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opIntroduce(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [3][]byte
 	if args(p, argv[:]) < 3 {
 		return eINVAL
@@ -782,7 +782,7 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	// introduced here (C would only rebind dom0's event channel, or fail
 	// to map a reserved id's ring).
 	domid := uint32(cAtoi(argv[0]))
-	if domid == 0 || domid >= xsclient.DomidFirstReserved {
+	if domid == 0 || domid >= xswire.DomidFirstReserved {
 		return eINVAL
 	}
 	gfn := cStrtoull(argv[1])
@@ -802,7 +802,7 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRelease(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
@@ -819,12 +819,12 @@ func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opIsDomainIntroduced(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
 	}
-	if domid == 0 || domid == xsclient.DomidSelf || c.s.st.domains[domid] != nil {
+	if domid == 0 || domid == xswire.DomidSelf || c.s.st.domains[domid] != nil {
 		c.replyString(h, "T\x00")
 	} else {
 		c.replyString(h, "F\x00")
@@ -832,7 +832,7 @@ func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opGetDomainPath(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
@@ -845,7 +845,7 @@ func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opResume(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
@@ -857,7 +857,7 @@ func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opSetTarget(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) < 2 {
 		return eINVAL
@@ -872,7 +872,7 @@ func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opResetWatches(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opResetWatches(c *conn, h xswire.Header, p []byte, v view) errno {
 	c.s.resetConnLocked(c)
 	c.replyOK(h)
 	return eOK

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // stateFile is the saved form of a server: the tree in pre-order (so that
@@ -46,7 +46,7 @@ func (s *Server) Save(path string) error {
 	sf := stateFile{Version: stateVersion, Generation: s.st.gen, Special: map[string][]string{}}
 	var walk func(n *node)
 	walk = func(n *node) {
-		sf.Nodes = append(sf.Nodes, stateNode{Path: n.path, Value: n.value, Perms: xsclient.FormatPerms(n.perms)})
+		sf.Nodes = append(sf.Nodes, stateNode{Path: n.path, Value: n.value, Perms: xswire.FormatPerms(n.perms)})
 		for _, ch := range n.children {
 			if cn := s.st.nodes[childPath(n.path, ch)]; cn != nil {
 				walk(cn)
@@ -55,7 +55,7 @@ func (s *Server) Save(path string) error {
 	}
 	walk(s.st.nodes["/"])
 	for k, ps := range s.st.special {
-		sf.Special[k] = xsclient.FormatPerms(ps)
+		sf.Special[k] = xswire.FormatPerms(ps)
 	}
 	for _, d := range s.st.domains {
 		sd := stateDomain{ID: d.id, GFN: d.gfn, Evtchn: d.evtchn}
@@ -131,7 +131,7 @@ func Restore(cfg Config, path string) (*Server, error) {
 
 func (s *Server) load(sf *stateFile) error {
 	for i, sn := range sf.Nodes {
-		perms, err := xsclient.ParsePerms(sn.Perms)
+		perms, err := xswire.ParsePerms(sn.Perms)
 		if err != nil || len(perms) == 0 {
 			return fmt.Errorf("node %q: bad permissions %q", sn.Path, sn.Perms)
 		}
@@ -166,14 +166,14 @@ func (s *Server) load(sf *stateFile) error {
 		if k != specialIntroduce && k != specialRelease {
 			return fmt.Errorf("unknown special node %q", k)
 		}
-		ps, err := xsclient.ParsePerms(ss)
+		ps, err := xswire.ParsePerms(ss)
 		if err != nil || len(ps) == 0 {
 			return fmt.Errorf("special node %q: bad permissions", k)
 		}
 		s.st.special[k] = ps
 	}
 	for _, sd := range sf.Domains {
-		if sd.ID == 0 || sd.ID >= xsclient.DomidFirstReserved || s.st.domains[sd.ID] != nil {
+		if sd.ID == 0 || sd.ID >= xswire.DomidFirstReserved || s.st.domains[sd.ID] != nil {
 			return fmt.Errorf("bad or duplicate domain %d", sd.ID)
 		}
 		d := &domain{id: sd.ID, gfn: sd.GFN, evtchn: sd.Evtchn}
@@ -186,7 +186,7 @@ func (s *Server) load(sf *stateFile) error {
 }
 
 func validAbsPath(p string) bool {
-	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || len(p) > xsclient.AbsPathMax {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || len(p) > xswire.AbsPathMax {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Disk is a parsed disk spec in the terms of xl's keywords, plus the
@@ -106,16 +107,16 @@ func parseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnost
 	var fs *featureSet
 	if opts == nil || !opts.XLOnly {
 		cur := 0
-		fs = &featureSet{t: TypeDisk, label: label, where: func(s, e int) parser.Range { return where(cur, s, e) }}
+		fs = &featureSet{t: pv.Vbd, label: label, where: func(s, e int) parser.Range { return where(cur, s, e) }}
 		sc.ext = func(spec, start, keyEnd, valStart, valEnd int, key, val string) {
 			cur = spec
 			switch {
 			case key == "features":
 				fs.addGeneric(val, valStart)
-			case isShorthand(TypeDisk, key):
+			case isShorthand(pv.Vbd, key):
 				fs.add(key, key, val, start, valEnd, valStart, valEnd, false)
 			default:
-				cands := append(append([]string{"features"}, diskKeys...), ShorthandKeys(TypeDisk)...)
+				cands := append(append([]string{"features"}, diskKeys...), ShorthandKeys(pv.Vbd)...)
 				detail := ""
 				if s := suggest(key, cands); s != "" {
 					detail = "did you mean " + quote(s) + "?"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 )
@@ -89,7 +89,7 @@ func TestIOClientGoesAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
 	go func() {
-		_, err := sandbox.RunIO(ctx, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+		_, err := sandbox.RunIO(ctx, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
 			RW: "randwrite", BlockSize: 4096, IODepth: 4, Runtime: time.Minute}}, nil)
 		done <- err
 	}()
@@ -130,7 +130,7 @@ func TestIOClientGoesAway(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
 		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond}}, nil)
 	if err != nil || res.Ops == 0 {
 		t.Fatalf("the next workload: %v %+v", err, res)

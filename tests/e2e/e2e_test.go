@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 type showJSON struct {
@@ -207,7 +208,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 		if out, err := run("xenstore-read", p); err == nil {
 			t.Errorf("the guest read %s: %q", p, out)
 		}
-		if _, err := guest.Read(ctx, p); !errors.Is(err, xsclient.ErrPermission) {
+		if _, err := guest.Read(ctx, p); !errors.Is(err, xswire.ErrPermission) {
 			t.Errorf("guest read of %s: %v, want EACCES", p, err)
 		}
 	}
@@ -221,7 +222,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 			if out, err := run("xenstore-write", dir+"/"+key, "16"); err == nil {
 				t.Errorf("the guest wrote %s/%s: %q", dir, key, out)
 			}
-			if err := guest.WriteString(ctx, dir+"/"+key, "16"); !errors.Is(err, xsclient.ErrPermission) {
+			if err := guest.WriteString(ctx, dir+"/"+key, "16"); !errors.Is(err, xswire.ErrPermission) {
 				t.Errorf("guest write of %s/%s: %v, want EACCES", dir, key, err)
 			}
 		}

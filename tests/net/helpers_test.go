@@ -22,7 +22,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"github.com/xfeat/xfeat/backends/frontends"
+
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/internal/testutil"
@@ -132,7 +133,7 @@ type guest struct {
 func (h *host) createGuest(t testing.TB, suffix string, hostByte int, vifOpts string) *guest {
 	t.Helper()
 	g := &guest{name: "xfn" + h.tag + suffix, addr: fmt.Sprintf("198.18.7.%d", hostByte), vifname: "xfv" + h.tag + suffix, ifname: "eth0"}
-	g.netns = frontends.NetnsName(g.name)
+	g.netns = netfront.NetnsName(g.name)
 	spec := fmt.Sprintf("bridge=%s,mac=00:16:3e:7a:00:%02x,ip=%s/24,vifname=%s", h.bridge, hostByte, g.addr, g.vifname)
 	if vifOpts != "" {
 		spec += "," + vifOpts

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -126,7 +127,7 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_
 		}
 		// Every feature the protocol defines for the type is listed, in
 		// the rules' order, with no request and verdict default.
-		rules := schema.Rules(c.kind)
+		rules := schema.Rules(pv.Kind(c.kind))
 		if len(s.Features) != len(rules) {
 			t.Errorf("%s: %d features, want the %d the protocol defines", c.file, len(s.Features), len(rules))
 		}
@@ -180,8 +181,8 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_
 		if f.Schema != "none" || f.Source != c.source {
 			t.Errorf("%s: schema %q source %q; want none, %q", c.file, f.Schema, f.Source, c.source)
 		}
-		if len(f.Features) != len(schema.Rules(c.kind)) {
-			t.Errorf("%s: %d features, want %d", c.file, len(f.Features), len(schema.Rules(c.kind)))
+		if len(f.Features) != len(schema.Rules(pv.Kind(c.kind))) {
+			t.Errorf("%s: %d features, want %d", c.file, len(f.Features), len(schema.Rules(pv.Kind(c.kind))))
 		}
 		for _, ft := range f.Features {
 			if ft.Name == "multi-queue-max-queues" {

@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 const testXenstore = "/usr/lib/xen-4.17/bin/test-xenstore"
@@ -265,7 +266,7 @@ func TestGuestThroughDomainSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if _, err := g.Read(ctx, "/secret/key"); !errors.Is(err, xsclient.ErrPermission) {
+	if _, err := g.Read(ctx, "/secret/key"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest READ of an n0 node: %v, want EACCES", err)
 	}
 	r = run(t, guest, "xenstore-ls", "/secret")

@@ -1,4 +1,4 @@
-// Package footprint is what the reference frontends (backends/frontends)
+// Package footprint is what the reference frontends (netfront, blkfront)
 // take of a guest for one device, given what the device's backend offers:
 // grant references, pages of guest memory, event channels and XenStore
 // nodes. The frontends size themselves with it; the toolstack plans a

@@ -218,7 +218,7 @@ func createRun(opts *CreateOptions) error {
 		progress = func(states []toolstack.DeviceState) {
 			var parts []string
 			for _, s := range states {
-				parts = append(parts, fmt.Sprintf("%s %s/%s", s.Name(), toolstack.StateName(s.BackendState), toolstack.StateName(s.FrontendState)))
+				parts = append(parts, fmt.Sprintf("%s %s/%s", s.Name(), s.BackendState, s.FrontendState))
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "\r\033[Kwaiting: %s", strings.Join(parts, ", "))
 		}
@@ -251,7 +251,7 @@ func createRun(opts *CreateOptions) error {
 	}
 	tp := tableprinter.New(opts.IO, "DOMID", "NAME", "DEVICE", "BACKEND", "FRONTEND")
 	for _, d := range got.Devices {
-		tp.Row(fmt.Sprint(got.Domid), got.Name, d.Name(), toolstack.StateName(d.BackendState), toolstack.StateName(d.FrontendState))
+		tp.Row(fmt.Sprint(got.Domid), got.Name, d.Name(), d.BackendState.String(), d.FrontendState.String())
 	}
 	if len(got.Devices) == 0 {
 		tp.Row(fmt.Sprint(got.Domid), got.Name, "-", "-", "-")

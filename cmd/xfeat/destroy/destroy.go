@@ -79,7 +79,7 @@ func destroyRun(opts *DestroyOptions) error {
 	}
 	forced, err := toolstack.Destroy(ctx, c, domid, opts.Wait)
 	for _, d := range forced {
-		fmt.Fprintf(opts.IO.ErrOut, "xfeat: warning: %s: backend still %s after %s; removed anyway\n", d.Name(), toolstack.StateName(d.BackendState), opts.Wait)
+		fmt.Fprintf(opts.IO.ErrOut, "xfeat: warning: %s: backend still %s after %s; removed anyway\n", d.Name(), d.BackendState, opts.Wait)
 	}
 	if err != nil {
 		return fmt.Errorf("destroying domain %d: %w", domid, err)

@@ -16,7 +16,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/internal/cli/tableprinter"
-	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -26,7 +26,7 @@ type FeaturesOptions struct {
 	IO       *iostreams.IOStreams
 	XenStore func(ctx context.Context, flag string, startSandbox bool) (*xsclient.Client, error)
 
-	Kind         string
+	Kind         pv.Kind
 	Backend      string
 	Output       cmdutil.Output
 	XenStorePath string
@@ -108,7 +108,7 @@ func featuresRun(opts *FeaturesOptions) error {
 		if err != nil {
 			return err
 		}
-		return writeFeatures(opts, be, schema.Dir(be, opts.Kind), o.Schema, o.Source, offerList(o))
+		return writeFeatures(opts, be, pv.SchemaDir(be, opts.Kind), o.Schema, o.Source, offerList(o))
 	}
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func writeFeatures(opts *FeaturesOptions, be uint32, dir, schemaKind, source str
 	if opts.Output == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.IO.Out, struct {
 			Backend  uint32        `json:"backend"`
-			Type     string        `json:"type"`
+			Type     pv.Kind       `json:"type"`
 			Path     string        `json:"path"`
 			Schema   string        `json:"schema"`
 			Source   string        `json:"source"`

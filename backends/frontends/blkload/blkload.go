@@ -1,4 +1,17 @@
-package frontends
+// Package blkload is a block workload generator, what `xfeat io` runs inside
+// the sandbox host like a small fio: IODepth goroutines each keep one
+// request in flight against a BlockDevice (a connected blkfront.Device) for
+// Runtime, recording per-request latency. Data enters as a Workload and
+// leaves as a Result (throughput, IOPS, latency percentiles), with Progress
+// about once a second.
+//
+// With Verify, every written block carries its block number and a write
+// sequence number in each 512-byte sector, and every read of a block whose
+// last write is known is checked against it; read workloads first fill the
+// region, and write workloads end with a read-back pass over every block
+// they wrote. A block is never read and written at the same time, so a
+// check never races a write.
+package blkload
 
 import (
 	"context"
@@ -12,18 +25,7 @@ import (
 	"time"
 )
 
-// A block workload generator (what `xfeat io` runs inside the host, like a
-// small fio): IODepth goroutines each keep one request in flight against a
-// BlockDevice for Runtime, recording per-request latency.
-//
-// With Verify, every written block carries its block number and a write
-// sequence number in each 512-byte sector, and every read of a block whose
-// last write is known is checked against it; read workloads first fill the
-// region, and write workloads end with a read-back pass over every block
-// they wrote. A block is never read and written at the same time, so a
-// check never races a write.
-
-// BlockDevice is what a workload runs on (a connected BlkDevice).
+// BlockDevice is what a workload runs on (a connected blkfront.Device).
 type BlockDevice interface {
 	io.ReaderAt
 	io.WriterAt
@@ -222,9 +224,9 @@ func (r *rng) next() uint64 {
 	return z ^ z>>31
 }
 
-// RunWorkload runs w on dev. progress (may be nil) is called about once a
+// Run runs w on dev. progress (may be nil) is called about once a
 // second from one goroutine.
-func RunWorkload(ctx context.Context, dev BlockDevice, w Workload, progress func(Progress)) (Result, error) {
+func Run(ctx context.Context, dev BlockDevice, w Workload, progress func(Progress)) (Result, error) {
 	if err := w.Check(dev.Size()); err != nil {
 		return Result{}, err
 	}

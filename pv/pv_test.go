@@ -1,4 +1,4 @@
-package xenbus
+package pv
 
 import (
 	"strconv"
@@ -19,18 +19,18 @@ func TestParseState(t *testing.T) {
 }
 
 func TestPaths(t *testing.T) {
-	if got := FrontendPath(3, KindVbd, 51712); got != "/local/domain/3/device/vbd/51712" {
+	if got := FrontendPath(3, Vbd, 51712); got != "/local/domain/3/device/vbd/51712" {
 		t.Error(got)
 	}
-	be := BackendPath(0, KindVif, 3, 1)
+	be := BackendPath(0, Vif, 3, 1)
 	if be != "/local/domain/0/backend/vif/3/1" {
 		t.Error(be)
 	}
-	if got := ErrorPath(0, be); got != "/local/domain/0/error/backend/vif/3/1/error" {
+	if got := ErrorNode(0, be); got != "/local/domain/0/error/backend/vif/3/1/error" {
 		t.Error(got)
 	}
-	if got := ErrorPath(1, be); got != "" {
-		t.Errorf("ErrorPath of another domain's path = %q", got)
+	if got := ErrorNode(1, be); got != "" {
+		t.Errorf("ErrorNode of another domain's path = %q", got)
 	}
 }
 

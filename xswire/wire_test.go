@@ -1,4 +1,4 @@
-package xsclient
+package xswire
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package frontends
+package blkfront
 
 import (
 	"context"
@@ -11,14 +11,15 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
 // blkfront data path.
 //
-// A connected BlkDevice is a block device (io.ReaderAt, io.WriterAt, Flush,
+// A connected Device is a block device (io.ReaderAt, io.WriterAt, Flush,
 // Discard) over its rings. Each queue owns a pool of data pages in guest
 // memory, each with a grant reference reserved for it at connect
 // (gnttab_alloc_grant_references): with persistent grants the pages stay
@@ -60,8 +61,8 @@ var (
 	ErrReadOnly     = errors.New("blkfront: the disk is read-only")
 )
 
-// BlkFeatures are the backend's offers read at connect.
-type BlkFeatures struct {
+// Features are the backend's offers read at connect.
+type Features struct {
 	FlushCache, Barrier, Discard bool
 	MaxIndirectSegments          int // 0: no indirect
 	DiscardGranularity           uint32
@@ -69,7 +70,7 @@ type BlkFeatures struct {
 }
 
 type blkIO struct {
-	d        *BlkDevice
+	d        *Device
 	dom      *grant.Domain
 	be       grant.DomID
 	segMax   int // segments per request
@@ -94,8 +95,8 @@ type fslot struct {
 
 type blkQueueIO struct {
 	io      *blkIO
-	q       *BlkQueue
-	mem     xenbus.Pages
+	q       *Queue
+	mem     platform.Pages
 	mu      sync.Mutex
 	cond    sync.Cond
 	slots   []fslot
@@ -110,35 +111,35 @@ type blkQueueIO struct {
 	done    chan struct{}
 }
 
-func (d *BlkDevice) logf(format string, args ...any) {
+func (d *Device) logf(format string, args ...any) {
 	if d.drv.Logf != nil {
 		d.drv.Logf("%s: "+format, append([]any{&d.dev}, args...)...)
 	}
 }
 
 // startIO reads the backend's offers and sets the queues' page pools up.
-func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
-	var f BlkFeatures
+func (d *Device) startIO(ctx context.Context, c *xsclient.Client) error {
+	var f Features
 	for _, kv := range []struct {
 		key string
 		dst *bool
-	}{{"feature-flush-cache", &f.FlushCache}, {"feature-barrier", &f.Barrier}, {"feature-discard", &f.Discard}} {
+	}{{pv.KeyFeatureFlushCache, &f.FlushCache}, {pv.KeyFeatureBarrier, &f.Barrier}, {pv.KeyFeatureDiscard, &f.Discard}} {
 		v, err := readBackendUint(ctx, c, &d.dev, kv.key, 0)
 		if err != nil {
 			return err
 		}
 		*kv.dst = v != 0
 	}
-	mi, err := readBackendUint(ctx, c, &d.dev, "feature-max-indirect-segments", 0)
+	mi, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureMaxIndirectSegs, 0)
 	if err != nil {
 		return err
 	}
 	f.MaxIndirectSegments = int(mi)
-	g, err := readBackendUint(ctx, c, &d.dev, "discard-granularity", 512)
+	g, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardGranularity, 512)
 	if err != nil {
 		return err
 	}
-	a, err := readBackendUint(ctx, c, &d.dev, "discard-alignment", 0)
+	a, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardAlignment, 0)
 	if err != nil {
 		return err
 	}
@@ -171,7 +172,7 @@ func (d *BlkDevice) startIO(ctx context.Context, c *xsclient.Client) error {
 // when that is less, and builds them. References are reserved first
 // (gnttab_alloc_grant_references: a grant made and ended at once keeps its
 // reference out of the allocator), then shared evenly between the queues.
-func (io *blkIO) setup(queues []*BlkQueue, pool footprint.Pool) error {
+func (io *blkIO) setup(queues []*Queue, pool footprint.Pool) error {
 	d := io.d
 	nq := len(queues)
 	indPer := 0
@@ -242,7 +243,7 @@ func (io *blkIO) setup(queues []*BlkQueue, pool footprint.Pool) error {
 
 // newQueue builds one queue's pool from reserved references: data pages
 // first, then indirect pages.
-func (io *blkIO) newQueue(q *BlkQueue, refs []grant.Ref, data, ind, indPer int) (*blkQueueIO, error) {
+func (io *blkIO) newQueue(q *Queue, refs []grant.Ref, data, ind, indPer int) (*blkQueueIO, error) {
 	d := io.d
 	mem, err := d.drv.Platform.AllocPages(data + ind)
 	if err != nil {
@@ -317,7 +318,7 @@ func (qi *blkQueueIO) release() {
 
 // stopIO fails every waiter, waits for every I/O call to leave, stops the
 // response goroutines and releases the pools.
-func (d *BlkDevice) stopIO() {
+func (d *Device) stopIO() {
 	d.ioMu.RLock()
 	io := d.io
 	d.ioMu.RUnlock()
@@ -453,10 +454,10 @@ func (qi *blkQueueIO) failPendingLocked() {
 }
 
 // Size is the disk's size in bytes.
-func (d *BlkDevice) Size() int64 { return int64(d.Sectors) * ring.BlkifSectorSize }
+func (d *Device) Size() int64 { return int64(d.Sectors) * ring.BlkifSectorSize }
 
 // MaxRequestBytes is the most data one request carries.
-func (d *BlkDevice) MaxRequestBytes() int {
+func (d *Device) MaxRequestBytes() int {
 	d.ioMu.RLock()
 	defer d.ioMu.RUnlock()
 	if d.io == nil {
@@ -466,17 +467,17 @@ func (d *BlkDevice) MaxRequestBytes() int {
 }
 
 // ReadAt reads len(p) bytes at off (both multiples of 512).
-func (d *BlkDevice) ReadAt(p []byte, off int64) (int, error) {
+func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	return d.transfer(ring.BlkifOpRead, p, off)
 }
 
 // WriteAt writes p at off (both multiples of 512). It returns once the
 // backend acknowledged every request; Flush makes the writes durable.
-func (d *BlkDevice) WriteAt(p []byte, off int64) (int, error) {
+func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	return d.transfer(ring.BlkifOpWrite, p, off)
 }
 
-func (d *BlkDevice) transfer(op uint8, p []byte, off int64) (int, error) {
+func (d *Device) transfer(op uint8, p []byte, off int64) (int, error) {
 	if off%512 != 0 || len(p)%512 != 0 || off < 0 {
 		return 0, ErrUnaligned
 	}
@@ -507,7 +508,7 @@ func (d *BlkDevice) transfer(op uint8, p []byte, off int64) (int, error) {
 
 // Flush commits written data to stable storage (BLKIF_OP_FLUSH_DISKCACHE;
 // a write barrier when the backend only offers that).
-func (d *BlkDevice) Flush() error {
+func (d *Device) Flush() error {
 	d.ioMu.RLock()
 	defer d.ioMu.RUnlock()
 	io := d.io
@@ -534,7 +535,7 @@ func (d *BlkDevice) Flush() error {
 
 // Discard tells the backend that n bytes at off are no longer used
 // (BLKIF_OP_DISCARD); they read back as zeros afterwards.
-func (d *BlkDevice) Discard(off, n int64) error {
+func (d *Device) Discard(off, n int64) error {
 	if off%512 != 0 || n%512 != 0 || off < 0 || n < 0 {
 		return ErrUnaligned
 	}
@@ -731,7 +732,7 @@ func (qi *blkQueueIO) doDiscard(off, n int64) error {
 }
 
 // Connected returns device devid once its data path is up, or nil.
-func (b *Blkfront) Connected(devid uint32) *BlkDevice {
+func (b *Driver) Connected(devid uint32) *Device {
 	d := b.Device(devid)
 	if d == nil {
 		return nil
@@ -745,7 +746,7 @@ func (b *Blkfront) Connected(devid uint32) *BlkDevice {
 }
 
 // WaitConnected waits until device devid's data path is up.
-func (b *Blkfront) WaitConnected(ctx context.Context, devid uint32) (*BlkDevice, error) {
+func (b *Driver) WaitConnected(ctx context.Context, devid uint32) (*Device, error) {
 	for {
 		if d := b.Connected(devid); d != nil {
 			return d, nil

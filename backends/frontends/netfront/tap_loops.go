@@ -1,16 +1,17 @@
-package frontends
+package netfront
 
 import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // txLoop: guest TAP -> tx ring.
 func (fq *frontQueue) txLoop() {
 	fp, q := fq.fp, fq.q
 	f := fp.d.Features
-	sg, v4csum, v6csum := f["feature-sg"], !f["feature-no-csum-offload"], f["feature-ipv6-csum-offload"]
+	sg, v4csum, v6csum := f[pv.KeyFeatureSG], !f[pv.KeyFeatureNoCsumOffload], f[pv.KeyFeatureIPv6CsumOffl]
 	pages := fq.txPages.Bytes()
 	var free [netBufs]uint16
 	var inUse [netBufs]bool

@@ -1,4 +1,4 @@
-package xsclient
+package xswire
 
 import (
 	"encoding/binary"
@@ -128,7 +128,7 @@ func AppendHeader(b []byte, h Header) []byte {
 // read, so a hostile peer cannot make the reader allocate or over-read.
 func ReadMessage(r io.Reader, buf []byte) (Header, []byte, error) {
 	if len(buf) < MessageMax {
-		return Header{}, nil, errors.New("xsclient: ReadMessage buffer too small")
+		return Header{}, nil, errors.New("xswire: ReadMessage buffer too small")
 	}
 	if _, err := io.ReadFull(r, buf[:HeaderSize]); err != nil {
 		return Header{}, nil, err

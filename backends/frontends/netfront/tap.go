@@ -1,6 +1,6 @@
-package frontends
+package netfront
 
-// NetTap is netfront's data path in the sandbox: the guest's end of each vif
+// Tap is netfront's data path in the sandbox: the guest's end of each vif
 // is a TAP device inside the guest's network namespace, xfeat-<domain name>,
 // named eth<devid> there and configured with the vif's mac, mtu and ip, so
 // that real tools (ping, iperf3, ethtool) run as the guest.
@@ -40,21 +40,23 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
-// NetDataPath moves a connected netfront device's packets. Start runs when
+// DataPath moves a connected netfront device's packets. Start runs when
 // the backend is Connected; Stop before the rings are freed.
-type NetDataPath interface {
-	Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error
-	Stop(d *NetDevice)
+type DataPath interface {
+	Start(ctx context.Context, c *xsclient.Client, d *Device) error
+	Stop(d *Device)
 }
 
 // Device returns the device's XenBus identity.
-func (d *NetDevice) Device() xenbus.FrontDevice { return d.dev }
+func (d *Device) Device() xenbus.FrontDevice { return d.dev }
 
 // NetnsPrefix starts the name of every guest's network namespace.
 const NetnsPrefix = "xfeat-"
@@ -73,26 +75,26 @@ const (
 	maxTxSlots = ring.NetifNrSlotsMin
 )
 
-// NetTap is the TAP-in-a-namespace data path.
-type NetTap struct {
+// Tap is the TAP-in-a-namespace data path.
+type Tap struct {
 	Logf func(format string, args ...any)
 	// TunPath is the clone device; "" is /dev/net/tun.
 	TunPath string
 
 	mu    sync.Mutex
-	devs  map[*NetDevice]*frontPath
+	devs  map[*Device]*frontPath
 	netns map[string]int // devices per namespace this path created
 }
 
-// NetStats count one queue's traffic from the guest's side.
-type NetStats struct {
+// Stats count one queue's traffic from the guest's side.
+type Stats struct {
 	TxPackets, TxBytes, TxDropped atomic.Uint64
 	RxPackets, RxBytes, RxDropped atomic.Uint64
 }
 
 type frontPath struct {
-	t        *NetTap
-	d        *NetDevice
+	t        *Tap
+	d        *Device
 	netns    string
 	ifname   string
 	dev      *tap.Device
@@ -104,43 +106,43 @@ type frontPath struct {
 
 type frontQueue struct {
 	fp   *frontPath
-	q    *NetQueue
+	q    *Queue
 	file interface {
 		Read([]byte) (int, error)
 		Write([]byte) (int, error)
 	}
-	txPages        xenbus.Pages
-	rxPages        xenbus.Pages
+	txPages        platform.Pages
+	rxPages        platform.Pages
 	txRefs, rxRefs [netBufs]uint32
 	txWake, rxWake chan struct{}
-	txNote, rxNote xenbus.Channel // notify the backend of tx / rx requests
-	txWait, rxWait xenbus.Channel // split channels: the loops wait on them
-	vec            *vecIO         // writev to the TAP queue (rx loop)
-	txVec          *vecIO         // readv from the TAP queue (tx loop)
+	txNote, rxNote platform.Channel // notify the backend of tx / rx requests
+	txWait, rxWait platform.Channel // split channels: the loops wait on them
+	vec            *vecIO           // writev to the TAP queue (rx loop)
+	txVec          *vecIO           // readv from the TAP queue (tx loop)
 	hdr            [tap.VnetHdrLen]byte
-	Stats          NetStats
+	Stats          Stats
 }
 
-func (t *NetTap) logf(format string, args ...any) {
+func (t *Tap) logf(format string, args ...any) {
 	if t.Logf != nil {
 		t.Logf(format, args...)
 	}
 }
 
-// NetOffloads is what a guest TAP accepts given the negotiated features.
-func NetOffloads(f map[string]bool) tap.Offloads {
-	csum := !f["feature-no-csum-offload"]
+// Offloads is what a guest TAP accepts given the negotiated features.
+func Offloads(f map[string]bool) tap.Offloads {
+	csum := !f[pv.KeyFeatureNoCsumOffload]
 	return tap.Offloads{
 		Csum: csum,
-		TSO4: csum && f["feature-sg"] && f["feature-gso-tcpv4"],
-		TSO6: csum && f["feature-sg"] && f["feature-gso-tcpv6"] && f["feature-ipv6-csum-offload"],
+		TSO4: csum && f[pv.KeyFeatureSG] && f[pv.KeyFeatureGSOTCPv4],
+		TSO6: csum && f[pv.KeyFeatureSG] && f[pv.KeyFeatureGSOTCPv6] && f[pv.KeyFeatureIPv6CsumOffl],
 	}
 }
 
-// Start implements NetDataPath.
-func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) error {
+// Start implements DataPath.
+func (t *Tap) Start(ctx context.Context, c *xsclient.Client, d *Device) error {
 	dev := d.dev
-	name, err := c.ReadString(ctx, xenbus.DomainPath(dev.DomID)+"/name")
+	name, err := c.ReadString(ctx, pv.DomainPath(dev.DomID)+"/name")
 	if err != nil || name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
 		name = "dom" + strconv.FormatUint(uint64(dev.DomID), 10)
 	}
@@ -148,17 +150,17 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		// A frame's size must fit netif's 16-bit field, with room for
 		// headers (as Linux netfront: XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER).
 		GSOMaxSize: ring.NetifMaxTxSize - 320}
-	if v, err := c.ReadString(ctx, dev.Frontend+"/mac"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Frontend+"/"+pv.KeyMAC); err == nil {
 		if gl.MAC, err = net.ParseMAC(v); err != nil {
 			return fmt.Errorf("mac %q: %v", v, err)
 		}
 	}
-	if v, err := c.ReadString(ctx, dev.Frontend+"/mtu"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Frontend+"/"+pv.KeyMTU); err == nil {
 		if gl.MTU, err = strconv.Atoi(v); err != nil {
 			return fmt.Errorf("mtu %q: %v", v, err)
 		}
 	}
-	if v, err := c.ReadString(ctx, dev.Backend+"/ip"); err == nil {
+	if v, err := c.ReadString(ctx, dev.Backend+"/"+pv.KeyIP); err == nil {
 		for _, a := range strings.Fields(v) {
 			ip, ipn, err := net.ParseCIDR(a)
 			if err != nil {
@@ -183,7 +185,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	if tunPath == "" {
 		tunPath = tap.TunPath
 	}
-	tdev, err := tap.CreateAt(tunPath, tmp, len(d.Queues), NetOffloads(d.Features))
+	tdev, err := tap.CreateAt(tunPath, tmp, len(d.Queues), Offloads(d.Features))
 	if err != nil {
 		if errors.Is(err, tap.ErrNeedsNetAdmin) {
 			t.logf("%s: no data path: %v", &dev, err)
@@ -199,7 +201,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	t.mu.Lock()
 	if t.netns == nil {
 		t.netns = map[string]int{}
-		t.devs = map[*NetDevice]*frontPath{}
+		t.devs = map[*Device]*frontPath{}
 	}
 	t.netns[gl.Netns]++
 	t.mu.Unlock()
@@ -242,7 +244,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 		if q.RxChannel != nil {
 			fq.txWait, fq.rxWait = q.TxChannel, q.RxChannel
 		} else {
-			fp.wg.Go(func() { xenbus.Pump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
+			fp.wg.Go(func() { platform.Pump(q.TxChannel, &fp.stopping, fq.txWake, fq.rxWake) })
 		}
 		fp.wg.Go(fq.txLoop)
 		fp.wg.Go(fq.rxLoop)
@@ -250,7 +252,7 @@ func (t *NetTap) Start(ctx context.Context, c *xsclient.Client, d *NetDevice) er
 	t.mu.Lock()
 	t.devs[d] = fp
 	t.mu.Unlock()
-	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), NetOffloads(d.Features))
+	t.logf("%s: %s in network namespace %s (%d queues, offloads %+v)", &dev, gl.Name, gl.Netns, len(d.Queues), Offloads(d.Features))
 	return nil
 }
 
@@ -268,7 +270,7 @@ func (fp *frontPath) release() {
 	fp.dev.Close()
 	fp.wg.Wait()
 	for _, fq := range fp.queues {
-		for _, pg := range []xenbus.Pages{fq.txPages, fq.rxPages} {
+		for _, pg := range []platform.Pages{fq.txPages, fq.rxPages} {
 			if pg != nil {
 				pg.Free()
 			}
@@ -289,8 +291,8 @@ func (fp *frontPath) release() {
 	}
 }
 
-// Stop implements NetDataPath.
-func (t *NetTap) Stop(d *NetDevice) {
+// Stop implements DataPath.
+func (t *Tap) Stop(d *Device) {
 	t.mu.Lock()
 	fp := t.devs[d]
 	delete(t.devs, d)
@@ -302,14 +304,14 @@ func (t *NetTap) Stop(d *NetDevice) {
 
 // Stats returns the per-queue counters of a device's data path (nil when
 // it has none).
-func (t *NetTap) Stats(d *NetDevice) []*NetStats {
+func (t *Tap) Stats(d *Device) []*Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fp := t.devs[d]
 	if fp == nil {
 		return nil
 	}
-	out := make([]*NetStats, len(fp.queues))
+	out := make([]*Stats, len(fp.queues))
 	for i, fq := range fp.queues {
 		out[i] = &fq.Stats
 	}
@@ -318,7 +320,7 @@ func (t *NetTap) Stats(d *NetDevice) []*NetStats {
 
 // Interface returns the namespace and interface name of a device's guest
 // end ("" when it has no data path).
-func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
+func (t *Tap) Interface(d *Device) (netns, ifname string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fp := t.devs[d]; fp != nil {
@@ -329,7 +331,7 @@ func (t *NetTap) Interface(d *NetDevice) (netns, ifname string) {
 
 // waitOn sleeps until the backend notifies (on ch, or through wake from the
 // pump); false means stop.
-func (fq *frontQueue) waitOn(ch xenbus.Channel, wake chan struct{}) bool {
+func (fq *frontQueue) waitOn(ch platform.Channel, wake chan struct{}) bool {
 	if ch == nil {
 		return fq.fp.wait(wake)
 	}
@@ -348,6 +350,6 @@ func (fp *frontPath) wait(wake chan struct{}) bool {
 
 // RingPages returns the queue's shared tx and rx ring pages (the guest's own
 // view), for tests that play a misbehaving frontend.
-func (q *NetQueue) RingPages() (tx, rx []byte) {
+func (q *Queue) RingPages() (tx, rx []byte) {
 	return q.txPages.Bytes(), q.rxPages.Bytes()
 }
