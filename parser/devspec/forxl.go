@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Removed is one xfeat-only part of a device spec that ForXl took out.
@@ -25,8 +26,8 @@ func ForXl(f *parser.File) ([]Removed, error) {
 	var removed []Removed
 	for _, kind := range []struct {
 		key string
-		t   DeviceType
-	}{{"vif", TypeVif}, {"disk", TypeDisk}} {
+		t   pv.Kind
+	}{{"vif", pv.Vif}, {"disk", pv.Vbd}} {
 		s := f.Lookup(kind.key)
 		if s == nil || s.Value == nil || s.Value.Kind != parser.KindList {
 			continue
@@ -62,13 +63,13 @@ type span struct{ text, cut [2]int }
 // skips; spaces and tabs for a disk). A token removed after one that stays
 // takes the comma before it, any other the comma after it, so that no
 // comma is left dangling.
-func xfeatSpans(t DeviceType, spec string) []span {
+func xfeatSpans(t pv.Kind, spec string) []span {
 	keys := map[string]bool{"features": true}
 	for _, k := range ShorthandKeys(t) {
 		keys[k] = true
 	}
 	blanks := " "
-	if t == TypeDisk {
+	if t == pv.Vbd {
 		blanks = " \t"
 	}
 	var out []span
@@ -83,7 +84,7 @@ func xfeatSpans(t DeviceType, spec string) []span {
 		tok := spec[start:end]
 		lead := len(tok) - len(strings.TrimLeft(tok, blanks))
 		key, _, isKV := strings.Cut(tok[lead:], "=")
-		if t == TypeDisk && isKV && key == "target" {
+		if t == pv.Vbd && isKV && key == "target" {
 			break
 		}
 		switch {
