@@ -90,7 +90,7 @@ func TestFeatureMatrix(t *testing.T) {
 							t.Errorf("feature-max-indirect-segments present=%v with max-indirect-segments=%d", err == nil, indirect)
 						}
 						res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
-							RW: "randrw", BlockSize: 64 << 10, IODepth: 8, Runtime: runtime(80*time.Millisecond, 200*time.Millisecond), Verify: true}}, nil)
+							RW: "randrw", BlockSize: 64 << 10, IODepth: 8, Runtime: runtime(80*time.Millisecond, 200*time.Millisecond), Verify: true, MinOps: 64}}, nil)
 						if err != nil {
 							t.Fatalf("workload: %v", err)
 						}
@@ -242,7 +242,7 @@ func TestDirectIO(t *testing.T) {
 		direct bool
 	}{{51712, direct, true}, {51728, buffered, false}} {
 		res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: blkload.Workload{
-			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true}}, nil)
+			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true, MinOps: 16}}, nil)
 		if err != nil || res.Verified == 0 {
 			t.Fatalf("disk %d: %v %+v", c.devid, err, res)
 		}

@@ -112,7 +112,7 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 		t.Error("no log line says the disk runs degraded")
 	}
 	res, err := blkload.Run(bg, dev, blkload.Workload{RW: "randrw", BlockSize: 128 << 10, IODepth: 16,
-		Runtime: 300 * time.Millisecond, Verify: true}, nil)
+		Runtime: 300 * time.Millisecond, Verify: true, MinOps: 16}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

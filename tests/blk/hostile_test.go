@@ -165,7 +165,7 @@ func TestHostileFrontend(t *testing.T) {
 	go func() {
 		for !stopGood.Load() {
 			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: blkload.Workload{
-				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true}}, nil)
+				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true, MinOps: 16}}, nil)
 			if err == nil && res.Verified == 0 {
 				err = fmt.Errorf("the good guest verified nothing: %+v", res)
 			}

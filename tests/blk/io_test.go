@@ -131,7 +131,7 @@ func TestIOClientGoesAway(t *testing.T) {
 	}
 	start := time.Now()
 	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
-		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond}}, nil)
+		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond, MinOps: 16}}, nil)
 	if err != nil || res.Ops == 0 {
 		t.Fatalf("the next workload: %v %+v", err, res)
 	}

@@ -47,6 +47,11 @@ type Workload struct {
 	// known durable (crash-consistency checks).
 	FlushEvery int   `json:"flush_every,omitempty"`
 	Seed       int64 `json:"seed,omitempty"`
+	// MinOps, if > 0, keeps the workload going past Runtime until that
+	// many operations have completed (bounded by the caller's context):
+	// what a check of the work done needs on a machine too slow to
+	// finish one request within Runtime.
+	MinOps int64 `json:"min_ops,omitempty"`
 }
 
 // Check reports a workload that cannot run on a disk of size bytes.
@@ -64,6 +69,9 @@ func (w *Workload) Check(size int64) error {
 	}
 	if w.Runtime <= 0 || w.Runtime > 24*time.Hour {
 		return fmt.Errorf("runtime %v: want more than 0 and at most 24h", w.Runtime)
+	}
+	if w.MinOps < 0 {
+		return fmt.Errorf("min ops %d: want 0 or more", w.MinOps)
 	}
 	region := w.Size
 	if region == 0 || region > size {
@@ -275,8 +283,18 @@ func Run(ctx context.Context, dev BlockDevice, w Workload, progress func(Progres
 		hists                        = make([]histogram, w.IODepth)
 	)
 	seqCounter.Store(1)
+	var failed atomic.Bool
 	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
+		errOnce.Do(func() { firstErr = err; failed.Store(true); cancel() })
+	}
+	// more says whether a worker starts another request: before Runtime,
+	// or after it while fewer than MinOps have completed; never once a
+	// request failed or the caller gave up.
+	more := func() bool {
+		if failed.Load() || parent.Err() != nil {
+			return false
+		}
+		return ctx.Err() == nil || ops.Load() < w.MinOps
 	}
 	// Crash consistency: writes are sequential; completed[i] marks
 	// write i acknowledged; durable advances after each flush to the
@@ -305,7 +323,7 @@ func Run(ctx context.Context, dev BlockDevice, w Workload, progress func(Progres
 			r := rng{s: uint64(w.Seed)*31 + uint64(worker)*0x1234567 + 1}
 			buf := make([]byte, bs)
 			h := &hists[worker]
-			for ctx.Err() == nil {
+			for more() {
 				var b int64
 				if random {
 					b = int64(r.next() % uint64(nblocks))
@@ -352,7 +370,7 @@ func Run(ctx context.Context, dev BlockDevice, w Workload, progress func(Progres
 					busy[b].Store(false)
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if more() {
 						fail(err)
 					}
 					return
@@ -370,7 +388,7 @@ func Run(ctx context.Context, dev BlockDevice, w Workload, progress func(Progres
 						p := prefix()
 						if err := dev.Flush(); err != nil {
 							flushMu.Unlock()
-							if ctx.Err() == nil {
+							if more() {
 								fail(fmt.Errorf("flush: %w", err))
 							}
 							return

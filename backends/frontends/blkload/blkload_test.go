@@ -16,9 +16,13 @@ type memDisk struct {
 	flushes int
 	corrupt bool
 	bs      int
+	// delay, when set, is how long each read and write takes (a slow
+	// machine, or a backend that answers late).
+	delay time.Duration
 }
 
 func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
+	time.Sleep(d.delay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := copy(p, d.b[off:])
@@ -29,6 +33,7 @@ func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (d *memDisk) WriteAt(p []byte, off int64) (int, error) {
+	time.Sleep(d.delay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return copy(d.b[off:], p), nil
@@ -81,6 +86,33 @@ func TestRunVerifiedWrites(t *testing.T) {
 	}
 	if !(res.LatP50us <= res.LatP99us && res.LatP99us <= res.LatMaxus) {
 		t.Errorf("latencies p50 %v p99 %v max %v", res.LatP50us, res.LatP99us, res.LatMaxus)
+	}
+}
+
+// MinOps keeps a workload going past Runtime until that many requests
+// completed: on a disk whose every request takes longer than the whole
+// Runtime, the result still holds MinOps verified operations. Without
+// MinOps the same run stops after the requests in flight.
+func TestRunMinOps(t *testing.T) {
+	d := &memDisk{b: make([]byte, 256<<10), bs: 4096, delay: 30 * time.Millisecond}
+	w := Workload{RW: "randrw", BlockSize: 4096, IODepth: 2, Runtime: 10 * time.Millisecond, Verify: true, MinOps: 12}
+	res, err := Run(context.Background(), d, w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops < 12 || res.Reads+res.Writes != res.Ops {
+		t.Errorf("MinOps 12: %+v", res)
+	}
+	w.MinOps = 0
+	if res, err := Run(context.Background(), d, w, nil); err != nil || res.Ops > 2 {
+		t.Errorf("no MinOps: %+v, %v; want at most the 2 requests in flight at Runtime", res, err)
+	}
+	// The caller's context still bounds it.
+	w.MinOps = 1 << 40
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Run(ctx, d, w, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("MinOps past the caller's deadline: %v, want context.DeadlineExceeded", err)
 	}
 }
 
