@@ -129,9 +129,6 @@ func TestDecideAtConnect(t *testing.T) {
 			t.Errorf("Decide(%q) = %+v, want %+v", c.value, got, c.want)
 		}
 	}
-	if s.Origin() != "a stock backend" || (&Schema{Backend: 3, Kind: pv.Vif}).Origin() != "advertised in /local/domain/3/backend/vif/features" {
-		t.Errorf("Origin: %q", s.Origin())
-	}
 }
 
 // A decision node holds what ParseRecord reads back; anything else is

@@ -71,15 +71,6 @@ type Schema struct {
 // Dir returns the directory s is read from or written to (pv.SchemaDir).
 func (s *Schema) Dir() string { return pv.SchemaDir(s.Backend, s.Kind) }
 
-// Origin says where s comes from, for messages: From, else "advertised in
-// DIR".
-func (s *Schema) Origin() string {
-	if s.From != "" {
-		return s.From
-	}
-	return "advertised in " + s.Dir()
-}
-
 // Names returns the feature names in sorted order.
 func (s *Schema) Names() []string {
 	names := make([]string, 0, len(s.Features))
