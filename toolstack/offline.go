@@ -16,8 +16,9 @@ import (
 // without errors. Its diagnostics are added to cfg.Origins.
 //
 //   - A request for a feature a stock Linux backend decides only when it
-//     connects (stock.go: feature-persistent, flush, barrier) is a warning:
-//     served by one, it can be recorded but not enforced.
+//     connects (stock.go: feature-persistent, flush, barrier), other than
+//     what Linux's default parameter makes it choose, is a warning: served
+//     by one, it can be recorded but not enforced.
 //   - The budget (budget.go) with the guest's Linux frontends (LinuxGuestOf)
 //     and backends whose offers are unknown: the devices with what the
 //     file requests and the protocol's minimum must fit (an error per limit
@@ -45,7 +46,8 @@ func CheckXenHost(f *parser.File, cfg *devspec.Config) parser.Diagnostics {
 		d := &Device{Kind: kind, Label: label, Devid: devid, rng: rng, guest: &g, open: true, offline: true}
 		for _, r := range reqs {
 			d.Features = append(d.Features, Feature{Name: r.Name, Value: r.Value, Spelling: r.Spelling, Range: r.Range})
-			if StockControl(kind, r.Name) != StockAtConnect {
+			sf := stockFeatureOf(kind, r.Name)
+			if sf == nil || sf.how != stockAtConnect || sf.linuxDefault != "" && r.Value == sf.linuxDefault {
 				continue
 			}
 			sb := stockBackends[kind]
@@ -54,7 +56,7 @@ func CheckXenHost(f *parser.File, cfg *devspec.Config) parser.Diagnostics {
 				spelled = r.Name
 			}
 			why := "what the disk supports"
-			if sf := stockFeatureOf(kind, r.Name); sf.param != "" {
+			if sf.param != "" {
 				why = "its module parameter " + sf.param
 			}
 			note(&parser.Diagnostic{Severity: parser.DiagWarning, Subject: r.Range.Ptr(),

@@ -57,6 +57,9 @@ type stockFeature struct {
 	// when the driver fixes it to fixed ("" fixed: it depends on the
 	// device, unknown before connect).
 	param, fixed string
+	// linuxDefault is param's default in Linux, for what is said without
+	// asking the host (CheckXenHost); "" when it is the host's (vcpus).
+	linuxDefault string
 	how          stockHow
 	key          string // stockViaKey: the toolstack key
 	min, max     *int64
@@ -88,7 +91,7 @@ var stockBackends = map[pv.Kind]*stockBackend{
 		{name: pv.KeyMaxRingPageOrder, param: "max_ring_page_order", min: bound(0)},
 		{name: pv.KeyFeatureMaxIndirectSegs, fixed: "256", min: bound(0)},
 		{name: pv.KeyFeatureDiscard, fixed: "1", how: stockViaKey, key: pv.KeyDiscardEnable},
-		{name: pv.KeyFeaturePersistent, param: "feature_persistent", how: stockAtConnect},
+		{name: pv.KeyFeaturePersistent, param: "feature_persistent", linuxDefault: "1", how: stockAtConnect},
 		{name: pv.KeyFeatureFlushCache, how: stockAtConnect},
 		{name: pv.KeyFeatureBarrier, how: stockAtConnect},
 	}},

@@ -41,9 +41,9 @@ dom0 Linux's stock netback and blkback.
 
     - A request for a feature stock blkback decides only when it connects
       (feature-persistent, feature-flush-cache, feature-barrier: persistent=
-      and features=) is a warning: served by it, the request cannot be
-      enforced (xfeat create says so too, and xfeat show says
-      "unenforceable").
+      and features=) is a warning, but for persistent=on (its default
+      parameter's choice): served by it, the request cannot be enforced
+      (xfeat create says so too, and xfeat show says "unenforceable").
     - The budget of xfeat-create(1), with Linux's frontends (the arithmetic
       is there) and the guest's vcpus and kernel command line (extra= or
       cmdline=: xen_netfront.max_queues, xen_blkfront.max_queues,
