@@ -105,3 +105,12 @@ const (
 	KeyDirectIOSafe  = "direct-io-safe"
 	KeySpecification = "specification"
 )
+
+// Bool is how a boolean key is written: "1" or "0" (netif.h and blkif.h
+// define every feature-* flag so; readers take any non-zero number).
+func Bool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

@@ -275,7 +275,7 @@ func (r Rule) Judge(o Observation) (effective, negotiated *string, v Verdict) {
 	if o.FrontendState == pv.Connected {
 		switch {
 		case r.FrontendPresence:
-			negotiated = ptr(boolString(o.Negotiated != nil))
+			negotiated = ptr(pv.Bool(o.Negotiated != nil))
 		case r.FrontendKey == "":
 			negotiated = effective
 		case negotiated == nil && r.FrontendDefault != "":
@@ -323,13 +323,6 @@ func orUnknown(v string) string {
 		return "unknown"
 	}
 	return v
-}
-
-func boolString(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 func ptr(s string) *string { return &s }

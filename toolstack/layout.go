@@ -26,13 +26,6 @@ func randomMAC() string {
 	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0]&0x7f, b[1], b[2])
 }
 
-func boolDigit(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 func vifKeys(d *Device, v *devspec.Vif) {
 	if d.schema == nil {
 		return
@@ -62,7 +55,7 @@ func vifKeys(d *Device, v *devspec.Vif) {
 		typ = "vif_ioemu"
 	}
 	h := u(d.Devid)
-	d.frontendKeys = []kv{{pv.KeyHandle, h}, {pv.KeyMAC, mac}, {pv.KeyTrusted, boolDigit(trusted)}}
+	d.frontendKeys = []kv{{pv.KeyHandle, h}, {pv.KeyMAC, mac}, {pv.KeyTrusted, pv.Bool(trusted)}}
 	d.readOnlyKeys = []kv{{pv.KeyMTU, strconv.Itoa(mtu)}}
 	d.backendKeys = []kv{{pv.KeyScript, script}}
 	if v.Vifname != "" {
@@ -126,14 +119,14 @@ func diskKeys(d *Device, disk *devspec.Disk) {
 	if !strings.HasPrefix(script, "/") {
 		script = "/etc/xen/scripts/" + script
 	}
-	d.frontendKeys = []kv{{pv.KeyVirtualDevice, u(d.Devid)}, {pv.KeyDeviceType, devtype}, {pv.KeyTrusted, boolDigit(trusted)}, {pv.KeyProtocol, pv.ProtocolX8664}}
+	d.frontendKeys = []kv{{pv.KeyVirtualDevice, u(d.Devid)}, {pv.KeyDeviceType, devtype}, {pv.KeyTrusted, pv.Bool(trusted)}, {pv.KeyProtocol, pv.ProtocolX8664}}
 	d.backendKeys = []kv{{pv.KeyParams, target}, {pv.KeyScript, script},
-		{pv.KeyRemovable, boolDigit(devtype == "cdrom")}, {pv.KeyBootable, "1"}, {pv.KeyDev, disk.Vdev},
+		{pv.KeyRemovable, pv.Bool(devtype == "cdrom")}, {pv.KeyBootable, "1"}, {pv.KeyDev, disk.Vdev},
 		{pv.KeyType, "phy"}, {pv.KeyMode, mode}, {pv.KeyDeviceType, devtype}}
 	if disk.DirectIOSafe {
 		d.backendKeys = append(d.backendKeys, kv{pv.KeyDirectIOSafe, "1"})
 	}
-	d.backendKeys = append(d.backendKeys, kv{pv.KeyDiscardEnable, boolDigit(discard)}, kv{pv.KeySpecification, "xen"})
+	d.backendKeys = append(d.backendKeys, kv{pv.KeyDiscardEnable, pv.Bool(discard)}, kv{pv.KeySpecification, "xen"})
 }
 
 // Node is one XenStore node a plan writes.

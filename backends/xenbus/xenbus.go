@@ -205,3 +205,14 @@ func NoteUnavailable(ctx context.Context, c *xsclient.Client, dev *Device, what 
 	}
 	return msg, AppendError(ctx, c, dev, msg)
 }
+
+// ReadUintOr is ReadUint with a default for an absent node: how an end
+// reads what the other end may not have written (netif.h and blkif.h give
+// each optional key's default).
+func ReadUintOr(ctx context.Context, ops xsclient.Ops, path string, bits int, def uint64) (uint64, error) {
+	v, ok, err := ReadUint(ctx, ops, path, bits)
+	if err != nil || !ok {
+		return def, err
+	}
+	return v, nil
+}

@@ -30,26 +30,6 @@ import (
 	"github.com/xfeat/xfeat/xsclient"
 )
 
-// readBackendUint reads a backend key, absent = def. A backend writing
-// garbage is an error.
-func readBackendUint(ctx context.Context, c *xsclient.Client, dev *xenbus.FrontDevice, key string, def uint64) (uint64, error) {
-	v, ok, err := xenbus.ReadUint(ctx, c, dev.Backend+"/"+key, 32)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return def, nil
-	}
-	return v, nil
-}
-
-func b2s(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // Driver is the block frontend driver.
 type Driver struct {
 	Platform platform.Guest
@@ -108,17 +88,17 @@ type Device struct {
 // Talk implements xenbus.FrontendHandler (Linux talk_to_blkback).
 func (d *Device) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error) {
 	d.Disconnect()
-	maxQ, err := readBackendUint(ctx, c, &d.dev, pv.KeyMultiQueueMaxQueues, 1)
+	maxQ, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyMultiQueueMaxQueues, 32, 1)
 	if err != nil {
 		return 0, err
 	}
 	_, mqErr := c.Read(ctx, d.dev.Backend+"/"+pv.KeyMultiQueueMaxQueues)
 	hasMQ := mqErr == nil
-	maxOrder, err := readBackendUint(ctx, c, &d.dev, pv.KeyMaxRingPageOrder, 0)
+	maxOrder, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyMaxRingPageOrder, 32, 0)
 	if err != nil {
 		return 0, err
 	}
-	pers, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeaturePersistent, 0)
+	pers, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyFeaturePersistent, 32, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -187,7 +167,7 @@ func (d *Device) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error)
 		if err := w(pv.KeyProtocol, pv.ProtocolX8664); err != nil {
 			return err
 		}
-		return w(pv.KeyFeaturePersistent, b2s(d.Persistent))
+		return w(pv.KeyFeaturePersistent, pv.Bool(d.Persistent))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("writing the transport keys: %v", err)
@@ -207,7 +187,7 @@ func (d *Device) BackendConnected(ctx context.Context, c *xsclient.Client) error
 		return errors.New("backend published no sectors")
 	}
 	d.Sectors = v
-	ss, err := readBackendUint(ctx, c, &d.dev, pv.KeySectorSize, 512)
+	ss, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeySectorSize, 32, 512)
 	if err != nil {
 		return err
 	}
@@ -215,7 +195,7 @@ func (d *Device) BackendConnected(ctx context.Context, c *xsclient.Client) error
 		return fmt.Errorf("sector-size %d is not a power of two of at least 512", ss)
 	}
 	d.SectorSize = uint32(ss)
-	info, err := readBackendUint(ctx, c, &d.dev, pv.KeyInfo, 0)
+	info, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyInfo, 32, 0)
 	if err != nil {
 		return err
 	}

@@ -2,64 +2,18 @@ package blkfront
 
 import (
 	"context"
-	"errors"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/xfeat/xfeat/backends/platform"
+	"github.com/xfeat/xfeat/backends/frontends/internal/fronttest"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
-	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
 // Tests of blkfront's negotiation (Talk, BackendConnected) against the
 // embedded XenStore, the backend's offer written by the test and the
 // guest's platform a fake. tests/blk runs the data path on a sandbox host.
-
-func xenstore(t *testing.T) *xsclient.Client {
-	t.Helper()
-	s, err := xenstored.New(xenstored.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := net.Pipe()
-	go s.ServeConn(a, 0)
-	c := xsclient.NewClient(b)
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c
-}
-
-type fakeGuest struct{ refs, ports uint32 }
-
-type fakePages struct {
-	g   *fakeGuest
-	mem []byte
-}
-
-type fakeChannel struct{ port uint32 }
-
-func (g *fakeGuest) AllocPages(n int) (platform.Pages, error) {
-	return &fakePages{g: g, mem: make([]byte, n*4096)}, nil
-}
-func (g *fakeGuest) AllocUnbound(context.Context, uint32) (platform.Channel, error) {
-	g.ports++
-	return &fakeChannel{port: g.ports}, nil
-}
-func (p *fakePages) Bytes() []byte { return p.mem }
-func (p *fakePages) Grant(int, uint32, bool) (uint32, error) {
-	p.g.refs++
-	return 100 + p.g.refs, nil
-}
-func (p *fakePages) Free() error { return nil }
-
-func (c *fakeChannel) Port() uint32                       { return c.port }
-func (c *fakeChannel) Notify() error                      { return nil }
-func (c *fakeChannel) Wait(time.Duration) (uint32, error) { return 0, errors.New("closed") }
-func (c *fakeChannel) Kick()                              {}
-func (c *fakeChannel) Close() error                       { return nil }
 
 const (
 	be = "/local/domain/0/backend/vbd/1/51712"
@@ -73,7 +27,7 @@ type rig struct {
 
 func newRig(t *testing.T, drv *Driver, offer map[string]string) *rig {
 	t.Helper()
-	c := xenstore(t)
+	c := fronttest.XenStore(t)
 	for k, v := range offer {
 		if err := c.WriteString(context.Background(), be+"/"+k, v); err != nil {
 			t.Fatal(err)
@@ -92,7 +46,7 @@ func (r *rig) read(t *testing.T, key string) (string, bool) {
 // Two queues of 2^2-page rings: ring-ref0..3 and event-channel under each
 // queue-N, the protocol and persistence written, Initialised returned.
 func TestTalkMultiQueueMultiPage(t *testing.T) {
-	r := newRig(t, &Driver{Platform: &fakeGuest{}, MaxRingPageOrder: -1},
+	r := newRig(t, &Driver{Platform: &fronttest.Guest{}, MaxRingPageOrder: -1},
 		map[string]string{"multi-queue-max-queues": "2", "max-ring-page-order": "2", "feature-persistent": "1"})
 	st, err := r.d.Talk(context.Background(), r.c)
 	if err != nil || st != pv.Initialised {
@@ -119,7 +73,7 @@ func TestTalkMultiQueueMultiPage(t *testing.T) {
 // The guest's wishes cap what it takes; one single-page ring is ring-ref,
 // top level; a backend silent on multi-queue gets no multi-queue-num-queues.
 func TestTalkGuestWishes(t *testing.T) {
-	r := newRig(t, &Driver{Platform: &fakeGuest{}, MaxQueues: 1, MaxRingPageOrder: 0},
+	r := newRig(t, &Driver{Platform: &fronttest.Guest{}, MaxQueues: 1, MaxRingPageOrder: 0},
 		map[string]string{"max-ring-page-order": "4"})
 	if st, err := r.d.Talk(context.Background(), r.c); err != nil || st != pv.Initialised {
 		t.Fatalf("Talk = %s, %v", st, err)
@@ -150,7 +104,7 @@ func TestBackendConnectedChecksTheDisk(t *testing.T) {
 		{map[string]string{"sectors": "2048", "sector-size": "1000"}, "power of two"},
 		{map[string]string{"sectors": "2048", "sector-size": "256"}, "power of two"},
 	} {
-		r := newRig(t, &Driver{Platform: &fakeGuest{}}, c.keys)
+		r := newRig(t, &Driver{Platform: &fronttest.Guest{}}, c.keys)
 		err := r.d.BackendConnected(context.Background(), r.c)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error saying %q", c.keys, err, c.want)

@@ -13,6 +13,7 @@ import (
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -124,22 +125,22 @@ func (d *Device) startIO(ctx context.Context, c *xsclient.Client) error {
 		key string
 		dst *bool
 	}{{pv.KeyFeatureFlushCache, &f.FlushCache}, {pv.KeyFeatureBarrier, &f.Barrier}, {pv.KeyFeatureDiscard, &f.Discard}} {
-		v, err := readBackendUint(ctx, c, &d.dev, kv.key, 0)
+		v, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+kv.key, 32, 0)
 		if err != nil {
 			return err
 		}
 		*kv.dst = v != 0
 	}
-	mi, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureMaxIndirectSegs, 0)
+	mi, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyFeatureMaxIndirectSegs, 32, 0)
 	if err != nil {
 		return err
 	}
 	f.MaxIndirectSegments = int(mi)
-	g, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardGranularity, 512)
+	g, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyDiscardGranularity, 32, 512)
 	if err != nil {
 		return err
 	}
-	a, err := readBackendUint(ctx, c, &d.dev, pv.KeyDiscardAlignment, 0)
+	a, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyDiscardAlignment, 32, 0)
 	if err != nil {
 		return err
 	}

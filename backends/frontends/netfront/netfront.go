@@ -28,26 +28,6 @@ import (
 	"github.com/xfeat/xfeat/xsclient"
 )
 
-// readBackendUint reads a backend key, absent = def. A backend writing
-// garbage is an error.
-func readBackendUint(ctx context.Context, c *xsclient.Client, dev *xenbus.FrontDevice, key string, def uint64) (uint64, error) {
-	v, ok, err := xenbus.ReadUint(ctx, c, dev.Backend+"/"+key, 32)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return def, nil
-	}
-	return v, nil
-}
-
-func b2s(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // Driver is the network frontend driver.
 type Driver struct {
 	Platform platform.Guest
@@ -93,7 +73,7 @@ type Device struct {
 // Talk implements xenbus.FrontendHandler (Linux talk_to_netback).
 func (d *Device) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error) {
 	d.Disconnect()
-	maxQ, err := readBackendUint(ctx, c, &d.dev, pv.KeyMultiQueueMaxQueues, 1)
+	maxQ, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyMultiQueueMaxQueues, 32, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -106,11 +86,11 @@ func (d *Device) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error)
 	if nq < 1 {
 		nq = 1
 	}
-	split, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureSplitEvtchns, 0)
+	split, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyFeatureSplitEvtchns, 32, 0)
 	if err != nil {
 		return 0, err
 	}
-	rxCopy, err := readBackendUint(ctx, c, &d.dev, pv.KeyFeatureRxCopy, 0)
+	rxCopy, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+pv.KeyFeatureRxCopy, 32, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -119,11 +99,11 @@ func (d *Device) Talk(ctx context.Context, c *xsclient.Client) (pv.State, error)
 	}
 	offers := map[string]string{}
 	for _, k := range []string{pv.KeyFeatureSG, pv.KeyFeatureGSOTCPv4, pv.KeyFeatureGSOTCPv6, pv.KeyFeatureIPv6CsumOffl, pv.KeyFeatureNoCsumOffload, pv.KeyFeatureMulticastCtl} {
-		v, err := readBackendUint(ctx, c, &d.dev, k, 0)
+		v, err := xenbus.ReadUintOr(ctx, c, d.dev.Backend+"/"+k, 32, 0)
 		if err != nil {
 			return 0, err
 		}
-		offers[k] = b2s(v != 0)
+		offers[k] = pv.Bool(v != 0)
 	}
 	d.Split = split != 0
 	d.Features = map[string]bool{}

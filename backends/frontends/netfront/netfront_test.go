@@ -2,64 +2,17 @@ package netfront
 
 import (
 	"context"
-	"errors"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/xfeat/xfeat/backends/platform"
+	"github.com/xfeat/xfeat/backends/frontends/internal/fronttest"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/pv"
-	"github.com/xfeat/xfeat/xenstored"
-	"github.com/xfeat/xfeat/xsclient"
 )
 
 // Tests of netfront's negotiation (Talk) against the embedded XenStore, the
 // backend's offer written by the test and the guest's platform a fake:
 // pages are plain memory, grants count up, ports count up.
-
-func xenstore(t *testing.T) *xsclient.Client {
-	t.Helper()
-	s, err := xenstored.New(xenstored.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := net.Pipe()
-	go s.ServeConn(a, 0)
-	c := xsclient.NewClient(b)
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c
-}
-
-type fakeGuest struct{ refs, ports uint32 }
-
-type fakePages struct {
-	g   *fakeGuest
-	mem []byte
-}
-
-type fakeChannel struct{ port uint32 }
-
-func (g *fakeGuest) AllocPages(n int) (platform.Pages, error) {
-	return &fakePages{g: g, mem: make([]byte, n*4096)}, nil
-}
-func (g *fakeGuest) AllocUnbound(context.Context, uint32) (platform.Channel, error) {
-	g.ports++
-	return &fakeChannel{port: g.ports}, nil
-}
-func (p *fakePages) Bytes() []byte { return p.mem }
-func (p *fakePages) Grant(int, uint32, bool) (uint32, error) {
-	p.g.refs++
-	return 100 + p.g.refs, nil
-}
-func (p *fakePages) Free() error { return nil }
-
-func (c *fakeChannel) Port() uint32                       { return c.port }
-func (c *fakeChannel) Notify() error                      { return nil }
-func (c *fakeChannel) Wait(time.Duration) (uint32, error) { return 0, errors.New("closed") }
-func (c *fakeChannel) Kick()                              {}
-func (c *fakeChannel) Close() error                       { return nil }
 
 const (
 	be = "/local/domain/0/backend/vif/1/0"
@@ -71,7 +24,7 @@ const (
 func talk(t *testing.T, drv *Driver, offer map[string]string) (pv.State, map[string]string, error) {
 	t.Helper()
 	ctx := context.Background()
-	c := xenstore(t)
+	c := fronttest.XenStore(t)
 	for k, v := range offer {
 		if err := c.WriteString(ctx, be+"/"+k, v); err != nil {
 			t.Fatal(err)
@@ -106,7 +59,7 @@ var fullOffer = map[string]string{
 // Two queues offered, split channels: per-queue keys under queue-N, the
 // offloads echoed, and Connected (as Linux's netfront goes straight there).
 func TestTalkMultiQueueSplit(t *testing.T) {
-	st, keys, err := talk(t, &Driver{Platform: &fakeGuest{}}, fullOffer)
+	st, keys, err := talk(t, &Driver{Platform: &fronttest.Guest{}}, fullOffer)
 	if err != nil || st != pv.Connected {
 		t.Fatalf("Talk = %s, %v", st, err)
 	}
@@ -139,7 +92,7 @@ func TestTalkMultiQueueSplit(t *testing.T) {
 // no multi-queue-num-queues.
 func TestTalkSingleQueue(t *testing.T) {
 	offer := map[string]string{"feature-rx-copy": "1"}
-	st, keys, err := talk(t, &Driver{Platform: &fakeGuest{}, MaxQueues: 1}, offer)
+	st, keys, err := talk(t, &Driver{Platform: &fronttest.Guest{}, MaxQueues: 1}, offer)
 	if err != nil || st != pv.Connected {
 		t.Fatalf("Talk = %s, %v", st, err)
 	}
@@ -158,10 +111,10 @@ func TestTalkSingleQueue(t *testing.T) {
 // A backend without rx copy cannot be used; one writing garbage where a
 // number belongs is an error naming the key.
 func TestTalkRefusesWhatItCannotUse(t *testing.T) {
-	if _, _, err := talk(t, &Driver{Platform: &fakeGuest{}}, map[string]string{"multi-queue-max-queues": "2"}); err == nil {
+	if _, _, err := talk(t, &Driver{Platform: &fronttest.Guest{}}, map[string]string{"multi-queue-max-queues": "2"}); err == nil {
 		t.Error("a backend without feature-rx-copy was accepted")
 	}
-	_, _, err := talk(t, &Driver{Platform: &fakeGuest{}}, map[string]string{"feature-rx-copy": "1", "multi-queue-max-queues": "two"})
+	_, _, err := talk(t, &Driver{Platform: &fronttest.Guest{}}, map[string]string{"feature-rx-copy": "1", "multi-queue-max-queues": "two"})
 	if err == nil || !strings.Contains(err.Error(), "multi-queue-max-queues") {
 		t.Errorf("garbage offer: %v", err)
 	}
