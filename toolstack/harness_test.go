@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/pv"
@@ -24,26 +25,11 @@ import (
 // returns it with a privileged client.
 func store(t *testing.T) (*xenstored.Server, *xsclient.Client) {
 	t.Helper()
-	s, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(context.Background()); close(done) }()
-	t.Cleanup(func() { s.Close(); <-done })
-	c := dial(t, s.SocketPath())
-	return s, c
+	s := xstest.Serve(t, xenstored.Config{})
+	return s, xstest.Dial(t, s.SocketPath())
 }
 
-func dial(t *testing.T, path string) *xsclient.Client {
-	t.Helper()
-	c, err := xsclient.Dial(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func dial(t *testing.T, path string) *xsclient.Client { return xstest.Dial(t, path) }
 
 func i64(v int64) *int64 { return &v }
 

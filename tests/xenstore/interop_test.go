@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/internal/testutil"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 	"github.com/xfeat/xfeat/xswire"
@@ -34,17 +35,7 @@ func needTool(t *testing.T, name string) string {
 }
 
 // startDaemon runs the daemon in-process on a socket in a temporary rundir.
-func startDaemon(t *testing.T) *xenstored.Server {
-	t.Helper()
-	s, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(context.Background()); close(done) }()
-	t.Cleanup(func() { s.Close(); <-done })
-	return s
-}
+func startDaemon(t *testing.T) *xenstored.Server { return xstest.Serve(t, xenstored.Config{}) }
 
 type result struct {
 	out, err string

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/internal/fronttest"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -27,7 +28,7 @@ type rig struct {
 
 func newRig(t *testing.T, drv *Driver, offer map[string]string) *rig {
 	t.Helper()
-	c := fronttest.XenStore(t)
+	c := xstest.Pipe(t)
 	for k, v := range offer {
 		if err := c.WriteString(context.Background(), be+"/"+k, v); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/frontends/internal/fronttest"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
 )
 
@@ -24,7 +25,7 @@ const (
 func talk(t *testing.T, drv *Driver, offer map[string]string) (pv.State, map[string]string, error) {
 	t.Helper()
 	ctx := context.Background()
-	c := fronttest.XenStore(t)
+	c := xstest.Pipe(t)
 	for k, v := range offer {
 		if err := c.WriteString(ctx, be+"/"+k, v); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xenstored"
@@ -135,22 +136,11 @@ func TestCreateRunTimeoutIsExit3(t *testing.T) {
 // no marker, as a real Xen host's XenStore looks to create.
 func xenStoreOnly(t *testing.T) (func(context.Context, string, bool) (*xsclient.Client, error), *xsclient.Client) {
 	t.Helper()
-	s, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(context.Background()); close(done) }()
-	t.Cleanup(func() { s.Close(); <-done })
+	s := xstest.Serve(t, xenstored.Config{})
 	connect := func(ctx context.Context, _ string, _ bool) (*xsclient.Client, error) {
 		return xsclient.Dial(ctx, s.SocketPath())
 	}
-	c, err := connect(context.Background(), "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return connect, c
+	return connect, xstest.Dial(t, s.SocketPath())
 }
 
 // On a XenStore that is not the sandbox host's, create goes through xl:

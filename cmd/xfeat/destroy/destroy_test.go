@@ -9,6 +9,7 @@ import (
 
 	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xenstored"
@@ -43,21 +44,11 @@ func TestNewCmdDestroyFlags(t *testing.T) {
 // A dry run prints what destroying would run and remove, and does neither:
 // on a real Xen host xl destroy, then the backends' error directories.
 func TestDestroyDryRun(t *testing.T) {
-	s, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(context.Background()); close(done) }()
-	t.Cleanup(func() { s.Close(); <-done })
+	s := xstest.Serve(t, xenstored.Config{})
 	connect := func(ctx context.Context, _ string, _ bool) (*xsclient.Client, error) {
 		return xsclient.Dial(ctx, s.SocketPath())
 	}
-	c, err := connect(context.Background(), "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := xstest.Dial(t, s.SocketPath())
 	ctx := context.Background()
 	fe, be := pv.FrontendPath(5, pv.Vif, 0), pv.BackendPath(0, pv.Vif, 5, 0)
 	for p, v := range map[string]string{

@@ -1,37 +1,17 @@
-// Package fronttest is what the frontends' negotiation tests share: an
-// embedded XenStore the test writes the backend's offer into, and a guest
-// platform whose pages are plain memory and whose grant references and
-// event-channel ports count up, so a test can tell how many a frontend
-// took. Nothing in it moves data: the data paths are tested on a sandbox
+// Package fronttest is the guest platform the frontends' negotiation tests
+// share (beside internal/xstest's embedded XenStore, where a test writes the
+// backend's offer): pages are plain memory, grant references and event-
+// channel ports count up, so a test can tell how many a frontend took. Nothing in it moves data: the data paths are tested on a sandbox
 // host (tests/net, tests/blk).
 package fronttest
 
 import (
 	"context"
 	"errors"
-	"net"
-	"testing"
 	"time"
 
 	"github.com/xfeat/xfeat/backends/platform"
-	"github.com/xfeat/xfeat/xenstored"
-	"github.com/xfeat/xfeat/xsclient"
 )
-
-// XenStore starts an embedded XenStore for the test and returns a dom0
-// client of it; both close when the test ends.
-func XenStore(t testing.TB) *xsclient.Client {
-	t.Helper()
-	s, err := xenstored.New(xenstored.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := net.Pipe()
-	go s.ServeConn(a, 0)
-	c := xsclient.NewClient(b)
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c
-}
 
 // Guest is a platform.Guest that grants references from 101 up and
 // allocates ports from 1 up; Refs and Ports are how many it gave out.
