@@ -101,13 +101,6 @@ func (l Limits) supports(name string) bool { return !slices.Contains(l.Disabled,
 
 func u(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
-func b2s(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // Schema is the feature schema blkback advertises for backend domain be.
 func (l Limits) Schema(be uint32) *schema.Schema {
 	i := func(n int64) *int64 { return &n }
@@ -120,7 +113,7 @@ func (l Limits) Schema(be uint32) *schema.Schema {
 			Desc: "maximum segments of an indirect request (0: no indirect descriptors)", Min: i(0), Max: i(HardMaxIndirectSegments)},
 	}}
 	for _, f := range boolFeatures {
-		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: b2s(l.supports(f.name)), Desc: f.desc}
+		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: pv.Bool(l.supports(f.name)), Desc: f.desc}
 	}
 	return s
 }
@@ -259,10 +252,10 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		for _, kv := range [][2]string{
 			{pv.KeyMultiQueueMaxQueues, u(set.MaxQueues)},
 			{pv.KeyMaxRingPageOrder, u(set.MaxRingPageOrder)},
-			{pv.KeyFeaturePersistent, b2s(set.Persistent)},
-			{pv.KeyFeatureFlushCache, b2s(set.FlushCache)},
-			{pv.KeyFeatureBarrier, b2s(set.Barrier)},
-			{pv.KeyFeatureDiscard, b2s(set.Discard)},
+			{pv.KeyFeaturePersistent, pv.Bool(set.Persistent)},
+			{pv.KeyFeatureFlushCache, pv.Bool(set.FlushCache)},
+			{pv.KeyFeatureBarrier, pv.Bool(set.Barrier)},
+			{pv.KeyFeatureDiscard, pv.Bool(set.Discard)},
 		} {
 			if err := w(kv[0], kv[1]); err != nil {
 				return err
@@ -467,7 +460,7 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 			{pv.KeyPhysicalSectorSize, "512"},
 			{pv.KeyInfo, u(info)},
 			{pv.KeyMode, map[bool]string{true: "r", false: "w"}[v.Settings.ReadOnly]},
-			{pv.KeyFeaturePersistent, b2s(v.Settings.Persistent)},
+			{pv.KeyFeaturePersistent, pv.Bool(v.Settings.Persistent)},
 		} {
 			if err := tx.Write(ctx, be+"/"+kv[0], []byte(kv[1])); err != nil {
 				return err

@@ -99,16 +99,9 @@ func (l Limits) Schema(be uint32) *schema.Schema {
 	}}
 	for _, f := range boolFeatures {
 		def := f.def && l.supports(f.name)
-		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: b2s(def), Desc: f.desc}
+		s.Features[f.name] = &schema.Feature{Name: f.name, Type: schema.Bool, Defval: pv.Bool(def), Desc: f.desc}
 	}
 	return s
-}
-
-func b2s(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 // DataPath serves a connected vif's queues (moving packets). Start runs
@@ -197,11 +190,11 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		}
 		w := func(k, v string) error { return tx.Write(ctx, dev.Backend+"/"+k, []byte(v)) }
 		for _, f := range boolFeatures {
-			if err := w(f.name, b2s(set.Features[f.name])); err != nil {
+			if err := w(f.name, pv.Bool(set.Features[f.name])); err != nil {
 				return err
 			}
 		}
-		if err := w(pv.KeyFeatureDynMulticast, b2s(set.Features[pv.KeyFeatureMulticastCtl])); err != nil {
+		if err := w(pv.KeyFeatureDynMulticast, pv.Bool(set.Features[pv.KeyFeatureMulticastCtl])); err != nil {
 			return err
 		}
 		if err := w(pv.KeyFeatureRxCopy, "1"); err != nil {
