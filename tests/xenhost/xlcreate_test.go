@@ -116,6 +116,9 @@ cfg=$(xh_guest_cfg xc 'vcpus = 2' \
 	"disk = [ \"format=raw,vdev=xvda,access=rw,script=$bs,queues=1,max-ring-page-order=0,discard=off,persistent=off,target=$img\", \"format=raw,vdev=xvdb,access=rw,script=$bs,target=$img2\" ]" \
 	'extra = "console=hvc0 xen_blkfront.max_ring_page_order=2"')
 xh_xenstore before.txt
+$XFEAT create --dry-run "$cfg" > "$XH_OUT/dry-create.out" 2> "$XH_OUT/dry-create.err"; echo $? > "$XH_OUT/dry-create.rc"
+xl list > "$XH_OUT/list-dry.txt"
+xh_xenstore after-dry.txt
 t0=$(date +%s%N)
 $XFEAT create --wait 300s -o json "$cfg" > "$XH_OUT/create.json" 2> "$XH_OUT/create.err"; echo $? > "$XH_OUT/create.rc"
 echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$XH_OUT/create.ms"
@@ -124,6 +127,8 @@ xh_xenstore running.txt
 for d in 0 1 2; do $XFEAT show vif xc/$d -o json > "$XH_OUT/show-vif$d.json"; done
 $XFEAT show disk xc/xvda -o json > "$XH_OUT/show-xvda.json"
 $XFEAT show disk xc/xvdb -o json > "$XH_OUT/show-xvdb.json"
+$XFEAT destroy --dry-run xc > "$XH_OUT/dry-destroy.out" 2> "$XH_OUT/dry-destroy.err"; echo $? > "$XH_OUT/dry-destroy.rc"
+xl list > "$XH_OUT/list-dry-destroy.txt"
 $XFEAT destroy xc 2> "$XH_OUT/destroy.err"; echo $? > "$XH_OUT/destroy.rc"
 xh_xenstore after.txt
 xl list > "$XH_OUT/list-after.txt"
@@ -271,6 +276,45 @@ true
 		}
 	}
 
+	// The dry runs: what would run and be written or removed; nothing
+	// run, nothing written.
+	dryOut := file(t, r, "dry-create.out")
+	if rc := strings.TrimSpace(file(t, r, "dry-create.rc")); rc != "0" {
+		t.Errorf("create --dry-run: exit %s\n%s", rc, file(t, r, "dry-create.err"))
+	}
+	for _, want := range []string{
+		// The file as xl gets it: xfeat's keys out, xl's kept.
+		"\"bridge=xenbr0,script=" + vifScript(cfg) + "\", ",
+		"\nxl create -p /tmp/xfeat-xl-",
+		"/local/domain/0/backend/vif/DOMID/0/multi-queue-max-queues",
+		"/local/domain/0/backend/vbd/DOMID/51712/discard-enable",
+		"\nxl unpause DOMID\n",
+	} {
+		if !strings.Contains(dryOut, want) {
+			t.Errorf("create --dry-run lacks %q:\n%s", want, dryOut)
+		}
+	}
+	if strings.Contains(dryOut, "queues=1") || strings.Contains(dryOut, "tso4=") || strings.Contains(dryOut, "persistent=off") {
+		t.Errorf("create --dry-run: xfeat's keys left in the xl config:\n%s", dryOut)
+	}
+	if l := file(t, r, "list-dry.txt"); strings.Count(strings.TrimSpace(l), "\n") != 1 {
+		t.Errorf("create --dry-run created a domain:\n%s", l)
+	}
+	sameTree(t, "create --dry-run", xenstoreTree(file(t, r, "before.txt")), xenstoreTree(file(t, r, "after-dry.txt")))
+	dd := strings.Split(strings.TrimSpace(file(t, r, "dry-destroy.out")), "\n")
+	if rc := strings.TrimSpace(file(t, r, "dry-destroy.rc")); rc != "0" || dd[0] != "xl destroy "+dom || len(dd) < 2 {
+		t.Errorf("destroy --dry-run: exit %s\n%s%s", rc, file(t, r, "dry-destroy.out"), file(t, r, "dry-destroy.err"))
+	}
+	for _, p := range dd[1:] {
+		// What xfeat removes after xl destroy: the decisions it wrote.
+		if _, ok := xs[p]; !ok || !strings.HasPrefix(p, "/local/domain/0/error/backend/") {
+			t.Errorf("destroy --dry-run names %s: present %v; want a decision directory of the running domain", p, ok)
+		}
+	}
+	if l := file(t, r, "list-dry-destroy.txt"); !strings.Contains(l, "\nxc ") {
+		t.Errorf("destroy --dry-run destroyed the domain:\n%s", l)
+	}
+
 	// destroy: no domain, no node left.
 	if rc := strings.TrimSpace(file(t, r, "destroy.rc")); rc != "0" {
 		t.Errorf("destroy: exit %s\n%s", rc, file(t, r, "destroy.err"))
@@ -303,6 +347,13 @@ true
 	if tmp := file(t, r, "tmpfiles.txt"); !strings.Contains(tmp, "No such file") {
 		t.Errorf("xl config files left: %s", tmp)
 	}
+}
+
+// vifScript is the script= of the first vif of cfg.
+func vifScript(cfg string) string {
+	_, s, _ := strings.Cut(cfg, "script=")
+	s, _, _ = strings.Cut(s, ",")
+	return s
 }
 
 // permsOf is the permissions xenstore-ls -fp shows for path.
