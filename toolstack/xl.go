@@ -46,9 +46,9 @@ import (
 type XlOptions struct {
 	// Xl is the xl command (Host.Xl).
 	Xl string
-	// Wait bounds the wait for every device to be Connected (default
-	// 10 s), and, before it, for the backends that advertise a schema to
-	// decide.
+	// Wait bounds the wait for every device to be Connected once the
+	// guest runs (default 10 s), and, before, the wait for the backends
+	// to probe and, those that advertise a schema, to decide.
 	Wait time.Duration
 	// Progress, if set, gets the device states whenever they change.
 	Progress func([]DeviceState)
@@ -220,9 +220,11 @@ func CreateWithXl(ctx context.Context, c *xsclient.Client, pl *Plan, xlConfig []
 			return fail(fmt.Errorf("xl laid %s out with backend %s, not %s", r.Name(), got.BackendPath, r.BackendPath))
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, o.Wait)
+	// Each wait gets Wait: the backends' probe and decisions before the
+	// guest runs, then the devices' connection, as Create waits.
+	pctx, cancel := context.WithTimeout(ctx, o.Wait)
 	defer cancel()
-	if _, err := waitBackends(wctx, c, refs); err != nil {
+	if _, err := waitBackends(pctx, c, refs); err != nil {
 		return fail(err)
 	}
 	nodes := pl.XlNodes(domid)
@@ -238,12 +240,14 @@ func CreateWithXl(ctx context.Context, c *xsclient.Client, pl *Plan, xlConfig []
 	if err != nil {
 		return fail(fmt.Errorf("writing the requests of domain %d: %w", domid, err))
 	}
-	if err := waitDecided(wctx, c, pl, refs); err != nil {
+	if err := waitDecided(pctx, c, pl, refs); err != nil {
 		return fail(err)
 	}
 	if _, err := runXl(ctx, o.Xl, "unpause", u(domid)); err != nil {
 		return fail(err)
 	}
+	wctx, wcancel := context.WithTimeout(ctx, o.Wait)
+	defer wcancel()
 	states, err := WaitConnected(wctx, c, refs, o.Progress)
 	if err != nil {
 		return fail(err)

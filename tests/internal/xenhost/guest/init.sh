@@ -50,7 +50,9 @@ report() {
 		echo "$p $dev if $n"
 		echo "$p $dev queues $(ls /sys/class/net/$n/queues | grep -c '^tx-')"
 		echo "$p $dev mtu $(cat /sys/class/net/$n/mtu)"
-		ethtool -k "$n" 2>/dev/null | sed -n 's/^\([a-z0-9-]*\): \([a-z]*\).*/\1 \2/p' |
+		# Features and their parts (tcp-segmentation-offload is on while
+		# either tx-tcp-segmentation, IPv4, or tx-tcp6-segmentation is).
+		ethtool -k "$n" 2>/dev/null | sed -n 's/^[[:space:]]*\([a-z0-9-]*\): \([a-z]*\).*/\1 \2/p' |
 			while read -r k v; do echo "$p $dev offload.$k $v"; done
 	done
 	for d in /sys/bus/xen/devices/vbd-*; do
@@ -60,6 +62,8 @@ report() {
 		q=/sys/block/$b/queue
 		echo "$p $dev disk $b"
 		echo "$p $dev queues $(ls /sys/block/$b/mq | wc -l)"
+		# The requests a hardware queue takes: blkfront's ring size.
+		echo "$p $dev ring $(cat /sys/block/$b/mq/0/nr_tags)"
 		echo "$p $dev sectors $(cat /sys/block/$b/size)"
 		echo "$p $dev ro $(cat /sys/block/$b/ro)"
 		for k in discard_max_bytes max_segments max_hw_sectors_kb write_cache nr_requests; do
