@@ -51,14 +51,20 @@ var rules = map[pv.Kind][]Rule{
 	pv.Vif: {
 		{Feature: pv.KeyMultiQueueMaxQueues, FrontendKey: pv.KeyMultiQueueNumQueues, FrontendDefault: "1", BackendDefault: "1", Cap: true,
 			Type: Uint, Desc: "most queues (tx/rx ring pairs) a frontend may use"},
-		{Feature: pv.KeyFeatureSG, FrontendKey: pv.KeyFeatureSG, FrontendDefault: "0", BackendDefault: "0",
-			Type: Bool, Desc: "scatter-gather: a packet may span several requests"},
-		{Feature: pv.KeyFeatureGSOTCPv4, FrontendKey: pv.KeyFeatureGSOTCPv4, FrontendDefault: "0", BackendDefault: "0",
-			Type: Bool, Desc: "TCP segmentation offload for IPv4 (large packets to the frontend)"},
-		{Feature: pv.KeyFeatureGSOTCPv6, FrontendKey: pv.KeyFeatureGSOTCPv6, FrontendDefault: "0", BackendDefault: "0",
-			Type: Bool, Desc: "TCP segmentation offload for IPv6"},
-		{Feature: pv.KeyFeatureIPv6CsumOffl, FrontendKey: pv.KeyFeatureIPv6CsumOffl, FrontendDefault: "0", BackendDefault: "0",
-			Type: Bool, Desc: "checksum offload for IPv6 packets"},
+		// The backend's sg, gso and IPv6 checksum keys say what it accepts
+		// from the guest, so they decide the guest's transmit offloads (a
+		// Linux netfront turns each off when its key is 0). The frontend's
+		// keys of the same names are netif.h's other direction (what the
+		// guest accepts), which no request touches: what the guest uses is
+		// the backend's value, so they have no FrontendKey.
+		{Feature: pv.KeyFeatureSG, BackendDefault: "0",
+			Type: Bool, Desc: "scatter-gather: a packet from the guest may span several requests"},
+		{Feature: pv.KeyFeatureGSOTCPv4, BackendDefault: "0",
+			Type: Bool, Desc: "TCP segmentation offload for IPv4: the guest may send large TCP packets"},
+		{Feature: pv.KeyFeatureGSOTCPv6, BackendDefault: "0",
+			Type: Bool, Desc: "TCP segmentation offload for IPv6: the guest may send large TCP packets"},
+		{Feature: pv.KeyFeatureIPv6CsumOffl, BackendDefault: "0",
+			Type: Bool, Desc: "checksum offload for the guest's IPv6 packets"},
 		{Feature: pv.KeyFeatureNoCsumOffload, FrontendKey: pv.KeyFeatureNoCsumOffload, FrontendDefault: "0", BackendDefault: "0",
 			Type: Bool, Desc: "no IPv4 checksum offload: every packet carries a full checksum"},
 		{Feature: pv.KeyFeatureSplitEvtchns, FrontendKey: pv.KeyEventChannelTx, FrontendPresence: true, BackendDefault: "0",

@@ -134,3 +134,47 @@ func str(p *string) string {
 	}
 	return *p
 }
+
+// tso4=off on a stock backend is feature-gso-tcpv4=0 in the backend
+// directory, and a Linux netfront then sends no large packets, while it
+// still writes its own feature-gso-tcpv4=1 (it accepts them: netif.h's
+// other direction). show's negotiated value is what the guest sends with,
+// the backend's key, never the frontend's same-named one.
+func TestGuestTxOffloadsFollowTheBackendsKeys(t *testing.T) {
+	ctx := context.Background()
+	_, c := store(t)
+	loadDump(t, c, "testdata/xl-stock-guest.xs")
+	be := pv.BackendPath(0, pv.Vif, 1, 0)
+	for _, k := range []string{pv.KeyFeatureGSOTCPv4, pv.KeyFeatureSG} {
+		for p, v := range map[string]string{be + "/" + k: "0", be + "/" + pv.ConfigKey(k): "0"} {
+			if err := c.Write(ctx, p, []byte(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, _ := c.ReadString(ctx, pv.FrontendPath(1, pv.Vif, 0)+"/"+k); v != "1" {
+			t.Fatalf("fixture: the guest's own %s is %q, want 1", k, v)
+		}
+	}
+	ref, err := LookupDevice(ctx, c, 1, pv.Vif, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Show(ctx, c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range r.Features {
+		got[f.Name] = str(f.Requested) + " " + str(f.Effective) + " " + str(f.Negotiated) + " " + string(f.Verdict)
+	}
+	for k, want := range map[string]string{
+		pv.KeyFeatureGSOTCPv4:     "0 0 0 applied",
+		pv.KeyFeatureSG:           "0 0 0 applied",
+		pv.KeyFeatureGSOTCPv6:     "<nil> 1 1 default",
+		pv.KeyFeatureIPv6CsumOffl: "<nil> 1 1 default",
+	} {
+		if got[k] != want {
+			t.Errorf("%s: requested/effective/negotiated/verdict %q, want %q", k, got[k], want)
+		}
+	}
+}

@@ -254,10 +254,10 @@ true
 		want          featureRow
 	}{
 		{"show-vif0.json", "multi-queue-max-queues", featureRow{"1", "2", "1", "1", "applied"}},
-		// Negotiated is the frontend's own feature-gso-tcpv4: netif.h's
-		// other direction (it accepts large packets), which the backend's
-		// key does not touch; the guest's TSO is checked above.
-		{"show-vif0.json", "feature-gso-tcpv4", featureRow{"0", "1", "0", "1", "applied"}},
+		// Negotiated is what the guest sends with: the backend's key (the
+		// guest's own feature-gso-tcpv4 is netif.h's other direction);
+		// the guest's TSO is checked above.
+		{"show-vif0.json", "feature-gso-tcpv4", featureRow{"0", "1", "0", "0", "applied"}},
 		{"show-vif0.json", "feature-sg", featureRow{"<nil>", "1", "1", "1", "default"}},
 		{"show-vif1.json", "multi-queue-max-queues", featureRow{"<nil>", "2", "2", "2", "default"}},
 		{"show-vif2.json", "multi-queue-max-queues", featureRow{"8", "2", "2", "2", "clamped"}},
