@@ -1,7 +1,7 @@
 # Network data path (backends/tap, netback's TAP path, netfront's guest
 # namespaces, tests/net). The tests and `make bench-net` run ping, iperf3,
 # ethtool and ip inside the guests' network namespaces.
-APT_PACKAGES += iperf3 ethtool iproute2 iputils-ping
+APT_PACKAGES += iperf3 ethtool iproute2 iputils-ping util-linux
 BENCH_TARGETS += bench-net
 
 .PHONY: bench-net

@@ -3,6 +3,7 @@
 # xenstore-write and xenstore-ls as the guest.
 APT_PACKAGES  += xenstore-utils
 BENCH_TARGETS += bench-toolstack
+FUZZ_TARGETS  += ./schema:FuzzParseRecord
 DEMO_TARGETS  += demo-sandbox
 
 .PHONY: demo-sandbox bench-toolstack

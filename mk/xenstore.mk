@@ -1,9 +1,9 @@
-# XenStore: xsclient (client library), xenstored (embedded daemon),
+# XenStore: xswire (the wire format), xsclient (client library), xenstored (embedded daemon),
 # tests/xenstore (Debian's xenstore-utils and Xen's test-xenstore against it).
 
 APT_PACKAGES  += xenstore-utils xen-utils-4.17
 BENCH_TARGETS += bench-xenstore
-FUZZ_TARGETS  += ./xsclient:FuzzReadMessage ./xenstored:FuzzRequest
+FUZZ_TARGETS  += ./xswire:FuzzReadMessage ./xenstored:FuzzRequest
 
 .PHONY: bench-xenstore
 # Request/response rate against a bare unix-socket echo server measured in the

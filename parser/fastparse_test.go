@@ -54,7 +54,7 @@ func describeFile(f *File) string {
 // handled src.
 func checkFastPath(t testing.TB, name string, src []byte, opts Options) bool {
 	t.Helper()
-	fast := parseFast(name, src, opts)
+	fast := parseFast(name, bytes.Clone(src), opts) // a copy: Bytes is checked against src
 	slow, diags := parseSlow(name, src, opts)
 	clean := slow != nil && len(diags) == 0
 	if (fast != nil) != clean {
@@ -77,6 +77,9 @@ func checkFastPath(t testing.TB, name string, src []byte, opts Options) bool {
 	}
 	if !bytes.Equal(fast.Bytes(), slow.Bytes()) || !bytes.Equal(fast.Bytes(), src) {
 		t.Fatalf("%s: Bytes() differ\ninput: %q", name, src)
+	}
+	if back, err := rebuild(fast, src); err != nil || !bytes.Equal(back, src) {
+		t.Fatalf("%s: the settings' ranges and text do not give the input back (%v)\ninput: %q", name, err, src)
 	}
 	fo, ferr := Format(fast)
 	so, serr := Format(slow)

@@ -22,7 +22,7 @@ func addSeeds(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, src []byte) {
-		file, diags := Parse("fuzz.cfg", src, Options{})
+		file, diags := Parse("fuzz.cfg", bytes.Clone(src), Options{})
 		if file == nil {
 			if !diags.HasErrors() {
 				t.Fatalf("rejected without an error: %q", src)
@@ -31,6 +31,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if !bytes.Equal(file.Bytes(), src) {
 			t.Fatalf("round trip differs: %q", src)
+		}
+		if back, err := rebuild(file, src); err != nil || !bytes.Equal(back, src) {
+			t.Fatalf("the settings' ranges and text do not give the input back (%v): %q", err, src)
 		}
 		again, diags := Parse("fuzz.cfg", file.Bytes(), Options{})
 		if again == nil || dump(again) != dump(file) {

@@ -261,3 +261,41 @@ func (f *File) ReplaceListValue(name string, index int, v *Value) error {
 	it := items[index]
 	return f.apply(edit{it.Range.Start.Byte, it.Range.End.Byte, valueText(v, lineIndent(f.src, it.Range.Start.Byte))})
 }
+
+// StringCut is a span [Start, End) of the dequoted text of a string value
+// read from the file (Value.Str offsets).
+type StringCut struct {
+	Value      *Value
+	Start, End int
+}
+
+// CutStrings removes the spans from their strings in place: the quotes and
+// escapes of what stays, and everything around the strings, are kept as
+// written. Spans must not overlap; each must lie in a value of this file's
+// current parse that is a quoted string, not joined by `+=` from parts. On
+// failure the File is unchanged.
+func (f *File) CutStrings(cuts []StringCut) error {
+	edits := make([]edit, 0, len(cuts))
+	for _, c := range cuts {
+		v := c.Value
+		if v == nil || v.Kind != KindString || v.Raw == "" || v.Number || v.parts != nil {
+			return fmt.Errorf("cut: not a quoted string read from the file")
+		}
+		if c.Start < 0 || c.End > len(v.Str) || c.Start > c.End {
+			return fmt.Errorf("%s: cut [%d, %d) outside a string of %d bytes", v.Range, c.Start, c.End, len(v.Str))
+		}
+		start, end := v.PosOf(c.Start).Byte, v.PosOf(c.End).Byte
+		if start < v.Range.Start.Byte || end > v.Range.End.Byte || end > len(f.src) || !bytes.Equal(f.src[v.Range.Start.Byte:v.Range.End.Byte], []byte(v.Raw)) {
+			return fmt.Errorf("%s: the value is not from this file's current text", v.Range)
+		}
+		edits = append(edits, edit{start, end, ""})
+	}
+	for i := range edits {
+		for j := range edits {
+			if i != j && edits[i].start < edits[j].end && edits[j].start < edits[i].end {
+				return fmt.Errorf("cut: overlapping spans")
+			}
+		}
+	}
+	return f.apply(edits...)
+}

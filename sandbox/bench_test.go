@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -62,10 +62,10 @@ func BenchmarkConnectTeardown(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.waitState(b, vfe, xenbus.Connected)
-		h.waitState(b, bfe, xenbus.Connected)
-		h.waitState(b, vbe, xenbus.Connected)
-		h.waitState(b, bbe, xenbus.Connected)
+		h.waitState(b, vfe, pv.Connected)
+		h.waitState(b, bfe, pv.Connected)
+		h.waitState(b, vbe, pv.Connected)
+		h.waitState(b, bbe, pv.Connected)
 		h.destroy(b, "vif", 1, dev)
 		h.destroy(b, "vbd", 1, vbdDev)
 		for _, dir := range []string{vfe, vbe, bfe, bbe} {

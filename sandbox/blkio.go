@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 )
 
 // The I/O control socket, <rundir>/io.sock: `xfeat io` (another process)
@@ -33,15 +33,15 @@ const IOSocketName = "io.sock"
 
 // IORequest asks for a workload on one guest disk.
 type IORequest struct {
-	Domid    uint32             `json:"domid"`
-	Devid    uint32             `json:"devid"`
-	Workload frontends.Workload `json:"workload"`
+	Domid    uint32           `json:"domid"`
+	Devid    uint32           `json:"devid"`
+	Workload blkload.Workload `json:"workload"`
 }
 
 type ioReply struct {
-	Progress *frontends.Progress `json:"progress,omitempty"`
-	Result   *frontends.Result   `json:"result,omitempty"`
-	Error    string              `json:"error,omitempty"`
+	Progress *blkload.Progress `json:"progress,omitempty"`
+	Result   *blkload.Result   `json:"result,omitempty"`
+	Error    string            `json:"error,omitempty"`
 }
 
 // serveIO listens on the I/O socket until ctx is done.
@@ -104,7 +104,7 @@ func (h *Host) serveIOConn(ctx context.Context, c net.Conn) {
 		br.ReadByte()
 		cancel()
 	}()
-	res, err := h.RunIO(ctx, req, func(p frontends.Progress) { send(ioReply{Progress: &p}) })
+	res, err := h.RunIO(ctx, req, func(p blkload.Progress) { send(ioReply{Progress: &p}) })
 	if err != nil {
 		send(ioReply{Error: err.Error()})
 		return
@@ -113,55 +113,55 @@ func (h *Host) serveIOConn(ctx context.Context, c net.Conn) {
 }
 
 // RunIO runs a workload on a guest's disk in this host.
-func (h *Host) RunIO(ctx context.Context, req IORequest, progress func(frontends.Progress)) (frontends.Result, error) {
+func (h *Host) RunIO(ctx context.Context, req IORequest, progress func(blkload.Progress)) (blkload.Result, error) {
 	g := h.Guest(req.Domid)
 	if g == nil {
-		return frontends.Result{}, fmt.Errorf("domain %d does not run in this host", req.Domid)
+		return blkload.Result{}, fmt.Errorf("domain %d does not run in this host", req.Domid)
 	}
 	bf := g.Blkfront()
 	if bf == nil {
-		return frontends.Result{}, fmt.Errorf("domain %d runs no frontends", req.Domid)
+		return blkload.Result{}, fmt.Errorf("domain %d runs no frontends", req.Domid)
 	}
 	if bf.Device(req.Devid) == nil {
-		return frontends.Result{}, fmt.Errorf("domain %d has no connected disk %d", req.Domid, req.Devid)
+		return blkload.Result{}, fmt.Errorf("domain %d has no connected disk %d", req.Domid, req.Devid)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	dev, err := bf.WaitConnected(wctx, req.Devid)
 	cancel()
 	if err != nil {
-		return frontends.Result{}, fmt.Errorf("domain %d has no connected disk %d", req.Domid, req.Devid)
+		return blkload.Result{}, fmt.Errorf("domain %d has no connected disk %d", req.Domid, req.Devid)
 	}
-	return frontends.RunWorkload(ctx, dev, req.Workload, progress)
+	return blkload.Run(ctx, dev, req.Workload, progress)
 }
 
 // RunIO asks the host serving rundir to run a workload (see IORequest) and
 // returns its result; progress (may be nil) gets the host's progress
 // reports.
-func RunIO(ctx context.Context, rundir string, req IORequest, progress func(frontends.Progress)) (frontends.Result, error) {
+func RunIO(ctx context.Context, rundir string, req IORequest, progress func(blkload.Progress)) (blkload.Result, error) {
 	path := filepath.Join(rundir, IOSocketName)
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return frontends.Result{}, fmt.Errorf("no sandbox host answers on %s: %w", path, err)
+		return blkload.Result{}, fmt.Errorf("no sandbox host answers on %s: %w", path, err)
 	}
 	defer c.Close()
 	context.AfterFunc(ctx, func() { c.Close() })
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
-		return frontends.Result{}, err
+		return blkload.Result{}, err
 	}
 	dec := json.NewDecoder(bufio.NewReader(c))
 	for {
 		var r ioReply
 		if err := dec.Decode(&r); err != nil {
 			if ctx.Err() != nil {
-				return frontends.Result{}, ctx.Err()
+				return blkload.Result{}, ctx.Err()
 			}
-			return frontends.Result{}, fmt.Errorf("the host closed the I/O socket without a result: %w", err)
+			return blkload.Result{}, fmt.Errorf("the host closed the I/O socket without a result: %w", err)
 		}
 		switch {
 		case r.Error != "":
-			return frontends.Result{}, errors.New(r.Error)
+			return blkload.Result{}, errors.New(r.Error)
 		case r.Result != nil:
 			return *r.Result, nil
 		case r.Progress != nil && progress != nil:

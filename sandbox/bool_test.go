@@ -31,7 +31,7 @@ func TestBoolSpellingsAgree(t *testing.T) {
 				canon, err := f.Check(v)
 				var got devspec.Features
 				var diags parser.Diagnostics
-				if s.DevType == "vif" {
+				if s.Kind == "vif" {
 					var vif *devspec.Vif
 					vif, diags = devspec.ParseVif("bridge=xenbr0,features="+name+":"+v, 0, nil)
 					got = vif.Features
@@ -43,14 +43,14 @@ func TestBoolSpellingsAgree(t *testing.T) {
 				req, ok := got.Lookup(name)
 				switch {
 				case (err == nil) != !diags.HasErrors():
-					t.Errorf("%s %s:%q: schema says %v, spec parser %v", s.DevType, name, v, err, diags)
+					t.Errorf("%s %s:%q: schema says %v, spec parser %v", s.Kind, name, v, err, diags)
 				case err == nil && (!ok || req.Value != canon):
-					t.Errorf("%s %s:%q: schema stores %q, spec parser %q", s.DevType, name, v, canon, req.Value)
+					t.Errorf("%s %s:%q: schema stores %q, spec parser %q", s.Kind, name, v, canon, req.Value)
 				}
 			}
 		}
 		if nbool < 4 {
-			t.Errorf("%s: only %d boolean features advertised", s.DevType, nbool)
+			t.Errorf("%s: only %d boolean features advertised", s.Kind, nbool)
 		}
 	}
 	for _, c := range []struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Files of a host in its rundir.
@@ -197,7 +198,7 @@ func Status(ctx context.Context, rundir string) (HostStatus, error) {
 	}
 	defer c.Close()
 	ids, err := c.Directory(ctx, "/local/domain")
-	if err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+	if err != nil && !errors.Is(err, xswire.ErrNotFound) {
 		return st, nil
 	}
 	st.Running = st.PID != 0

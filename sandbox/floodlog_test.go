@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/internal/hostlog"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // A guest that reconnects its device again and again (each time the
@@ -23,7 +23,7 @@ func TestGuestCannotFloodTheLog(t *testing.T) {
 	})
 	h.createDomain(t, 1, []vifSpec{{devid: 0}}, nil)
 	be := bePath("vif", 1, 0)
-	h.waitState(t, be, xenbus.InitWait)
+	h.waitState(t, be, pv.InitWait)
 	hg := h.hostile(t, 1, "vif", 0)
 
 	const cycles = hostlog.DefaultBurst + 50
@@ -41,20 +41,20 @@ func TestGuestCannotFloodTheLog(t *testing.T) {
 		tx, _ := pages.Grant(0, 0, false)
 		rx, _ := pages.Grant(1, 0, false)
 		hg.write("tx-ring-ref", itoa(tx), "rx-ring-ref", itoa(rx), "event-channel", hg.port(), "request-rx-copy", "1", "state", "4")
-		h.waitState(t, be, xenbus.Connected)
+		h.waitState(t, be, pv.Connected)
 		hg.write("state", "6")
-		h.waitState(t, be, xenbus.Closed)
+		h.waitState(t, be, pv.Closed)
 		if err := pages.Free(); err != nil {
 			t.Fatal(err)
 		}
 		hg.write("state", "1")
-		h.waitState(t, be, xenbus.InitWait)
+		h.waitState(t, be, pv.InitWait)
 	}
 	elapsed := time.Since(start)
 
 	// Another guest is heard.
 	h.createDomain(t, 2, []vifSpec{{devid: 0}}, nil)
-	h.waitState(t, bePath("vif", 2, 0), xenbus.Connected)
+	h.waitState(t, bePath("vif", 2, 0), pv.Connected)
 	h.eventually(t, "guest 2's device logged", func() bool { return lg.contains("netback: vif 2/0: connected") })
 
 	count := func() (logged, held int) {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -31,7 +32,7 @@ func FuzzHostileVif(f *testing.F) {
 
 	h := startHost(f, noFrontends(2))
 	h.createDomain(f, 1, []vifSpec{{devid: 0}}, nil)
-	h.waitState(f, bePath("vif", 1, 0), xenbus.Connected)
+	h.waitState(f, bePath("vif", 1, 0), pv.Connected)
 	h.createDomain(f, 2, nil, nil)
 	good := h.GrantMappings()
 	devid := uint32(0)
@@ -45,8 +46,8 @@ func FuzzHostileVif(f *testing.F) {
 			[][2]string{{"backend", be}, {"backend-id", "0"}, {"state", "1"}, {"handle", d}},
 			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"}})
 		hg := h.hostile(t, 2, "vif", devid)
-		var pages []xenbus.Pages
-		var chans []xenbus.Channel
+		var pages []platform.Pages
+		var chans []platform.Channel
 		val := func(key, v string) string {
 			switch {
 			case v == "g" && (key == "tx-ring-ref" || key == "rx-ring-ref"):
@@ -106,7 +107,7 @@ func FuzzHostileVbd(f *testing.F) {
 	img := imageTB(f, 1<<20)
 	h := startHost(f, noFrontends(2))
 	h.createDomain(f, 1, nil, []vbdSpec{{devid: 51712, params: img}})
-	h.waitState(f, bePath("vbd", 1, 51712), xenbus.Connected)
+	h.waitState(f, bePath("vbd", 1, 51712), pv.Connected)
 	h.createDomain(f, 2, nil, nil)
 	good := h.GrantMappings()
 	devid := uint32(0)
@@ -121,8 +122,8 @@ func FuzzHostileVbd(f *testing.F) {
 			[][2]string{{"frontend", fe}, {"frontend-id", "2"}, {"online", "1"}, {"state", "1"},
 				{"params", img}, {"mode", "w"}, {"type", "phy"}})
 		hg := h.hostile(t, 2, "vbd", devid)
-		var pages []xenbus.Pages
-		var chans []xenbus.Channel
+		var pages []platform.Pages
+		var chans []platform.Channel
 		// "g" in ref0 grants 2^order contiguous pages (as ring-ref or
 		// ring-ref0..N); "g" in ref1 grants one more page for ring-ref1.
 		ord, _ := strconv.Atoi(order)
@@ -218,7 +219,7 @@ func (h *testHost) addGuestDevice(t testing.TB, be, fe string, feKeys, beKeys []
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, be, xenbus.InitWait)
+	h.waitState(t, be, pv.InitWait)
 }
 
 // checkBackendAnswers waits for what the backend at be must do after the
@@ -228,16 +229,16 @@ func (h *testHost) addGuestDevice(t testing.TB, be, fe string, feKeys, beKeys []
 // device at otherBe stayed Connected.
 func (h *testHost) checkBackendAnswers(t testing.TB, be, state, otherBe string) {
 	t.Helper()
-	fs, perr := xenbus.ParseState(state)
+	fs, perr := pv.ParseState(state)
 	var allowed []string
 	switch {
 	case perr != nil:
 		allowed = []string{"5"}
-	case fs == xenbus.Initialised || fs == xenbus.Connected:
+	case fs == pv.Initialised || fs == pv.Connected:
 		allowed = []string{"4", "5"}
-	case fs == xenbus.Closing:
+	case fs == pv.Closing:
 		allowed = []string{"5"}
-	case fs == xenbus.Closed:
+	case fs == pv.Closed:
 		allowed = []string{"6"}
 	default:
 		allowed = []string{"2"}
@@ -259,7 +260,7 @@ func (h *testHost) checkBackendAnswers(t testing.TB, be, state, otherBe string) 
 // and checks that nothing of it stays mapped (the host is back to good
 // grant mappings) and that the guest can end its grants; then it closes the
 // guest's channels.
-func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pages []xenbus.Pages, chans []xenbus.Channel) {
+func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pages []platform.Pages, chans []platform.Channel) {
 	t.Helper()
 	if err := h.xs.Transact(bg, func(txn *xsclient.Tx) error {
 		if err := txn.Write(bg, be+"/online", []byte("0")); err != nil {
@@ -269,7 +270,7 @@ func (h *testHost) teardownGuestDevice(t testing.TB, be, fe string, good int, pa
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, be, xenbus.Closed)
+	h.waitState(t, be, pv.Closed)
 	if n := h.GrantMappings(); n != good {
 		t.Fatalf("grant mappings after teardown: %d, want %d", n, good)
 	}

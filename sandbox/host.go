@@ -11,6 +11,14 @@
 // (<rundir>/io.sock, blkio.go) through which `xfeat io` runs block
 // workloads in a guest's blkfront.
 //
+// Where a feature enters and leaves: what the backends offer enters from
+// Config (Netback and Blkback limits: xfeat host's flags) and leaves as the
+// schemas they advertise; requests are the backends' business
+// (backends/xenbus, netback, blkback), what the guests negotiate the
+// frontends' (netfront, blkfront). The host wires them to its platform
+// (platform.go: package platform's abilities on backends/grant and
+// backends/evtchn).
+//
 // Start, Stop and Status manage a host detached from the calling process
 // (`xfeat host start|stop|status`); Host is the host itself, in process
 // (`xfeat host run`, and tests).
@@ -38,10 +46,13 @@ import (
 
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/evtchn"
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/internal/hostlog"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -66,7 +77,7 @@ type Config struct {
 	BlkbackDataPath blkback.DataPath
 	// NetData serves vifs with TAP devices (netback.TapPath) and gives
 	// every guest with vifs a network namespace xfeat-<name> holding its
-	// end (frontends.NetTap). Needs CAP_NET_ADMIN; without it devices
+	// end (netfront.Tap). Needs CAP_NET_ADMIN; without it devices
 	// still connect and their error node says so. TunPath overrides
 	// /dev/net/tun.
 	NetData bool
@@ -91,8 +102,8 @@ type Host struct {
 
 	nbDriver *netback.Driver
 	bbDriver *blkback.Driver
-	tapPath  *netback.TapPath  // Config.NetData
-	netTap   *frontends.NetTap // Config.NetData
+	tapPath  *netback.TapPath // Config.NetData
+	netTap   *netfront.Tap    // Config.NetData
 	plat     *backendPlatform
 	events   *evtchn.Host
 	lim      *hostlog.Limiter // per domain, before cfg.Logf
@@ -149,7 +160,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if cfg.BlkbackDataPath == nil {
-		cfg.BlkbackDataPath = &blkback.Server{Grants: h.plat, XenStore: h.xs, Logf: h.prefixed("blkback")}
+		cfg.BlkbackDataPath = &blkback.Server{XenStore: h.xs, Logf: h.prefixed("blkback")}
 		h.cfg.BlkbackDataPath = cfg.BlkbackDataPath
 	}
 	h.setupNetData()
@@ -234,6 +245,9 @@ func (h *Host) Run(ctx context.Context) error {
 
 	if err := h.xs.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := tx.Write(ctx, "/local/domain/0/name", []byte("Domain-0")); err != nil {
+			return err
+		}
+		if err := tx.Write(ctx, pv.SandboxMarker, []byte(h.cfg.Rundir)); err != nil {
 			return err
 		}
 		return tx.Write(ctx, "/local/domain/0/domid", []byte("0"))
@@ -379,7 +393,7 @@ type Guest struct {
 // Platform is the guest's memory, grant table and event channels, for a
 // test acting as the guest. It waits until they are set up; nil means
 // setting up failed.
-func (g *Guest) Platform() xenbus.GuestPlatform {
+func (g *Guest) Platform() platform.Guest {
 	<-g.ready
 	if g.plat == nil {
 		return nil
@@ -389,21 +403,21 @@ func (g *Guest) Platform() xenbus.GuestPlatform {
 
 // Netfront and Blkfront are the guest's frontend drivers (nil when the
 // guest runs none); their devices carry the guest's side of the rings.
-func (g *Guest) Netfront() *frontends.Netfront {
+func (g *Guest) Netfront() *netfront.Driver {
 	<-g.ready
 	if g.netfront == nil {
 		return nil
 	}
-	return g.netfront.Driver.(*frontends.Netfront)
+	return g.netfront.Driver.(*netfront.Driver)
 }
 
 // Blkfront is the guest's block frontend driver.
-func (g *Guest) Blkfront() *frontends.Blkfront {
+func (g *Guest) Blkfront() *blkfront.Driver {
 	<-g.ready
 	if g.blkfront == nil {
 		return nil
 	}
-	return g.blkfront.Driver.(*frontends.Blkfront)
+	return g.blkfront.Driver.(*blkfront.Driver)
 }
 
 // Done is closed when the guest has stopped.
@@ -548,7 +562,7 @@ func (h *Host) runGuest(ctx context.Context, g *Guest, d xenstored.Domain) error
 	g.xs = xs
 	defer xs.Close()
 	nf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: h.netfront(plat), Logf: h.prefixed(fmt.Sprintf("guest %d netfront", d.ID))}
-	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &frontends.Blkfront{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
+	bf := &xenbus.FrontendBus{Client: xs, DomID: d.ID, Driver: &blkfront.Driver{Platform: plat, MaxRingPageOrder: -1, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}, Logf: h.prefixed(fmt.Sprintf("guest %d blkfront", d.ID))}
 	h.mu.Lock()
 	g.netfront, g.blkfront = nf, bf
 	h.mu.Unlock()

@@ -16,8 +16,11 @@ import (
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/internal/testutil"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // testHost runs a Host in this process and returns it with a dom0 client
@@ -107,8 +110,8 @@ var (
 	bg = context.Background()
 )
 
-func p(perms ...string) []xsclient.Perm {
-	ps, err := xsclient.ParsePerms(perms)
+func p(perms ...string) []xswire.Perm {
+	ps, err := xswire.ParsePerms(perms)
 	if err != nil {
 		panic(err)
 	}
@@ -234,24 +237,24 @@ func (h *testHost) readOpt(path string) (string, bool) {
 }
 
 // waitState waits until dir/state is want.
-func (h *testHost) waitState(t testing.TB, dir string, want xenbus.State) {
+func (h *testHost) waitState(t testing.TB, dir string, want pv.State) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 15*time.Second)
 	defer cancel()
-	s, err := xenbus.WaitState(ctx, h.xs, dir, func(s xenbus.State) bool { return s == want })
+	s, err := xenbus.WaitState(ctx, h.xs, dir, func(s pv.State) bool { return s == want })
 	if err != nil {
 		cur, _ := h.readOpt(dir + "/state")
-		errNode, _ := h.readOpt(xenbus.ErrorPath(0, dir))
+		errNode, _ := h.readOpt(pv.ErrorNode(0, dir))
 		t.Fatalf("%s: waiting for %s: %v (state %q, error node %q)", dir, want, err, cur, errNode)
 	}
 	_ = s
 }
 
-func bePath(kind string, fe, dev uint32) string { return xenbus.BackendPath(0, kind, fe, dev) }
-func fePath(kind string, fe, dev uint32) string { return xenbus.FrontendPath(fe, kind, dev) }
+func bePath(kind pv.Kind, fe, dev uint32) string { return pv.BackendPath(0, kind, fe, dev) }
+func fePath(kind pv.Kind, fe, dev uint32) string { return pv.FrontendPath(fe, kind, dev) }
 
 // destroy tears a device down as libxl does and checks both ends close.
-func (h *testHost) destroy(t testing.TB, kind string, fe, dev uint32) {
+func (h *testHost) destroy(t testing.TB, kind pv.Kind, fe, dev uint32) {
 	t.Helper()
 	be := bePath(kind, fe, dev)
 	err := h.xs.Transact(bg, func(tx *xsclient.Tx) error {
@@ -263,7 +266,7 @@ func (h *testHost) destroy(t testing.TB, kind string, fe, dev uint32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, be, xenbus.Closed)
+	h.waitState(t, be, pv.Closed)
 }
 
 func image(t *testing.T, size int64) string { return imageTB(t, size) }
@@ -272,11 +275,11 @@ func imageTB(t testing.TB, size int64) string { return testutil.Image(t, size) }
 
 func TestSchemaAdvertised(t *testing.T) {
 	h := startHost(t, nil)
-	for kind, want := range map[string][]string{
+	for kind, want := range map[pv.Kind][]string{
 		"vif": {"multi-queue-max-queues", "feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6", "feature-ipv6-csum-offload", "feature-no-csum-offload", "feature-split-event-channels", "feature-multicast-control"},
 		"vbd": {"multi-queue-max-queues", "max-ring-page-order", "feature-persistent", "feature-max-indirect-segments", "feature-flush-cache", "feature-barrier", "feature-discard"},
 	} {
-		dir := schema.Dir(0, kind)
+		dir := pv.SchemaDir(0, kind)
 		names, err := h.xs.Directory(bg, dir)
 		if err != nil {
 			t.Fatal(err)
@@ -295,11 +298,28 @@ func TestSchemaAdvertised(t *testing.T) {
 			}
 		}
 	}
-	if got := h.read(t, schema.Dir(0, "vif")+"/multi-queue-max-queues-defval"); got != "4" {
+	if got := h.read(t, pv.SchemaDir(0, "vif")+"/multi-queue-max-queues-defval"); got != "4" {
 		t.Errorf("vif multi-queue-max-queues-defval = %q, want 4", got)
 	}
-	if got := h.read(t, schema.Dir(0, "vbd")+"/feature-max-indirect-segments-max"); got != "4096" {
+	if got := h.read(t, pv.SchemaDir(0, "vbd")+"/feature-max-indirect-segments-max"); got != "4096" {
 		t.Errorf("vbd feature-max-indirect-segments-max = %q, want 4096", got)
+	}
+}
+
+// The host marks its XenStore as the sandbox's, so that xfeat's commands
+// build domains here themselves rather than asking xl (toolstack.DetectHost).
+func TestHostMarksItsXenStore(t *testing.T) {
+	h := startHost(t, nil)
+	if got := h.read(t, pv.SandboxMarker); got != h.Rundir() {
+		t.Errorf("%s = %q, want the run directory %q", pv.SandboxMarker, got, h.Rundir())
+	}
+	perms, err := h.xs.GetPerms(bg, pv.SandboxMarker)
+	if err != nil || len(perms) != 1 || perms[0].Domid != 0 || perms[0].Access != 'n' {
+		t.Errorf("%s permissions %v, %v: want dom0's alone", pv.SandboxMarker, perms, err)
+	}
+	host, err := toolstack.DetectHost(bg, h.xs, toolstack.HostProbe{LookPath: func(string) (string, error) { return "/usr/sbin/xl", nil }})
+	if err != nil || host.Kind != toolstack.SandboxHost || host.Rundir != h.Rundir() {
+		t.Errorf("DetectHost: %+v, %v; want the sandbox host, even with xl installed", host, err)
 	}
 }
 
@@ -308,11 +328,11 @@ func TestVifAndVbdConnect(t *testing.T) {
 	img := image(t, 8<<20)
 	h.createDomain(t, 1, []vifSpec{{devid: 0}}, []vbdSpec{{devid: 51712, params: img}})
 	for _, k := range []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 	}{{"vif", 0}, {"vbd", 51712}} {
-		h.waitState(t, bePath(k.kind, 1, k.dev), xenbus.Connected)
-		h.waitState(t, fePath(k.kind, 1, k.dev), xenbus.Connected)
+		h.waitState(t, bePath(k.kind, 1, k.dev), pv.Connected)
+		h.waitState(t, fePath(k.kind, 1, k.dev), pv.Connected)
 	}
 	fe := fePath("vif", 1, 0)
 	if got := h.read(t, fe+"/multi-queue-num-queues"); got != "4" {
@@ -329,8 +349,8 @@ func TestVifAndVbdConnect(t *testing.T) {
 	}
 	h.destroy(t, "vif", 1, 0)
 	h.destroy(t, "vbd", 1, 51712)
-	h.waitState(t, fePath("vif", 1, 0), xenbus.Closed)
-	h.waitState(t, fePath("vbd", 1, 51712), xenbus.Closed)
+	h.waitState(t, fePath("vif", 1, 0), pv.Closed)
+	h.waitState(t, fePath("vbd", 1, 51712), pv.Closed)
 	if n := h.GrantMappings(); n != 0 {
 		t.Errorf("grant mappings after teardown = %d, want 0", n)
 	}

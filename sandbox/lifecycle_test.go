@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -26,16 +26,16 @@ func TestReleaseWithConnectedDevices(t *testing.T) {
 	h := startHost(t, nil)
 	img := image(t, 1<<20)
 	h.createDomain(t, 3, []vifSpec{{devid: 0}}, []vbdSpec{{devid: 51712, params: img}})
-	h.waitState(t, fePath("vif", 3, 0), xenbus.Connected)
-	h.waitState(t, fePath("vbd", 3, 51712), xenbus.Connected)
+	h.waitState(t, fePath("vif", 3, 0), pv.Connected)
+	h.waitState(t, fePath("vbd", 3, 51712), pv.Connected)
 	if h.GrantMappings() == 0 || h.EventChannels() == 0 {
 		t.Fatal("nothing mapped while connected")
 	}
 	if err := h.xs.Release(bg, 3); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, bePath("vif", 3, 0), xenbus.Closed)
-	h.waitState(t, bePath("vbd", 3, 51712), xenbus.Closed)
+	h.waitState(t, bePath("vif", 3, 0), pv.Closed)
+	h.waitState(t, bePath("vbd", 3, 51712), pv.Closed)
 	h.eventually(t, "mappings and channels released", func() bool { return h.GrantMappings() == 0 && h.EventChannels() == 0 })
 	h.eventually(t, "guest stopped", func() bool { return h.Guest(3) == nil })
 	// The toolstack removes the backend dirs: the backends forget them.
@@ -53,7 +53,7 @@ func TestFrontendInitiatedClose(t *testing.T) {
 	h := startHost(t, noFrontends(1))
 	h.createDomain(t, 1, []vifSpec{{devid: 0}}, nil)
 	be := bePath("vif", 1, 0)
-	h.waitState(t, be, xenbus.InitWait)
+	h.waitState(t, be, pv.InitWait)
 	hg := h.hostile(t, 1, "vif", 0)
 	pages, err := hg.g.Platform().AllocPages(2)
 	if err != nil {
@@ -69,17 +69,17 @@ func TestFrontendInitiatedClose(t *testing.T) {
 		}
 	}
 	hg.write("tx-ring-ref", itoa(tx), "rx-ring-ref", itoa(rx), "event-channel", hg.port(), "request-rx-copy", "1", "state", "4")
-	h.waitState(t, be, xenbus.Connected)
+	h.waitState(t, be, pv.Connected)
 	if h.GrantMappings() != 2 || h.EventChannels() != 1 {
 		t.Errorf("connected: %d mappings, %d channels; want 2, 1", h.GrantMappings(), h.EventChannels())
 	}
 	hg.write("state", "5")
-	h.waitState(t, be, xenbus.Closing)
+	h.waitState(t, be, pv.Closing)
 	if h.GrantMappings() != 0 || h.EventChannels() != 0 {
 		t.Errorf("after frontend Closing: %d mappings, %d channels", h.GrantMappings(), h.EventChannels())
 	}
 	hg.write("state", "6")
-	h.waitState(t, be, xenbus.Closed)
+	h.waitState(t, be, pv.Closed)
 	if err := pages.Free(); err != nil {
 		t.Errorf("the guest cannot end its grants after the backend closed: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestFrontendInitiatedClose(t *testing.T) {
 	// The driver comes back: the backend offers the device again and
 	// connects to the new rings.
 	hg.write("state", "1")
-	h.waitState(t, be, xenbus.InitWait)
+	h.waitState(t, be, pv.InitWait)
 	pages, err = hg.g.Platform().AllocPages(2)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestFrontendInitiatedClose(t *testing.T) {
 	tx, _ = pages.Grant(0, 0, false)
 	rx, _ = pages.Grant(1, 0, false)
 	hg.write("tx-ring-ref", itoa(tx), "rx-ring-ref", itoa(rx), "event-channel", hg.port(), "state", "4")
-	h.waitState(t, be, xenbus.Connected)
+	h.waitState(t, be, pv.Connected)
 	if h.GrantMappings() != 2 || h.EventChannels() != 1 {
 		t.Errorf("reconnected: %d mappings, %d channels; want 2, 1", h.GrantMappings(), h.EventChannels())
 	}
@@ -113,9 +113,9 @@ func TestBadConfigRefusedButDeviceConnects(t *testing.T) {
 	h.createDomain(t, 1, []vifSpec{{devid: 0, config: map[string]string{
 		"multi-queue-max-queues": "lots", "feature-warp-drive": "1", "feature-sg": "maybe"}}}, nil)
 	be := bePath("vif", 1, 0)
-	h.waitState(t, be, xenbus.Connected)
-	h.waitState(t, fePath("vif", 1, 0), xenbus.Connected)
-	msg := h.read(t, xenbus.ErrorPath(0, be))
+	h.waitState(t, be, pv.Connected)
+	h.waitState(t, fePath("vif", 1, 0), pv.Connected)
+	msg := h.read(t, pv.ErrorNode(0, be))
 	for _, f := range []string{"multi-queue-max-queues", "feature-warp-drive", "feature-sg"} {
 		if !schema.ErrorNames(msg, f) {
 			t.Errorf("error node %q does not name %s", msg, f)
@@ -130,7 +130,7 @@ func TestBadConfigRefusedButDeviceConnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.eventually(t, "error node removed", func() bool {
-		ok, _ := h.xs.Exists(bg, xenbus.ErrorDir(0, be))
+		ok, _ := h.xs.Exists(bg, pv.ErrorDir(0, be))
 		return !ok
 	})
 }
@@ -141,8 +141,8 @@ func TestReintroduceRightAfterRelease(t *testing.T) {
 	h := startHost(t, nil)
 	for i := 0; i < 15; i++ {
 		h.createDomain(t, 1, []vifSpec{{devid: 0}}, nil)
-		h.waitState(t, bePath("vif", 1, 0), xenbus.Connected)
-		h.waitState(t, fePath("vif", 1, 0), xenbus.Connected)
+		h.waitState(t, bePath("vif", 1, 0), pv.Connected)
+		h.waitState(t, fePath("vif", 1, 0), pv.Connected)
 		h.destroy(t, "vif", 1, 0)
 		for _, p := range []string{"/local/domain/1", "/local/domain/0/backend/vif/1", "/libxl/1"} {
 			if err := h.xs.Rm(bg, p); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -36,8 +36,8 @@ func TestBackendSeedsKeysAtInitWait(t *testing.T) {
 		[]vifSpec{{devid: 0, config: map[string]string{"multi-queue-max-queues": "2", "feature-sg": "0"}}},
 		[]vbdSpec{{devid: 51712, params: img, config: map[string]string{"max-ring-page-order": "1", "feature-max-indirect-segments": "0", "feature-persistent": "0"}}})
 	vif, vbd := bePath("vif", 1, 0), bePath("vbd", 1, 51712)
-	h.waitState(t, vif, xenbus.InitWait)
-	h.waitState(t, vbd, xenbus.InitWait)
+	h.waitState(t, vif, pv.InitWait)
+	h.waitState(t, vbd, pv.InitWait)
 	for path, want := range map[string]string{
 		vif + "/multi-queue-max-queues":       "2",
 		vif + "/feature-sg":                   "0",
@@ -60,7 +60,7 @@ func TestBackendSeedsKeysAtInitWait(t *testing.T) {
 	}
 	// Everything asked for was honoured: no error node.
 	for _, be := range []string{vif, vbd} {
-		if v, ok := h.readOpt(xenbus.ErrorPath(0, be)); ok {
+		if v, ok := h.readOpt(pv.ErrorNode(0, be)); ok {
 			t.Errorf("%s: unexpected error node %q", be, v)
 		}
 	}
@@ -97,11 +97,11 @@ func TestNegotiationLayouts(t *testing.T) {
 			{devid: 51728, params: img, mode: "r", config: map[string]string{"multi-queue-max-queues": "2", "max-ring-page-order": "2"}},
 		})
 	for _, d := range []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 	}{{"vif", 0}, {"vif", 1}, {"vbd", 51712}, {"vbd", 51728}} {
-		h.waitState(t, bePath(d.kind, 1, d.dev), xenbus.Connected)
-		h.waitState(t, fePath(d.kind, 1, d.dev), xenbus.Connected)
+		h.waitState(t, bePath(d.kind, 1, d.dev), pv.Connected)
+		h.waitState(t, fePath(d.kind, 1, d.dev), pv.Connected)
 	}
 	has := func(path string) bool { _, ok := h.readOpt(path); return ok }
 
@@ -192,11 +192,11 @@ func TestNegotiationLayouts(t *testing.T) {
 		t.Errorf("event channels = %d, want %d", n, want)
 	}
 	for _, d := range []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 	}{{"vif", 0}, {"vif", 1}, {"vbd", 51712}, {"vbd", 51728}} {
 		h.destroy(t, d.kind, 1, d.dev)
-		h.waitState(t, fePath(d.kind, 1, d.dev), xenbus.Closed)
+		h.waitState(t, fePath(d.kind, 1, d.dev), pv.Closed)
 	}
 	if n := h.GrantMappings(); n != 0 {
 		t.Errorf("grant mappings after teardown = %d", n)
@@ -217,19 +217,22 @@ func TestClampedRequestIsReported(t *testing.T) {
 		[]vifSpec{{devid: 0, config: map[string]string{"multi-queue-max-queues": "8"}}},
 		[]vbdSpec{{devid: 51712, params: img, config: map[string]string{"max-ring-page-order": "3", "feature-barrier": "1"}}})
 	vif, vbd := bePath("vif", 1, 0), bePath("vbd", 1, 51712)
-	h.waitState(t, vif, xenbus.Connected)
-	h.waitState(t, vbd, xenbus.Connected)
-	h.waitState(t, fePath("vbd", 1, 51712), xenbus.Connected)
+	h.waitState(t, vif, pv.Connected)
+	h.waitState(t, vbd, pv.Connected)
+	h.waitState(t, fePath("vbd", 1, 51712), pv.Connected)
 
 	for _, c := range []struct {
-		be, kind, feature, effective, fe string
-		want                             schema.Verdict
+		be                 string
+		kind               pv.Kind
+		feature, effective string
+		fe                 string
+		want               schema.Verdict
 	}{
 		{vif, "vif", "multi-queue-max-queues", "2", fePath("vif", 1, 0), schema.Clamped},
 		{vbd, "vbd", "max-ring-page-order", "1", fePath("vbd", 1, 51712), schema.Clamped},
 		{vbd, "vbd", "feature-barrier", "0", fePath("vbd", 1, 51712), schema.Refused},
 	} {
-		msg := h.read(t, xenbus.ErrorPath(0, c.be))
+		msg := h.read(t, pv.ErrorNode(0, c.be))
 		if !schema.ErrorNames(msg, c.feature) {
 			t.Errorf("%s error node %q does not name %s", c.kind, msg, c.feature)
 		}
@@ -248,8 +251,12 @@ func TestClampedRequestIsReported(t *testing.T) {
 				neg = &v
 			}
 		}
+		d, err := schema.ParseRecord(c.feature, h.read(t, pv.DecisionNode(0, c.be, c.feature)))
+		if err != nil {
+			t.Errorf("%s %s: %v", c.kind, c.feature, err)
+		}
 		_, _, v := r.Judge(schema.Observation{Requested: &req, Effective: &eff, Negotiated: neg,
-			BackendState: 4, FrontendState: 4, BackendError: schema.ErrorNames(msg, c.feature)})
+			BackendState: 4, FrontendState: 4, Decided: d.Action})
 		if v != c.want {
 			t.Errorf("%s %s: verdict %s, want %s", c.kind, c.feature, v, c.want)
 		}
@@ -271,13 +278,13 @@ func TestMissingImageFailsOnlyThatDevice(t *testing.T) {
 		{devid: 51728, params: img},
 	})
 	bad := bePath("vbd", 1, 51712)
-	h.waitState(t, bad, xenbus.Closing)
-	msg := h.read(t, xenbus.ErrorPath(0, bad))
+	h.waitState(t, bad, pv.Closing)
+	msg := h.read(t, pv.ErrorNode(0, bad))
 	if !strings.Contains(msg, "params") || !strings.Contains(msg, "nonexistent.img") {
 		t.Errorf("error node %q does not say the image is missing", msg)
 	}
-	h.waitState(t, bePath("vbd", 1, 51728), xenbus.Connected)
-	h.waitState(t, fePath("vbd", 1, 51728), xenbus.Connected)
+	h.waitState(t, bePath("vbd", 1, 51728), pv.Connected)
+	h.waitState(t, fePath("vbd", 1, 51728), pv.Connected)
 	if st, _ := h.readOpt(fePath("vbd", 1, 51712) + "/state"); st == "4" || st == "3" {
 		t.Errorf("frontend of the failed device went to %s", st)
 	}
@@ -294,7 +301,7 @@ type hostileGuest struct {
 	g  *Guest
 }
 
-func (h *testHost) hostile(t testing.TB, id uint32, kind string, dev uint32) *hostileGuest {
+func (h *testHost) hostile(t testing.TB, id uint32, kind pv.Kind, dev uint32) *hostileGuest {
 	t.Helper()
 	var g *Guest
 	for deadline := time.Now().Add(5 * time.Second); g == nil; {
@@ -352,20 +359,20 @@ func TestHostileGuestsFailOnlyTheirDevice(t *testing.T) {
 	img := image(t, 1<<20)
 	// A well-behaved guest, connected throughout.
 	h.createDomain(t, 1, []vifSpec{{devid: 0}}, []vbdSpec{{devid: 51712, params: img}})
-	h.waitState(t, bePath("vif", 1, 0), xenbus.Connected)
-	h.waitState(t, bePath("vbd", 1, 51712), xenbus.Connected)
+	h.waitState(t, bePath("vif", 1, 0), pv.Connected)
+	h.waitState(t, bePath("vbd", 1, 51712), pv.Connected)
 	// The hostile guest's devices.
 	h.createDomain(t, 2,
 		[]vifSpec{{devid: 0}, {devid: 1}, {devid: 2}, {devid: 3}, {devid: 4}},
 		[]vbdSpec{{devid: 51712, params: img}, {devid: 51728, params: img}, {devid: 51744, params: img}, {devid: 51760, params: img}})
 	for _, k := range []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 	}{{"vif", 0}, {"vif", 1}, {"vif", 2}, {"vif", 3}, {"vif", 4}, {"vbd", 51712}, {"vbd", 51728}, {"vbd", 51744}, {"vbd", 51760}} {
-		h.waitState(t, bePath(k.kind, 2, k.dev), xenbus.InitWait)
+		h.waitState(t, bePath(k.kind, 2, k.dev), pv.InitWait)
 	}
 	cases := []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 		act  func(hg *hostileGuest)
 		says string
@@ -406,8 +413,8 @@ func TestHostileGuestsFailOnlyTheirDevice(t *testing.T) {
 	}
 	for _, c := range cases {
 		be := bePath(c.kind, 2, c.dev)
-		h.waitState(t, be, xenbus.Closing)
-		msg := h.read(t, xenbus.ErrorPath(0, be))
+		h.waitState(t, be, pv.Closing)
+		msg := h.read(t, pv.ErrorNode(0, be))
 		if !strings.Contains(msg, c.says) {
 			t.Errorf("%s %d: error node %q does not mention %q", c.kind, c.dev, msg, c.says)
 		}
@@ -415,7 +422,7 @@ func TestHostileGuestsFailOnlyTheirDevice(t *testing.T) {
 	// Nothing the hostile guest did left a mapping or channel behind, and
 	// the good guest is still connected.
 	for _, k := range []struct {
-		kind string
+		kind pv.Kind
 		dev  uint32
 	}{{"vif", 0}, {"vbd", 51712}} {
 		if s := h.read(t, bePath(k.kind, 1, k.dev)+"/state"); s != "4" {

@@ -13,7 +13,7 @@ import (
 	"github.com/xfeat/xfeat/backends/evtchn"
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/backends/grant"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/backends/platform"
 )
 
 // Where a domain's files live: all in <rundir>/domains, next to the
@@ -31,7 +31,7 @@ func eventDir(rundir string) string { return filepath.Join(rundir, "domains") }
 // device of every guest the sandbox runs.
 const backendMaxChannels = 1 << 16
 
-// channel adapts an evtchn port to xenbus.Channel; Close closes the port
+// channel adapts an evtchn port to platform.Channel; Close closes the port
 // (EVTCHNOP_close) once.
 type channel struct {
 	host  *evtchn.Host
@@ -57,7 +57,7 @@ func (c *channel) Close() error {
 	return err
 }
 
-func openChannel(h *evtchn.Host, dom evtchn.DomID, port evtchn.Port, count *atomic.Int64) (xenbus.Channel, error) {
+func openChannel(h *evtchn.Host, dom evtchn.DomID, port evtchn.Port, count *atomic.Int64) (platform.Channel, error) {
 	ch, err := h.Channel(dom, port)
 	if err != nil {
 		h.CloseChannel(dom, port)
@@ -70,7 +70,7 @@ func openChannel(h *evtchn.Host, dom evtchn.DomID, port evtchn.Port, count *atom
 }
 
 // backendPlatform is dom0's access to the guests' grants and event channels
-// (xenbus.BackendPlatform). It opens a guest's grant files on first use with
+// (platform.Backend). It opens a guest's grant files on first use with
 // its own mappings, so a guest stopping never pulls memory from under a
 // backend: the view is closed only when its last mapping is gone.
 type backendPlatform struct {
@@ -141,7 +141,7 @@ func (p *backendPlatform) forget(fe uint32) {
 	}
 }
 
-// unrefLocked gives back one reference (a mapping, OpenGrants, a copier) to
+// unrefLocked gives back one reference (a guestGrants, a ring mapping) to
 // v, guest fe's view; the last one of a guest that is gone closes its grant
 // domain and forgets the view. Must hold p.mu.
 func (p *backendPlatform) unrefLocked(fe uint32, v *guestView) {
@@ -181,77 +181,109 @@ func (p *backendPlatform) close() {
 	p.events.RemoveDomain(evtchn.DomID(p.self))
 }
 
-// grantMapping is one page (Map) or a multi-page ring (MapRing).
-type grantMapping struct {
+// guestGrants is dom0's access to one guest's grants
+// (platform.GrantMapper and platform.GrantCopier): it holds a reference to
+// the guest's view until Close, and every ring it maps holds one of its
+// own until unmapped.
+type guestGrants struct {
 	p    *backendPlatform
 	fe   uint32
 	v    *guestView
-	page grant.Mapping
-	ring *grant.RingMapping
 	once sync.Once
 }
 
-// dropRef gives back the reference to the guest's view that m held. It runs
-// once per mapping, under m.once.
-func (m *grantMapping) dropRef() {
-	m.p.mu.Lock()
-	m.p.unrefLocked(m.fe, m.v)
-	m.p.mu.Unlock()
-}
-
-func (m *grantMapping) Bytes() []byte {
-	if m.ring != nil {
-		return m.ring.Mem
-	}
-	return m.page.Page
-}
-
-func (m *grantMapping) Unmap() error {
-	var err error
-	m.once.Do(func() {
-		if m.ring != nil {
-			err = m.v.mapper.UnmapRing(m.ring)
-		} else {
-			err = m.v.mapper.Unmap(m.page.Handle)
-		}
-		m.dropRef()
-	})
-	return err
-}
-
-// MapGrants implements xenbus.GrantMapper.
-func (p *backendPlatform) MapGrants(ctx context.Context, fe uint32, refs []uint32, writable bool) (xenbus.Mapping, error) {
-	if len(refs) == 0 {
-		return nil, errors.New("no grant references")
-	}
-	if len(refs) > 1 && !writable {
-		return nil, errors.New("multi-page rings are mapped writable")
-	}
+// open takes a reference to guest fe's view for a new guestGrants.
+func (p *backendPlatform) open(fe uint32) (*guestGrants, error) {
 	v, err := p.view(fe)
-	if err != nil {
-		return nil, err
-	}
-	m := &grantMapping{p: p, fe: fe, v: v}
-	if len(refs) == 1 {
-		m.page, err = v.mapper.Map(grant.Ref(refs[0]), !writable)
-	} else {
-		gr := make([]grant.Ref, len(refs))
-		for i, r := range refs {
-			gr[i] = grant.Ref(r)
-		}
-		m.ring, err = v.mapper.MapRing(gr)
-	}
 	if err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
 	v.live++
 	p.mu.Unlock()
+	return &guestGrants{p: p, fe: fe, v: v}, nil
+}
+
+// MapGrants implements platform.Backend.
+func (p *backendPlatform) MapGrants(fe uint32) (platform.GrantMapper, error) { return p.open(fe) }
+
+// CopyGrants implements platform.Backend.
+func (p *backendPlatform) CopyGrants(fe uint32) (platform.GrantCopier, error) { return p.open(fe) }
+
+// Map implements platform.GrantMapper.
+func (g *guestGrants) Map(refs []grant.Ref, writable bool, pages [][]byte, handles []grant.Handle) error {
+	return g.v.mapper.MapBatch(refs, writable, pages, handles)
+}
+
+// Unmap implements platform.GrantMapper.
+func (g *guestGrants) Unmap(handles []grant.Handle) error { return g.v.mapper.UnmapBatch(handles) }
+
+// Copy implements platform.GrantCopier.
+func (g *guestGrants) Copy(ops []grant.CopyOp) int { return g.v.mapper.Copy(ops) }
+
+// Close implements platform.GrantMapper and platform.GrantCopier: it gives
+// back the reference to the guest's view, once.
+func (g *guestGrants) Close() error {
+	g.once.Do(func() {
+		g.p.mu.Lock()
+		g.p.unrefLocked(g.fe, g.v)
+		g.p.mu.Unlock()
+	})
+	return nil
+}
+
+// MapRing implements platform.GrantMapper: one page or a multi-page ring,
+// writable, holding its own reference to the guest's view.
+func (g *guestGrants) MapRing(refs []grant.Ref) (platform.Mapping, error) {
+	if len(refs) == 0 {
+		return nil, errors.New("no grant references")
+	}
+	m := &ringMapping{g: &guestGrants{p: g.p, fe: g.fe, v: g.v}}
+	var err error
+	if len(refs) == 1 {
+		m.page, err = g.v.mapper.Map(refs[0], false)
+	} else {
+		m.ring, err = g.v.mapper.MapRing(refs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	g.p.mu.Lock()
+	g.v.live++
+	g.p.mu.Unlock()
 	return m, nil
 }
 
-// BindInterdomain implements xenbus.EventBinder.
-func (p *backendPlatform) BindInterdomain(ctx context.Context, remote, remotePort uint32) (xenbus.Channel, error) {
+// ringMapping is one page or a multi-page ring MapRing mapped.
+type ringMapping struct {
+	g    *guestGrants // its own reference, given back on Unmap
+	page grant.Mapping
+	ring *grant.RingMapping
+	once sync.Once
+}
+
+func (m *ringMapping) Bytes() []byte {
+	if m.ring != nil {
+		return m.ring.Mem
+	}
+	return m.page.Page
+}
+
+func (m *ringMapping) Unmap() error {
+	var err error
+	m.once.Do(func() {
+		if m.ring != nil {
+			err = m.g.v.mapper.UnmapRing(m.ring)
+		} else {
+			err = m.g.v.mapper.Unmap(m.page.Handle)
+		}
+		m.g.Close()
+	})
+	return err
+}
+
+// BindInterdomain implements platform.EventChannels.
+func (p *backendPlatform) BindInterdomain(ctx context.Context, remote, remotePort uint32) (platform.Channel, error) {
 	if remote >= 0x7FF0 {
 		return nil, fmt.Errorf("no domain %d", remote)
 	}
@@ -263,7 +295,7 @@ func (p *backendPlatform) BindInterdomain(ctx context.Context, remote, remotePor
 }
 
 // guestPlatform is one guest's memory, grant table and event channels
-// (xenbus.GuestPlatform).
+// (platform.Guest).
 type guestPlatform struct {
 	dir    string
 	id     uint32
@@ -302,8 +334,8 @@ func (g *guestPlatform) close() {
 	grant.RemoveDomain(g.dir, grant.DomID(g.id))
 }
 
-// AllocUnbound implements xenbus.GuestPlatform.
-func (g *guestPlatform) AllocUnbound(ctx context.Context, remote uint32) (xenbus.Channel, error) {
+// AllocUnbound implements platform.Guest.
+func (g *guestPlatform) AllocUnbound(ctx context.Context, remote uint32) (platform.Channel, error) {
 	port, err := g.events.AllocUnbound(evtchn.DomID(g.id), evtchn.DomID(remote))
 	if err != nil {
 		return nil, err
@@ -311,9 +343,9 @@ func (g *guestPlatform) AllocUnbound(ctx context.Context, remote uint32) (xenbus
 	return openChannel(g.events, evtchn.DomID(g.id), port, nil)
 }
 
-// AllocPages implements xenbus.GuestPlatform: n contiguous free frames,
+// AllocPages implements platform.Guest: n contiguous free frames,
 // zeroed.
-func (g *guestPlatform) AllocPages(n int) (xenbus.Pages, error) {
+func (g *guestPlatform) AllocPages(n int) (platform.Pages, error) {
 	if n < 1 {
 		return nil, errors.New("no pages asked for")
 	}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/backends/blkback"
+	"github.com/xfeat/xfeat/pv"
 
 	"github.com/xfeat/xfeat/backends/ring"
-	"github.com/xfeat/xfeat/backends/xenbus"
 )
 
 // TestRingsAndChannelsAreShared: what a connected frontend puts on its ring
@@ -21,8 +21,8 @@ func TestRingsAndChannelsAreShared(t *testing.T) {
 	img := image(t, 1<<20)
 	h.createDomain(t, 1, []vifSpec{{devid: 0, config: map[string]string{"multi-queue-max-queues": "2"}}},
 		[]vbdSpec{{devid: 51712, params: img, config: map[string]string{"multi-queue-max-queues": "1", "max-ring-page-order": "2"}}})
-	h.waitState(t, fePath("vbd", 1, 51712), xenbus.Connected)
-	h.waitState(t, bePath("vif", 1, 0), xenbus.Connected)
+	h.waitState(t, fePath("vbd", 1, 51712), pv.Connected)
+	h.waitState(t, bePath("vif", 1, 0), pv.Connected)
 
 	g := h.Guest(1)
 	front := g.Blkfront().Device(51712)
@@ -173,7 +173,7 @@ func TestDataPathHook(t *testing.T) {
 	dp.h = h.Host
 	img := image(t, 1<<20)
 	h.createDomain(t, 1, nil, []vbdSpec{{devid: 51712, params: img, config: map[string]string{"multi-queue-max-queues": "2"}}})
-	h.waitState(t, fePath("vbd", 1, 51712), xenbus.Connected)
+	h.waitState(t, fePath("vbd", 1, 51712), pv.Connected)
 	if dp.started.Load() != 1 {
 		t.Fatalf("data path started %d times", dp.started.Load())
 	}

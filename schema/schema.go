@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Type is the value type of a feature.
@@ -36,10 +38,6 @@ const (
 	SuffixValues = "-values"
 )
 
-// ConfigPrefix prefixes the node a toolstack writes for a requested feature in
-// the device's backend directory: config-<name>.
-const ConfigPrefix = "config-"
-
 // Feature is one controllable feature as a backend advertises it.
 type Feature struct {
 	Name   string
@@ -50,22 +48,28 @@ type Feature struct {
 	Min, Max *int64
 	// Values lists the allowed strings of a string feature; empty means any.
 	Values []string
+	// AtConnect means the backend decides this feature only when it
+	// connects, from what it finds then, after the toolstack's last word:
+	// a request for anything but its default can be neither applied nor
+	// checked beforehand (Decide: Unenforceable). A stock Linux blkback's
+	// feature-persistent is one. Never advertised: a backend that
+	// advertises a schema honours what it lists.
+	AtConnect bool
 }
 
-// Schema is what one backend domain advertises for one device type.
+// Schema is what one backend domain advertises for one device kind.
 type Schema struct {
 	Backend  uint32 // backend domain id
-	DevType  string // backend device kind: vif, vbd
+	Kind     pv.Kind
 	Features map[string]*Feature
+	// From says where the schema was read, for messages; "" means
+	// advertised by the backend in Dir. A stock backend's description
+	// (made by the toolstack from what it knows of the backend) says so.
+	From string
 }
 
-// Dir is the XenStore directory holding a backend's schema.
-func Dir(backend uint32, devType string) string {
-	return fmt.Sprintf("/local/domain/%d/backend/%s/features", backend, devType)
-}
-
-// Dir returns the directory s is read from or written to.
-func (s *Schema) Dir() string { return Dir(s.Backend, s.DevType) }
+// Dir returns the directory s is read from or written to (pv.SchemaDir).
+func (s *Schema) Dir() string { return pv.SchemaDir(s.Backend, s.Kind) }
 
 // Names returns the feature names in sorted order.
 func (s *Schema) Names() []string {
@@ -115,13 +119,13 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("schema node %s: %s", e.Path, e.Msg) }
 
-// Parse builds the schema of backend/devType from its directory listing
-// (node name relative to Dir, to value). Nodes that belong to no feature with
+// Parse builds the schema of backend/kind from its directory listing
+// (node name relative to pv.SchemaDir, to value). Nodes that belong to no feature with
 // a -type are reported; an unknown type, a bound that does not parse, a
 // default outside the bounds, or min > max is an error naming the node.
-func Parse(backend uint32, devType string, entries map[string]string) (*Schema, error) {
-	s := &Schema{Backend: backend, DevType: devType, Features: map[string]*Feature{}}
-	dir := Dir(backend, devType)
+func Parse(backend uint32, kind pv.Kind, entries map[string]string) (*Schema, error) {
+	s := &Schema{Backend: backend, Kind: kind, Features: map[string]*Feature{}}
+	dir := s.Dir()
 	node := func(k string) string { return path.Join(dir, k) }
 	for k, v := range entries {
 		name, ok := strings.CutSuffix(k, SuffixType)

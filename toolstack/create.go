@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrNameTaken means another domain already has the plan's name.
@@ -146,8 +148,8 @@ func Create(ctx context.Context, c *xsclient.Client, pl *Plan, o CreateOptions) 
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
 		// libxl removes what a previous domain of this id may have left.
 		for _, r := range refs {
-			for _, stale := range []string{r.BackendPath, ErrorPath(r.Backend, r.Kind, domid, r.Devid)} {
-				if err := tx.Rm(ctx, stale); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+			for _, stale := range []string{r.BackendPath, pv.ErrorDir(r.Backend, r.BackendPath)} {
+				if err := tx.Rm(ctx, stale); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 					return err
 				}
 			}

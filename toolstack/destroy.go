@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrControlDomain refuses to destroy domain 0.
@@ -23,7 +26,7 @@ func Destroy(ctx context.Context, c *xsclient.Client, domid uint32, wait time.Du
 		return nil, ErrControlDomain
 	}
 	exists := false
-	for _, p := range []string{DomainPath(domid), LibxlPath(domid)} {
+	for _, p := range []string{pv.DomainPath(domid), pv.LibxlPath(domid)} {
 		ok, err := c.Exists(ctx, p)
 		if err != nil {
 			return nil, err
@@ -44,20 +47,36 @@ func Destroy(ctx context.Context, c *xsclient.Client, domid uint32, wait time.Du
 	return teardown(ctx, c, domid, refs, wait)
 }
 
+// DestroyPaths are the directories Destroy removes once the backends are
+// closed, in order: per device its frontend, backend, error and shadow
+// directories, per backend and kind the guest's directory, then the
+// domain's home; then the domain is released and /libxl/<domid> removed
+// (the error directories' parents go too once empty).
+func DestroyPaths(domid uint32, refs []DeviceRef) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.FrontendPath, r.BackendPath, pv.ErrorDir(r.Backend, r.BackendPath), pv.ShadowPath(domid, r.Kind, r.Devid))
+	}
+	for _, r := range sortedKinds(refs) {
+		out = append(out, pv.BackendGuestDir(r.Backend, r.Kind, domid))
+	}
+	return append(out, pv.DomainPath(domid))
+}
+
 // teardown closes and removes refs and the domain. It is also Create's
 // rollback, where refs are the planned devices, written or not.
 func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []DeviceRef, wait time.Duration) ([]DeviceState, error) {
 	for _, r := range refs {
 		err := c.Transact(ctx, func(tx *xsclient.Tx) error {
-			st, err := readState(ctx, tx, r.BackendPath+"/state")
-			if err != nil || st == -1 {
+			st, err := readState(ctx, tx, r.BackendPath)
+			if err != nil || st == pv.Absent {
 				return err // no backend directory: nothing to close
 			}
-			if err := tx.WriteString(ctx, r.BackendPath+"/online", "0"); err != nil {
+			if err := tx.WriteString(ctx, r.BackendPath+"/"+pv.KeyOnline, "0"); err != nil {
 				return err
 			}
-			if st != StateClosed {
-				return tx.WriteString(ctx, r.BackendPath+"/state", "5")
+			if st != pv.Closed {
+				return tx.WriteString(ctx, r.BackendPath+"/"+pv.KeyState, pv.Closing.Value())
 			}
 			return nil
 		})
@@ -72,40 +91,32 @@ func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []Devi
 		return nil, err
 	}
 	rm := func(path string) error {
-		if err := c.Rm(ctx, path); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		if err := c.Rm(ctx, path); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			return fmt.Errorf("removing %s: %w", path, err)
 		}
 		return nil
 	}
-	for _, r := range refs {
-		for _, path := range []string{r.FrontendPath, r.BackendPath, ErrorPath(r.Backend, r.Kind, domid, r.Devid), ShadowPath(domid, r.Kind, r.Devid)} {
-			if err := rm(path); err != nil {
-				return forced, err
-			}
+	for _, path := range DestroyPaths(domid, refs) {
+		if err := rm(path); err != nil {
+			return forced, err
 		}
 	}
 	for _, r := range sortedKinds(refs) {
-		if err := rm(DomainPath(r.Backend) + "/backend/" + r.Kind + "/" + u(domid)); err != nil {
-			return forced, err
-		}
 		if err := pruneErrorDir(ctx, c, r.Backend, r.Kind, domid); err != nil {
 			return forced, err
 		}
-	}
-	if err := rm(DomainPath(domid)); err != nil {
-		return forced, err
 	}
 	introduced, err := c.IsDomainIntroduced(ctx, domid)
 	if err != nil {
 		return forced, fmt.Errorf("asking whether domain %d is introduced: %w", domid, err)
 	}
 	if introduced {
-		if err := c.Release(ctx, domid); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+		if err := c.Release(ctx, domid); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			return forced, fmt.Errorf("releasing domain %d: %w", domid, err)
 		}
 	}
 	// /libxl/<domid> goes last: until then the id stays claimed.
-	if err := rm(LibxlPath(domid)); err != nil {
+	if err := rm(pv.LibxlPath(domid)); err != nil {
 		return forced, err
 	}
 	return forced, pruneEmpty(ctx, c, "/libxl")
@@ -118,7 +129,7 @@ func pruneEmpty(ctx context.Context, c *xsclient.Client, dirs ...string) error {
 	return c.Transact(ctx, func(tx *xsclient.Tx) error {
 		for _, dir := range dirs {
 			names, err := tx.Directory(ctx, dir)
-			if errors.Is(err, xsclient.ErrNotFound) {
+			if errors.Is(err, xswire.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -137,11 +148,11 @@ func pruneEmpty(ctx context.Context, c *xsclient.Client, dirs ...string) error {
 
 // pruneErrorDir removes a domain's error directory under a backend, then
 // error/backend/<kind>, error/backend and error once they are empty (the
-// backend created them when it reported a problem).
-func pruneErrorDir(ctx context.Context, c *xsclient.Client, be uint32, kind string, fe uint32) error {
-	base := DomainPath(be) + "/error"
-	if err := c.Rm(ctx, base+"/backend/"+kind+"/"+u(fe)); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+// backend created them when it reported a problem or recorded a decision).
+func pruneErrorDir(ctx context.Context, c *xsclient.Client, be uint32, kind pv.Kind, fe uint32) error {
+	if err := c.Rm(ctx, pv.ErrorDir(be, pv.BackendGuestDir(be, kind, fe))); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 		return err
 	}
-	return pruneEmpty(ctx, c, base+"/backend/"+kind, base+"/backend", base)
+	kindDir := pv.ErrorDir(be, pv.BackendRoot(be, kind))
+	return pruneEmpty(ctx, c, kindDir, path.Dir(kindDir), path.Dir(path.Dir(kindDir)))
 }

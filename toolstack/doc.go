@@ -1,12 +1,26 @@
 // Package toolstack is what xfeat's domain commands do against XenStore: find
-// it, plan a domain from a checked xl.cfg (features validated against the
-// schema each backend advertises; the devices fitted in the domain's grant
-// table, memory, event channels and XenStore node quota, lowering what the
-// file leaves open or refusing it: budget.go),
-// create the domain and its vif/vbd devices with libxl's layout and
-// permissions plus config-<feature> nodes only the backend may read, wait for
-// every device to reach Connected, tear domains down, list them, and collect
-// what `xfeat show` puts side by side for one device.
+// it (discover.go), plan a domain from a checked xl.cfg, create the domain
+// and its vif/vbd devices (create.go) and wait for every device to reach
+// Connected (wait.go), tear domains down (destroy.go), list them
+// (domain.go), and collect what `xfeat show` puts side by side for one
+// device (show.go; offer.go for a backend without a schema).
+//
+// A plan is made in four steps, one file each: plan.go reads the checked
+// config into devices; check.go checks each device and its requests
+// against the schema its backend advertises (schema.Decide: what the
+// backend will do with each); budget.go fits the devices in the domain's
+// grant table, memory, event channels and XenStore node quota, lowering
+// what the file leaves open or refusing it; layout.go lays the domain out
+// as libxl does, with libxl's permissions plus config-<feature> nodes only
+// the backend may read.
+//
+// Where a feature enters and leaves: a request enters as a
+// devspec.FeatureRequest (NewPlan), is checked (check.go), counted
+// (budget.go) and leaves as the config-<feature> node (layout.go, written by
+// Create). It comes back in Show, with what the backend advertised (its
+// schema), decided (its decision node), put into effect (its key) and what
+// the guest negotiated (the frontend's key), and leaves as the verdict
+// schema.Rule.Judge gives.
 //
 // Invariants:
 //   - Nothing is written before the whole plan is valid: a bad value, an

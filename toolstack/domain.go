@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrNoDomain means a domain named on the command line does not exist.
@@ -35,7 +37,7 @@ func ParseDomid(s string) (uint32, bool) {
 // readOpt reads path; a missing node is ("", false, nil).
 func readOpt(ctx context.Context, ops xsclient.Ops, path string) (string, bool, error) {
 	v, err := ops.Read(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return "", false, nil
 	}
 	if err != nil {
@@ -47,7 +49,7 @@ func readOpt(ctx context.Context, ops xsclient.Ops, path string) (string, bool, 
 // dirOpt lists path; a missing node is an empty list.
 func dirOpt(ctx context.Context, ops xsclient.Ops, path string) ([]string, error) {
 	names, err := ops.Directory(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return nil, nil
 	}
 	return names, err
@@ -80,7 +82,7 @@ func numericChildren(ctx context.Context, ops xsclient.Ops, path string, max uin
 // DomainName returns the name of domid: /libxl/<id>/name (ours, trusted),
 // else /local/domain/<id>/name; "" when neither exists.
 func DomainName(ctx context.Context, ops xsclient.Ops, domid uint32) (string, error) {
-	for _, p := range []string{LibxlPath(domid) + "/name", DomainPath(domid) + "/name"} {
+	for _, p := range []string{pv.LibxlPath(domid) + "/name", pv.DomainPath(domid) + "/name"} {
 		v, ok, err := readOpt(ctx, ops, p)
 		if err != nil {
 			return "", err
@@ -154,9 +156,9 @@ func ResolveDomain(ctx context.Context, ops xsclient.Ops, arg string) (uint32, s
 		}
 		switch {
 		case self < 0 && others == "":
-			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s)", ErrNoDomain, id, DomainPath(id), LibxlPath(id))
+			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s)", ErrNoDomain, id, pv.DomainPath(id), pv.LibxlPath(id))
 		case self < 0:
-			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s); %q is %s: use its id", ErrNoDomain, id, DomainPath(id), LibxlPath(id), arg, others)
+			return 0, "", fmt.Errorf("%w: domain %d (nothing at %s or %s); %q is %s: use its id", ErrNoDomain, id, pv.DomainPath(id), pv.LibxlPath(id), arg, others)
 		case others != "":
 			hint := fmt.Sprintf("domain %d has no other name", id)
 			if n := names[self]; n != "" && n != arg {
@@ -209,25 +211,27 @@ func allDomids(ctx context.Context, ops xsclient.Ops) ([]uint32, error) {
 	return ids, nil
 }
 
-// readState reads a xenbus state node: -1 when absent or not a number.
-func readState(ctx context.Context, ops xsclient.Ops, path string) (int, error) {
-	v, ok, err := readOpt(ctx, ops, path)
+// readState reads the xenbus state node of a device directory: pv.Absent
+// when absent or not a number (the toolstack shows what is there, leniently;
+// the drivers are strict, package xenbus).
+func readState(ctx context.Context, ops xsclient.Ops, dir string) (pv.State, error) {
+	v, ok, err := readOpt(ctx, ops, dir+"/"+pv.KeyState)
 	if err != nil || !ok {
-		return -1, err
+		return pv.Absent, err
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < 0 {
-		return -1, nil
+		return pv.Absent, nil
 	}
-	return n, nil
+	return pv.State(n), nil
 }
 
 // DeviceRef names one device of a domain and where its two ends live.
 type DeviceRef struct {
-	Kind     string `json:"type"`
-	Frontend uint32 `json:"-"`
-	Devid    uint32 `json:"devid"`
-	Backend  uint32 `json:"backend-id"`
+	Kind     pv.Kind `json:"type"`
+	Frontend uint32  `json:"-"`
+	Devid    uint32  `json:"devid"`
+	Backend  uint32  `json:"backend-id"`
 	// FrontendPath and BackendPath are the device's directories.
 	FrontendPath string `json:"frontend"`
 	BackendPath  string `json:"backend"`
@@ -239,17 +243,17 @@ func (d DeviceRef) Name() string { return fmt.Sprintf("%s %d/%d", d.Kind, d.Fron
 // DeviceState is a device with the states of its two ends (-1: absent).
 type DeviceState struct {
 	DeviceRef
-	BackendState  int
-	FrontendState int
+	BackendState  pv.State
+	FrontendState pv.State
 }
 
 // States returns the two states for JSON (nil where absent).
 func (d DeviceState) States() EndStates {
 	var s EndStates
-	if d.BackendState >= 0 {
+	if d.BackendState != pv.Absent {
 		s.Backend = &d.BackendState
 	}
-	if d.FrontendState >= 0 {
+	if d.FrontendState != pv.Absent {
 		s.Frontend = &d.FrontendState
 	}
 	return s
@@ -261,7 +265,7 @@ func (d DeviceState) States() EndStates {
 func (d DeviceState) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Device    string    `json:"device"`
-		Kind      string    `json:"type"`
+		Kind      pv.Kind   `json:"type"`
 		Devid     uint32    `json:"devid"`
 		BackendID uint32    `json:"backend-id"`
 		Backend   string    `json:"backend"`
@@ -274,21 +278,21 @@ func (d DeviceState) MarshalJSON() ([]byte, error) {
 // libxl shadow (/libxl/<fe>/device/...), which the guest cannot write; the
 // frontend's own "backend" key is used only for a device xfeat did not
 // create, and must then name a directory that points back at the frontend.
-func LookupDevice(ctx context.Context, ops xsclient.Ops, domid uint32, kind string, devid uint32) (DeviceRef, error) {
-	ref := DeviceRef{Kind: kind, Frontend: domid, Devid: devid, FrontendPath: FrontendPath(domid, kind, devid)}
-	bpath, ok, err := readOpt(ctx, ops, ShadowPath(domid, kind, devid)+"/backend")
+func LookupDevice(ctx context.Context, ops xsclient.Ops, domid uint32, kind pv.Kind, devid uint32) (DeviceRef, error) {
+	ref := DeviceRef{Kind: kind, Frontend: domid, Devid: devid, FrontendPath: pv.FrontendPath(domid, kind, devid)}
+	bpath, ok, err := readOpt(ctx, ops, pv.ShadowPath(domid, kind, devid)+"/"+pv.KeyBackend)
 	if err != nil {
 		return ref, err
 	}
 	if !ok {
-		bpath, ok, err = readOpt(ctx, ops, ref.FrontendPath+"/backend")
+		bpath, ok, err = readOpt(ctx, ops, ref.FrontendPath+"/"+pv.KeyBackend)
 		if err != nil {
 			return ref, err
 		}
 		if !ok {
 			return ref, fmt.Errorf("%w: domain %d has no %s %d (nothing at %s)", ErrNoDevice, domid, kind, devid, ref.FrontendPath)
 		}
-		back, _, err := readOpt(ctx, ops, bpath+"/frontend")
+		back, _, err := readOpt(ctx, ops, bpath+"/"+pv.KeyFrontend)
 		if err != nil {
 			return ref, err
 		}
@@ -307,11 +311,11 @@ func LookupDevice(ctx context.Context, ops xsclient.Ops, domid uint32, kind stri
 // ErrNoDevice means a device named on the command line does not exist.
 var ErrNoDevice = errors.New("no such device")
 
-func backendDomid(bpath, kind string, fe, devid uint32) (uint32, error) {
+func backendDomid(bpath string, kind pv.Kind, fe, devid uint32) (uint32, error) {
 	rest, ok := strings.CutPrefix(bpath, "/local/domain/")
 	if ok {
-		id, tail, _ := strings.Cut(rest, "/")
-		if be, ok := ParseDomid(id); ok && tail == "backend/"+kind+"/"+u(fe)+"/"+u(devid) {
+		id, _, _ := strings.Cut(rest, "/")
+		if be, ok := ParseDomid(id); ok && bpath == pv.BackendPath(be, kind, fe, devid) {
 			return be, nil
 		}
 	}
@@ -322,10 +326,10 @@ func backendDomid(bpath, kind string, fe, devid uint32) (uint32, error) {
 // first, each kind by devid.
 func Devices(ctx context.Context, ops xsclient.Ops, domid uint32) ([]DeviceState, error) {
 	var out []DeviceState
-	for _, kind := range []string{KindVif, KindVbd} {
+	for _, kind := range pv.Kinds {
 		seen := map[uint32]bool{}
 		var ids []uint32
-		for _, base := range []string{LibxlPath(domid) + "/device/" + kind, DomainPath(domid) + "/device/" + kind} {
+		for _, base := range []string{pv.ShadowRoot(domid, kind), pv.FrontendRoot(domid, kind)} {
 			got, err := numericChildren(ctx, ops, base, 1<<32-1)
 			if err != nil {
 				return nil, err
@@ -359,10 +363,10 @@ func Devices(ctx context.Context, ops xsclient.Ops, domid uint32) ([]DeviceState
 func deviceState(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (DeviceState, error) {
 	st := DeviceState{DeviceRef: ref}
 	var err error
-	if st.BackendState, err = readState(ctx, ops, ref.BackendPath+"/state"); err != nil {
+	if st.BackendState, err = readState(ctx, ops, ref.BackendPath); err != nil {
 		return st, err
 	}
-	st.FrontendState, err = readState(ctx, ops, ref.FrontendPath+"/state")
+	st.FrontendState, err = readState(ctx, ops, ref.FrontendPath)
 	return st, err
 }
 
@@ -398,14 +402,14 @@ func ListDomains(ctx context.Context, ops xsclient.Ops) ([]DomainInfo, error) {
 	return out, nil
 }
 
-// ReadSchema reads what backend domain be advertises for devType. A missing
+// ReadSchema reads what backend domain be advertises for kind. A missing
 // schema directory is an error wrapping ErrNoSchema that names the path.
-func ReadSchema(ctx context.Context, ops xsclient.Ops, be uint32, devType string) (*schema.Schema, error) {
-	dir := schema.Dir(be, devType)
+func ReadSchema(ctx context.Context, ops xsclient.Ops, be uint32, kind pv.Kind) (*schema.Schema, error) {
+	dir := pv.SchemaDir(be, kind)
 	names, err := ops.Directory(ctx, dir)
-	if errors.Is(err, xsclient.ErrNotFound) || (err == nil && len(names) == 0) {
+	if errors.Is(err, xswire.ErrNotFound) || (err == nil && len(names) == 0) {
 		return nil, fmt.Errorf("%w: backend domain %d advertises no feature schema for %s (nothing at %s): is its %s backend running?",
-			ErrNoSchema, be, devType, dir, devType)
+			ErrNoSchema, be, kind, dir, kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the schema of backend domain %d: %w", be, err)
@@ -420,9 +424,9 @@ func ReadSchema(ctx context.Context, ops xsclient.Ops, be uint32, devType string
 			entries[n] = v
 		}
 	}
-	s, err := schema.Parse(be, devType, entries)
+	s, err := schema.Parse(be, kind, entries)
 	if err != nil {
-		return nil, fmt.Errorf("backend domain %d advertises a malformed %s schema: %w", be, devType, err)
+		return nil, fmt.Errorf("backend domain %d advertises a malformed %s schema: %w", be, kind, err)
 	}
 	return s, nil
 }

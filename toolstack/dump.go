@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // DumpTree renders the subtree at path, one node a line in depth-first
@@ -17,7 +18,7 @@ func DumpTree(ctx context.Context, ops xsclient.Ops, path string) (string, error
 	var walk func(p string) error
 	walk = func(p string) error {
 		v, err := ops.Read(ctx, p)
-		if errors.Is(err, xsclient.ErrNotFound) {
+		if errors.Is(err, xswire.ErrNotFound) {
 			return nil // removed while we walked
 		}
 		if err != nil {
@@ -27,7 +28,7 @@ func DumpTree(ctx context.Context, ops xsclient.Ops, path string) (string, error
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "%s = %q (%s)\n", p, v, strings.Join(xsclient.FormatPerms(perms), ","))
+		fmt.Fprintf(&b, "%s = %q (%s)\n", p, v, strings.Join(xswire.FormatPerms(perms), ","))
 		kids, err := dirOpt(ctx, ops, p)
 		if err != nil {
 			return err

@@ -13,9 +13,11 @@ import (
 
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // store runs the embedded daemon on a socket in a temporary rundir and
@@ -51,7 +53,7 @@ func contractSchemas() []*schema.Schema {
 	f := func(name string, typ schema.Type, defval string, lo, hi *int64) *schema.Feature {
 		return &schema.Feature{Name: name, Type: typ, Defval: defval, Desc: name, Min: lo, Max: hi}
 	}
-	vif := &schema.Schema{Backend: 0, DevType: "vif", Features: map[string]*schema.Feature{}}
+	vif := &schema.Schema{Backend: 0, Kind: "vif", Features: map[string]*schema.Feature{}}
 	for _, ft := range []*schema.Feature{
 		f("multi-queue-max-queues", schema.Uint, "4", i64(1), i64(16)),
 		f("feature-sg", schema.Bool, "1", nil, nil),
@@ -64,7 +66,7 @@ func contractSchemas() []*schema.Schema {
 	} {
 		vif.Features[ft.Name] = ft
 	}
-	vbd := &schema.Schema{Backend: 0, DevType: "vbd", Features: map[string]*schema.Feature{}}
+	vbd := &schema.Schema{Backend: 0, Kind: "vbd", Features: map[string]*schema.Feature{}}
 	for _, ft := range []*schema.Feature{
 		f("multi-queue-max-queues", schema.Uint, "4", i64(1), i64(16)),
 		f("max-ring-page-order", schema.Uint, "4", i64(0), i64(4)),
@@ -143,7 +145,7 @@ func startDriver(t *testing.T, c *xsclient.Client, stall ...string) *driver {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, kind := range []string{KindVif, KindVbd} {
+	for _, kind := range []string{string(pv.Vif), string(pv.Vbd)} {
 		w, err := c.Watch(ctx, "/local/domain/0/backend/"+kind, "")
 		if err != nil {
 			t.Fatal(err)
@@ -188,11 +190,11 @@ func (d *driver) step(ctx context.Context, kind, fe, dev string) {
 	switch st {
 	case "1":
 		for _, s := range contractSchemas() {
-			if s.DevType != kind {
+			if string(s.Kind) != kind {
 				continue
 			}
 			for fname, f := range s.Features {
-				if !schema.RuleFor(kind, fname).Cap {
+				if !schema.RuleFor(pv.Kind(kind), fname).Cap {
 					continue
 				}
 				v := f.Defval
@@ -238,7 +240,7 @@ func perms(t *testing.T, c *xsclient.Client, path string) string {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return strings.Join(xsclient.FormatPerms(ps), ",")
+	return strings.Join(xswire.FormatPerms(ps), ",")
 }
 
 func read(t *testing.T, c *xsclient.Client, path string) string {
@@ -253,3 +255,10 @@ func read(t *testing.T, c *xsclient.Client, path string) string {
 var _ = errors.Is
 var _ = strconv.Itoa
 var _ = time.Second
+
+// exceeds reports whether integer a is above integer b.
+func exceeds(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
+}

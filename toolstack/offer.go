@@ -2,7 +2,10 @@ package toolstack
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -13,10 +16,37 @@ const (
 	// SchemaAdvertised: the backend advertises a schema under
 	// /local/domain/<be>/backend/<type>/features.
 	SchemaAdvertised = "advertised"
-	// SchemaNone: it does not (stock Linux netback and blkback); what it
-	// offers shows only in the protocol keys it writes per device.
+	// SchemaNone: it does not, and xfeat cannot describe it (a backend in
+	// another domain, or not Linux's); what it offers shows only in the
+	// protocol keys it writes per device.
 	SchemaNone = "none"
+	// SchemaStock: a stock Linux backend (netback, blkback) of the local
+	// domain on a real Xen host, described by its module parameters and
+	// the driver's fixed values (StockSchema).
+	SchemaStock = "stock"
 )
+
+// BackendSchema is the schema of backend domain be for kind, and where it
+// comes from: advertised by the backend (SchemaAdvertised), else on a real
+// Xen host, for the local domain's stock Linux backend, its description
+// (SchemaStock). Neither is an error wrapping ErrNoSchema.
+func BackendSchema(ctx context.Context, ops xsclient.Ops, host Host, be uint32, kind pv.Kind) (*schema.Schema, string, error) {
+	s, err := ReadSchema(ctx, ops, be, kind)
+	if err == nil {
+		return s, SchemaAdvertised, nil
+	}
+	if !errors.Is(err, ErrNoSchema) || host.Kind != XenHost || be != host.Local {
+		return nil, SchemaNone, err
+	}
+	s, serr := StockSchema(host.Sysfs, be, kind)
+	if errors.Is(serr, ErrNoStockBackend) {
+		return nil, SchemaNone, fmt.Errorf("%w (nor is it a stock Linux backend: %w)", err, serr)
+	}
+	if serr != nil {
+		return nil, SchemaNone, serr
+	}
+	return s, SchemaStock, nil
+}
 
 // OfferFromProtocol is Offer.Source when no device of the type exists: the
 // features are the protocol's, their values unknown.
@@ -28,7 +58,7 @@ const OfferFromProtocol = "protocol"
 // feature-*).
 type Offer struct {
 	Backend uint32
-	Kind    string
+	Kind    pv.Kind
 	Schema  string // always SchemaNone
 	// Source is "device <type> <fe>/<devid>", the device the values were
 	// read from, or OfferFromProtocol when the backend serves none yet.
@@ -47,7 +77,7 @@ type OfferedFeature struct {
 // protocol's keys: read from the first of its devices (lowest frontend,
 // then device id) that it has probed (state InitWait or later, when a Linux
 // backend has written its keys), else from the protocol alone.
-func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (*Offer, error) {
+func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind pv.Kind) (*Offer, error) {
 	o := &Offer{Backend: be, Kind: kind, Schema: SchemaNone, Source: OfferFromProtocol}
 	dev, ok, err := firstProbed(ctx, ops, be, kind)
 	if err != nil {
@@ -78,25 +108,25 @@ func ReadOffer(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (*
 
 // firstProbed returns be's first device of kind whose backend is in state
 // InitWait to Connected; false when there is none.
-func firstProbed(ctx context.Context, ops xsclient.Ops, be uint32, kind string) (DeviceRef, bool, error) {
-	base := DomainPath(be) + "/backend/" + kind
+func firstProbed(ctx context.Context, ops xsclient.Ops, be uint32, kind pv.Kind) (DeviceRef, bool, error) {
+	base := pv.BackendRoot(be, kind)
 	fes, err := domids(ctx, ops, base)
 	if err != nil {
 		return DeviceRef{}, false, err
 	}
 	for _, fe := range fes {
-		devs, err := numericChildren(ctx, ops, base+"/"+u(fe), 1<<32-1)
+		devs, err := numericChildren(ctx, ops, pv.BackendGuestDir(be, kind, fe), 1<<32-1)
 		if err != nil {
 			return DeviceRef{}, false, err
 		}
 		for _, devid := range devs {
 			ref := DeviceRef{Kind: kind, Frontend: fe, Devid: devid, Backend: be,
-				FrontendPath: FrontendPath(fe, kind, devid), BackendPath: BackendPath(be, kind, fe, devid)}
-			st, err := readState(ctx, ops, ref.BackendPath+"/state")
+				FrontendPath: pv.FrontendPath(fe, kind, devid), BackendPath: pv.BackendPath(be, kind, fe, devid)}
+			st, err := readState(ctx, ops, ref.BackendPath)
 			if err != nil {
 				return DeviceRef{}, false, err
 			}
-			if st >= StateInitWait && st <= StateConnected {
+			if st >= pv.InitWait && st <= pv.Connected {
 				return ref, true, nil
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -49,18 +50,18 @@ func TestStockBackendShowAndOffer(t *testing.T) {
 	loadDump(t, c, "testdata/xl-stock-guest.xs")
 
 	for _, tc := range []struct {
-		kind  string
+		kind  pv.Kind
 		devid uint32
 		want  map[string][2]string // feature -> effective, negotiated
 	}{
-		{KindVif, 0, map[string][2]string{
+		{pv.Vif, 0, map[string][2]string{
 			"multi-queue-max-queues":       {"2", "2"},
 			"feature-sg":                   {"1", "1"},
 			"feature-gso-tcpv4":            {"1", "1"},
 			"feature-split-event-channels": {"1", "1"},
 			"feature-no-csum-offload":      {"0", "0"},
 		}},
-		{KindVbd, 51712, map[string][2]string{
+		{pv.Vbd, 51712, map[string][2]string{
 			"multi-queue-max-queues":        {"2", "2"},
 			"max-ring-page-order":           {"4", "0"},
 			"feature-persistent":            {"1", "1"},
@@ -113,7 +114,7 @@ func TestStockBackendShowAndOffer(t *testing.T) {
 	if err := c.Rm(ctx, "/local/domain/0/backend/vif/1"); err != nil {
 		t.Fatal(err)
 	}
-	o, err := ReadOffer(ctx, c, 0, KindVif)
+	o, err := ReadOffer(ctx, c, 0, pv.Vif)
 	if err != nil {
 		t.Fatal(err)
 	}

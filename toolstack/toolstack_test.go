@@ -13,8 +13,8 @@ import (
 	"github.com/xfeat/xfeat/backends/frontends/footprint"
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/parser"
-	"github.com/xfeat/xfeat/schema"
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/pv"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 const guestCfg = `name = "g1"
@@ -49,15 +49,15 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 	if id != 1 {
 		t.Fatalf("first domain got id %d, want 1", id)
 	}
-	fe := FrontendPath(id, "vif", 0)
-	be := BackendPath(0, "vif", id, 0)
+	fe := pv.FrontendPath(id, "vif", 0)
+	be := pv.BackendPath(0, "vif", id, 0)
 	for path, want := range map[string]string{
-		DomainPath(id):                              "n0,r1",
-		DomainPath(id) + "/device":                  "n0,r1",
-		DomainPath(id) + "/control/shutdown":        "n1",
-		DomainPath(id) + "/data":                    "n1",
-		LibxlPath(id):                               "n0",
-		LibxlPath(id) + "/sandbox/max-grant-frames": "n0",
+		pv.DomainPath(id):                              "n0,r1",
+		pv.DomainPath(id) + "/device":                  "n0,r1",
+		pv.DomainPath(id) + "/control/shutdown":        "n1",
+		pv.DomainPath(id) + "/data":                    "n1",
+		pv.LibxlPath(id):                               "n0",
+		pv.LibxlPath(id) + "/sandbox/max-grant-frames": "n0",
 		fe:                                    "n1,r0",
 		fe + "/mac":                           "n1,r0",
 		fe + "/mtu":                           "n0,r1",
@@ -65,51 +65,51 @@ func TestCreateLayoutPermissionsAndDestroy(t *testing.T) {
 		be + "/bridge":                        "n0,r1",
 		be + "/config-multi-queue-max-queues": "n0",
 		be + "/config-feature-gso-tcpv4":      "n0",
-		BackendPath(0, "vbd", id, 51712) + "/config-max-ring-page-order": "n0",
-		FrontendPath(id, "vbd", 51712):                                   "n1,r0",
+		pv.BackendPath(0, "vbd", id, 51712) + "/config-max-ring-page-order": "n0",
+		pv.FrontendPath(id, "vbd", 51712):                                   "n1,r0",
 	} {
 		if got := perms(t, c, path); got != want {
 			t.Errorf("perms of %s = %s, want %s", path, got, want)
 		}
 	}
 	for path, want := range map[string]string{
-		be + "/config-multi-queue-max-queues":                           "2",
-		be + "/config-feature-gso-tcpv4":                                "0",
-		BackendPath(0, "vif", id, 1) + "/config-multi-queue-max-queues": "8",
+		be + "/config-multi-queue-max-queues":                              "2",
+		be + "/config-feature-gso-tcpv4":                                   "0",
+		pv.BackendPath(0, "vif", id, 1) + "/config-multi-queue-max-queues": "8",
 		fe + "/mac":         "00:16:3e:00:00:01",
 		fe + "/backend":     be,
 		be + "/frontend":    fe,
 		be + "/frontend-id": "1",
 		be + "/script":      "/etc/xen/scripts/vif-bridge",
-		LibxlPath(id) + "/sandbox/max-grant-frames":          "2000",
-		LibxlPath(id) + "/sandbox/max-event-channels":        "1023",
-		FrontendPath(id, "vbd", 51728) + "/virtual-device":   "51728",
-		BackendPath(0, "vbd", id, 51728) + "/mode":           "r",
-		BackendPath(0, "vbd", id, 51728) + "/params":         cwd + "/b.img", // relative: resolved against the cwd
-		BackendPath(0, "vbd", id, 51728) + "/discard-enable": "0",
-		BackendPath(0, "vbd", id, 51712) + "/discard-enable": "1",
+		pv.LibxlPath(id) + "/sandbox/max-grant-frames":          "2000",
+		pv.LibxlPath(id) + "/sandbox/max-event-channels":        "1023",
+		pv.FrontendPath(id, "vbd", 51728) + "/virtual-device":   "51728",
+		pv.BackendPath(0, "vbd", id, 51728) + "/mode":           "r",
+		pv.BackendPath(0, "vbd", id, 51728) + "/params":         cwd + "/b.img", // relative: resolved against the cwd
+		pv.BackendPath(0, "vbd", id, 51728) + "/discard-enable": "0",
+		pv.BackendPath(0, "vbd", id, 51712) + "/discard-enable": "1",
 	} {
 		if got := read(t, c, path); got != want {
 			t.Errorf("%s = %q, want %q", path, got, want)
 		}
 	}
-	if _, err := c.Read(ctx, BackendPath(0, "vif", id, 0)+"/hotplug-status"); !errors.Is(err, xsclient.ErrNotFound) {
+	if _, err := c.Read(ctx, pv.BackendPath(0, "vif", id, 0)+"/hotplug-status"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("hotplug-status must not be written in the sandbox: %v", err)
 	}
 
 	// The guest, over its own socket: config-* unreadable, the backend
 	// directory unwritable, its own frontend directory readable.
 	guest := dial(t, s.DomainSocketPath(id))
-	if _, err := guest.Read(ctx, be+"/config-multi-queue-max-queues"); !errors.Is(err, xsclient.ErrPermission) {
+	if _, err := guest.Read(ctx, be+"/config-multi-queue-max-queues"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest read of config-*: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, be+"/config-multi-queue-max-queues", "16"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, be+"/config-multi-queue-max-queues", "16"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write of config-*: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, be+"/bridge", "evil"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, be+"/bridge", "evil"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write into the backend dir: %v, want EACCES", err)
 	}
-	if err := guest.WriteString(ctx, fe+"/mtu", "9000"); !errors.Is(err, xsclient.ErrPermission) {
+	if err := guest.WriteString(ctx, fe+"/mtu", "9000"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write of the read-only mtu: %v, want EACCES", err)
 	}
 	if v, err := guest.ReadString(ctx, be+"/bridge"); err != nil || v != "xenbr0" {
@@ -180,7 +180,7 @@ func TestClaimSkipsIntroducedIDs(t *testing.T) {
 	if err := s.Introduce(1, 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Rm(context.Background(), DomainPath(1)); err != nil {
+	if err := c.Rm(context.Background(), pv.DomainPath(1)); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := plan(t, c, `name="x"`)
@@ -239,7 +239,7 @@ func TestPlanErrorsNameFileLineDeviceFeature(t *testing.T) {
 		}
 	}
 	// A backend domain without a schema for the type.
-	if err := c.Rm(context.Background(), schema.Dir(0, "vbd")); err != nil {
+	if err := c.Rm(context.Background(), pv.SchemaDir(0, "vbd")); err != nil {
 		t.Fatal(err)
 	}
 	_, diags := plan(t, c, `name="x"`+"\n"+`disk = [ "/a,raw,xvda,rw" ]`)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -26,8 +27,8 @@ func (e *StuckError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "timed out after %s waiting for %d device(s) to reach %s:", e.Waited.Round(time.Millisecond), len(e.Devices), e.Target)
 	for _, d := range e.Devices {
-		fmt.Fprintf(&b, "\n  %s: backend %s (%s), frontend %s (%s)%s", d.Name(), StateName(d.BackendState), d.BackendPath,
-			StateName(d.FrontendState), d.FrontendPath, e.Reasons[d.Name()])
+		fmt.Fprintf(&b, "\n  %s: backend %s (%s), frontend %s (%s)%s", d.Name(), d.BackendState, d.BackendPath,
+			d.FrontendState, d.FrontendPath, e.Reasons[d.Name()])
 	}
 	return b.String()
 }
@@ -42,7 +43,7 @@ type DeviceFailedError struct {
 
 func (e *DeviceFailedError) Error() string {
 	d := e.Device
-	return fmt.Sprintf("%s failed to connect: backend %s, frontend %s%s", d.Name(), StateName(d.BackendState), StateName(d.FrontendState), e.Reasons)
+	return fmt.Sprintf("%s failed to connect: backend %s, frontend %s%s", d.Name(), d.BackendState, d.FrontendState, e.Reasons)
 }
 
 // Reasons are the messages a device's backend and frontend wrote in their
@@ -81,8 +82,8 @@ func reasons(ctx context.Context, ops xsclient.Ops, ref DeviceRef) Reasons {
 		}
 		return v
 	}
-	return Reasons{Backend: read(ErrorPath(ref.Backend, ref.Kind, ref.Frontend, ref.Devid) + "/error"),
-		Frontend: read(FrontendErrorPath(ref.Frontend, ref.Kind, ref.Devid) + "/error")}
+	return Reasons{Backend: read(pv.ErrorNode(ref.Backend, ref.BackendPath)),
+		Frontend: read(pv.ErrorNode(ref.Frontend, ref.FrontendPath))}
 }
 
 // watchAll registers a watch on each path and returns a channel that
@@ -124,11 +125,11 @@ func watchAll(ctx context.Context, c *xsclient.Client, paths []string) (<-chan s
 func WaitConnected(ctx context.Context, c *xsclient.Client, refs []DeviceRef, progress func([]DeviceState)) ([]DeviceState, error) {
 	start := time.Now()
 	connected := func(s DeviceState) bool {
-		return s.BackendState == StateConnected && s.FrontendState == StateConnected
+		return s.BackendState == pv.Connected && s.FrontendState == pv.Connected
 	}
 	paths := make([]string, 0, 2*len(refs))
 	for _, r := range refs {
-		paths = append(paths, r.BackendPath+"/state", r.FrontendPath+"/state")
+		paths = append(paths, r.BackendPath+"/"+pv.KeyState, r.FrontendPath+"/"+pv.KeyState)
 	}
 	kick, stop, err := watchAll(ctx, c, paths)
 	if err != nil {
@@ -147,7 +148,7 @@ func WaitConnected(ctx context.Context, c *xsclient.Client, refs []DeviceRef, pr
 			}
 			states[i] = st
 			fmt.Fprintf(&sig, "%d/%d ", st.BackendState, st.FrontendState)
-			if st.BackendState >= StateClosing || st.FrontendState >= StateClosing {
+			if st.BackendState >= pv.Closing || st.FrontendState >= pv.Closing {
 				return states, &DeviceFailedError{Device: st, Reasons: reasons(ctx, c, r)}
 			}
 			if !connected(st) {
@@ -214,7 +215,7 @@ func waitClosed(ctx context.Context, c *xsclient.Client, refs []DeviceRef) ([]De
 		return nil, nil
 	}
 	start := time.Now()
-	closed := func(s DeviceState) bool { return s.BackendState == StateClosed || s.BackendState == -1 }
+	closed := func(s DeviceState) bool { return s.BackendState == pv.Closed || s.BackendState == pv.Absent }
 	open := func(err error) ([]DeviceState, error) {
 		_, err = timedOut(ctx, c, start, "Closed", refs, closed, err)
 		var stuck *StuckError
@@ -225,7 +226,7 @@ func waitClosed(ctx context.Context, c *xsclient.Client, refs []DeviceRef) ([]De
 	}
 	paths := make([]string, 0, len(refs))
 	for _, r := range refs {
-		paths = append(paths, r.BackendPath+"/state")
+		paths = append(paths, r.BackendPath+"/"+pv.KeyState)
 	}
 	kick, stop, err := watchAll(ctx, c, paths)
 	if err != nil {

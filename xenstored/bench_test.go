@@ -15,6 +15,7 @@ import (
 	"time"
 
 	T "github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // benchDaemon serves a daemon on a unix socket for a benchmark.
@@ -52,14 +53,14 @@ func echoServer(b *testing.B) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				buf := make([]byte, T.MessageMax)
+				buf := make([]byte, xswire.MessageMax)
 				br := bufio.NewReader(c) // one read syscall per message, as the daemon
 				for {
-					h, p, err := T.ReadMessage(br, buf)
+					h, p, err := xswire.ReadMessage(br, buf)
 					if err != nil {
 						return
 					}
-					if _, err := c.Write(buf[:T.HeaderSize+len(p)]); err != nil {
+					if _, err := c.Write(buf[:xswire.HeaderSize+len(p)]); err != nil {
 						return
 					}
 					_ = h
@@ -84,21 +85,21 @@ func newRawRT(b *testing.B, path string, req []byte) *rawRoundTripper {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	return &rawRoundTripper{c: c, req: req, buf: make([]byte, T.MessageMax)}
+	return &rawRoundTripper{c: c, req: req, buf: make([]byte, xswire.MessageMax)}
 }
 
 func (r *rawRoundTripper) roundTrip(b *testing.B) {
 	if _, err := r.c.Write(r.req); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := T.ReadMessage(r.c, r.buf); err != nil {
+	if _, _, err := xswire.ReadMessage(r.c, r.buf); err != nil {
 		b.Fatal(err)
 	}
 }
 
 func readRequest(path string) []byte {
 	p := path + "\x00"
-	return append(T.AppendHeader(nil, T.Header{Type: T.TypeRead, ReqID: 1, Len: uint32(len(p))}), p...)
+	return append(xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeRead, ReqID: 1, Len: uint32(len(p))}), p...)
 }
 
 // BenchmarkRoundTripVsEcho measures READ request/response against the
@@ -191,14 +192,14 @@ func BenchmarkPipelined64(b *testing.B) {
 		wg.Add(1)
 		go func(nc net.Conn) {
 			defer wg.Done()
-			buf := make([]byte, T.MessageMax)
+			buf := make([]byte, xswire.MessageMax)
 			for r := 0; r < rounds; r++ {
 				if _, err := nc.Write(batch); err != nil {
 					b.Error(err)
 					return
 				}
 				for k := 0; k < depth; k++ {
-					if _, _, err := T.ReadMessage(nc, buf); err != nil {
+					if _, _, err := xswire.ReadMessage(nc, buf); err != nil {
 						b.Error(err)
 						return
 					}
@@ -251,7 +252,7 @@ func writeGuests(ctx context.Context, c *T.Client, n int) error {
 			if err := tx.Mkdir(ctx, home); err != nil {
 				return err
 			}
-			if err := tx.SetPerms(ctx, home, []T.Perm{{Domid: 0, Access: 'n'}, {Domid: uint32(g), Access: 'r'}}); err != nil {
+			if err := tx.SetPerms(ctx, home, []xswire.Perm{{Domid: 0, Access: 'n'}, {Domid: uint32(g), Access: 'r'}}); err != nil {
 				return err
 			}
 			return tx.WriteString(ctx, home+"/name", "guest"+fe)
@@ -266,13 +267,13 @@ func writeGuests(ctx context.Context, c *T.Client, n int) error {
 			fpath := home + "/device/" + kind + "/" + devid
 			bpath := "/local/domain/0/backend/" + kind + "/" + fe + "/" + devid
 			err := c.Transact(ctx, func(tx *T.Tx) error {
-				if err := tx.Rm(ctx, fpath); err != nil && !errors.Is(err, T.ErrNotFound) {
+				if err := tx.Rm(ctx, fpath); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 					return err
 				}
 				if err := tx.Mkdir(ctx, fpath); err != nil {
 					return err
 				}
-				if err := tx.SetPerms(ctx, fpath, []T.Perm{{Domid: uint32(g), Access: 'n'}, {Domid: 0, Access: 'r'}}); err != nil {
+				if err := tx.SetPerms(ctx, fpath, []xswire.Perm{{Domid: uint32(g), Access: 'n'}, {Domid: 0, Access: 'r'}}); err != nil {
 					return err
 				}
 				for _, kv := range [][2]string{{"backend", bpath}, {"backend-id", "0"}, {"state", "1"}, {"handle", devid}, {"mac", "00:16:3e:00:00:01"}} {
@@ -280,13 +281,13 @@ func writeGuests(ctx context.Context, c *T.Client, n int) error {
 						return err
 					}
 				}
-				if err := tx.Rm(ctx, bpath); err != nil && !errors.Is(err, T.ErrNotFound) {
+				if err := tx.Rm(ctx, bpath); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 					return err
 				}
 				if err := tx.Mkdir(ctx, bpath); err != nil {
 					return err
 				}
-				if err := tx.SetPerms(ctx, bpath, []T.Perm{{Domid: 0, Access: 'n'}, {Domid: uint32(g), Access: 'r'}}); err != nil {
+				if err := tx.SetPerms(ctx, bpath, []xswire.Perm{{Domid: 0, Access: 'n'}, {Domid: uint32(g), Access: 'r'}}); err != nil {
 					return err
 				}
 				for _, kv := range [][2]string{{"frontend", fpath}, {"frontend-id", fe}, {"online", "1"}, {"state", "1"},

@@ -3,7 +3,7 @@ package xenstored
 import (
 	"time"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Quotas limit what one unprivileged domain may use, as C xenstored's
@@ -33,8 +33,8 @@ func DefaultQuotas() Quotas {
 		TransactionNodes: 1024,
 		NodePerms:        5,
 		NodeSize:         2048,
-		PathMax:          xsclient.RelPathMax,
-		Payload:          xsclient.PayloadMax,
+		PathMax:          xswire.RelPathMax,
+		Payload:          xswire.PayloadMax,
 	}
 }
 
@@ -57,11 +57,11 @@ func (q Quotas) withDefaults() Quotas {
 	fill(&q.NodeSize, d.NodeSize)
 	fill(&q.PathMax, d.PathMax)
 	fill(&q.Payload, d.Payload)
-	if q.Payload > xsclient.PayloadMax {
-		q.Payload = xsclient.PayloadMax
+	if q.Payload > xswire.PayloadMax {
+		q.Payload = xswire.PayloadMax
 	}
-	if q.PathMax > xsclient.RelPathMax {
-		q.PathMax = xsclient.RelPathMax // C caps -M the same way
+	if q.PathMax > xswire.RelPathMax {
+		q.PathMax = xswire.RelPathMax // C caps -M the same way
 	}
 	return q
 }

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // conn is one client connection. Requests are read and handled, one at a
@@ -35,7 +35,7 @@ type conn struct {
 
 	// Owned by the reader goroutine.
 	br      *bufio.Reader
-	buf     [xsclient.MessageMax]byte
+	buf     [xswire.MessageMax]byte
 	pathBuf []byte // canonical path of a relative request path
 	outBuf  []byte // reply payload under construction
 	dirBuf  []byte // DIRECTORY_PART's view of the child list
@@ -98,9 +98,9 @@ func (c *conn) serve() {
 	go c.writer()
 	var err error
 	for {
-		var h xsclient.Header
+		var h xswire.Header
 		var p []byte
-		h, p, err = xsclient.ReadMessage(c.br, c.buf[:])
+		h, p, err = xswire.ReadMessage(c.br, c.buf[:])
 		if err != nil {
 			break
 		}
@@ -121,8 +121,8 @@ func (c *conn) serve() {
 			c.flush()
 		}
 	}
-	if errors.Is(err, xsclient.ErrPayloadTooLong) {
-		c.s.domLogf(c.domid, "xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xsclient.PayloadMax)
+	if errors.Is(err, xswire.ErrPayloadTooLong) {
+		c.s.domLogf(c.domid, "xenstored: domain %d sent a message longer than %d bytes: connection closed", c.domid, xswire.PayloadMax)
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.s.domLogf(c.domid, "xenstored: domain %d: %v", c.domid, err)
 	}
@@ -136,15 +136,15 @@ func (c *conn) serve() {
 // so that its reply can share a write with this one.
 func (c *conn) nextBuffered() bool {
 	n := c.br.Buffered()
-	if n < xsclient.HeaderSize {
+	if n < xswire.HeaderSize {
 		return false
 	}
-	hdr, err := c.br.Peek(xsclient.HeaderSize)
+	hdr, err := c.br.Peek(xswire.HeaderSize)
 	if err != nil {
 		return false
 	}
 	l := int(binary.LittleEndian.Uint32(hdr[12:]))
-	if l > xsclient.PayloadMax || n < xsclient.HeaderSize+l {
+	if l > xswire.PayloadMax || n < xswire.HeaderSize+l {
 		return false
 	}
 	c.out.Lock()
@@ -228,21 +228,21 @@ func (c *conn) drainLocked() {
 
 // queue appends one message; a connection whose queue would exceed
 // MaxConnOutput is closed instead. a and b are the payload, in two parts.
-func (c *conn) queue(h xsclient.Header, a []byte, b string, reply bool) bool {
+func (c *conn) queue(h xswire.Header, a []byte, b string, reply bool) bool {
 	h.Len = uint32(len(a) + len(b))
 	c.out.Lock()
 	defer c.out.Unlock()
 	if c.out.closed {
 		return false
 	}
-	if len(c.out.pending)+xsclient.HeaderSize+int(h.Len) > c.s.cfg.MaxConnOutput {
+	if len(c.out.pending)+xswire.HeaderSize+int(h.Len) > c.s.cfg.MaxConnOutput {
 		c.out.closed = true
 		c.out.cond.Broadcast()
 		c.s.domLogf(c.domid, "xenstored: domain %d has %d bytes of unread output: connection closed", c.domid, len(c.out.pending))
 		c.nc.Close()
 		return false
 	}
-	c.out.pending = xsclient.AppendHeader(c.out.pending, h)
+	c.out.pending = xswire.AppendHeader(c.out.pending, h)
 	c.out.pending = append(c.out.pending, a...)
 	c.out.pending = append(c.out.pending, b...)
 	if reply {
@@ -251,15 +251,15 @@ func (c *conn) queue(h xsclient.Header, a []byte, b string, reply bool) bool {
 	return true
 }
 
-func (c *conn) reply(req xsclient.Header, data []byte) {
-	c.queue(xsclient.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, data, "", true)
+func (c *conn) reply(req xswire.Header, data []byte) {
+	c.queue(xswire.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, data, "", true)
 }
 
-func (c *conn) replyString(req xsclient.Header, s string) {
-	c.queue(xsclient.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
+func (c *conn) replyString(req xswire.Header, s string) {
+	c.queue(xswire.Header{Type: req.Type, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
 }
 
-func (c *conn) replyOK(req xsclient.Header) { c.replyString(req, "OK\x00") }
+func (c *conn) replyOK(req xswire.Header) { c.replyString(req, "OK\x00") }
 
 var errnoPayload = map[errno]string{}
 
@@ -269,12 +269,12 @@ func init() {
 	}
 }
 
-func (c *conn) replyErr(req xsclient.Header, e errno) {
+func (c *conn) replyErr(req xswire.Header, e errno) {
 	s, ok := errnoPayload[e]
 	if !ok {
 		s = string(e) + "\x00"
 	}
-	c.queue(xsclient.Header{Type: xsclient.TypeError, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
+	c.queue(xswire.Header{Type: xswire.TypeError, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
 }
 
 // event queues a watch event; the connection's writer is woken once the
@@ -286,11 +286,11 @@ func (c *conn) replyErr(req xsclient.Header, e errno) {
 // xenstored 4.17 drops it (a change seen by several watches with the same
 // token is told once); @introduceDomain and @releaseDomain never are.
 func (c *conn) event(path, token string) {
-	if len(path)+len(token)+2 > xsclient.PayloadMax {
+	if len(path)+len(token)+2 > xswire.PayloadMax {
 		return // C xenstored drops over-long events too
 	}
 	c.out.Lock()
-	if c.out.closed || len(c.out.pending)+xsclient.HeaderSize+len(path)+len(token)+2 > c.s.cfg.MaxConnOutput {
+	if c.out.closed || len(c.out.pending)+xswire.HeaderSize+len(path)+len(token)+2 > c.s.cfg.MaxConnOutput {
 		closed := c.out.closed
 		c.out.closed = true
 		c.out.cond.Broadcast()
@@ -318,8 +318,8 @@ func (c *conn) event(path, token string) {
 		}
 		c.out.events[key] = len(c.out.pending)
 	}
-	h := xsclient.Header{Type: xsclient.TypeWatchEvent, Len: uint32(len(path) + len(token) + 2)}
-	c.out.pending = xsclient.AppendHeader(c.out.pending, h)
+	h := xswire.Header{Type: xswire.TypeWatchEvent, Len: uint32(len(path) + len(token) + 2)}
+	c.out.pending = xswire.AppendHeader(c.out.pending, h)
 	c.out.pending = append(c.out.pending, path...)
 	c.out.pending = append(c.out.pending, 0)
 	c.out.pending = append(c.out.pending, token...)
@@ -334,15 +334,15 @@ func (c *conn) event(path, token string) {
 
 // pendingEvent: b starts with the watch event path, token.
 func pendingEvent(b []byte, path, token string) bool {
-	n := xsclient.HeaderSize + len(path) + len(token) + 2
+	n := xswire.HeaderSize + len(path) + len(token) + 2
 	if len(b) < n {
 		return false
 	}
-	h, err := xsclient.DecodeHeader(b)
-	if err != nil || h.Type != xsclient.TypeWatchEvent || int(h.Len) != len(path)+len(token)+2 {
+	h, err := xswire.DecodeHeader(b)
+	if err != nil || h.Type != xswire.TypeWatchEvent || int(h.Len) != len(path)+len(token)+2 {
 		return false
 	}
-	p := b[xsclient.HeaderSize:n]
+	p := b[xswire.HeaderSize:n]
 	return string(p[:len(path)]) == path && p[len(path)] == 0 &&
-		string(p[len(path)+1:len(path)+1+len(token)]) == token && p[n-xsclient.HeaderSize-1] == 0
+		string(p[len(path)+1:len(path)+1+len(token)]) == token && p[n-xswire.HeaderSize-1] == 0
 }

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	T "github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Behaviours found by the differential test against C xenstored 4.17 on a
@@ -13,7 +13,7 @@ import (
 
 // replies sends one request and returns what came back up to and
 // including its reply: the watch events first, then the reply.
-func (r *raw) replies(typ T.MsgType, tx uint32, payload string) (events []string, h T.Header, reply string) {
+func (r *raw) replies(typ xswire.MsgType, tx uint32, payload string) (events []string, h xswire.Header, reply string) {
 	r.t.Helper()
 	id := r.send(typ, tx, payload)
 	for {
@@ -21,7 +21,7 @@ func (r *raw) replies(typ T.MsgType, tx uint32, payload string) (events []string
 		if err != nil {
 			r.t.Fatalf("%s %q: %v", typ, payload, err)
 		}
-		if hh.Type == T.TypeWatchEvent {
+		if hh.Type == xswire.TypeWatchEvent {
 			events = append(events, p)
 			continue
 		}
@@ -41,9 +41,9 @@ func TestSpecialNodePermsKept(t *testing.T) {
 	a := newRaw(t, pipeConn(t, s, 0))
 	b := newRaw(t, pipeConn(t, s, 0))
 	for _, name := range []string{"@releaseDomain", "@introduceDomain"} {
-		a.wantOK(T.TypeSetPerms, 0, nul(name, "n0", "r5"))
-		a.wantOK(T.TypeWrite, 0, "/overwrite/the/buffer\x00with a long enough value")
-		b.wantOK(T.TypeSetPerms, 0, nul(name, "n0"))
+		a.wantOK(xswire.TypeSetPerms, 0, nul(name, "n0", "r5"))
+		a.wantOK(xswire.TypeWrite, 0, "/overwrite/the/buffer\x00with a long enough value")
+		b.wantOK(xswire.TypeSetPerms, 0, nul(name, "n0"))
 	}
 }
 
@@ -52,12 +52,12 @@ func TestSpecialNodePermsAsC(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantErr(T.TypeGetPerms, 0, nul("@releaseDomain"), "EINVAL")
-	r.wantErr(T.TypeGetPerms, 0, nul("@foo"), "EINVAL")
-	r.wantErr(T.TypeSetPerms, 0, nul("@foo", "n0"), "EINVAL")
-	r.wantOK(T.TypeWatch, 0, nul("@"+strings.Repeat("l", 2047), "t"))
+	r.wantErr(xswire.TypeGetPerms, 0, nul("@releaseDomain"), "EINVAL")
+	r.wantErr(xswire.TypeGetPerms, 0, nul("@foo"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("@foo", "n0"), "EINVAL")
+	r.wantOK(xswire.TypeWatch, 0, nul("@"+strings.Repeat("l", 2047), "t"))
 	r.recv() // its first event
-	r.wantErr(T.TypeWatch, 0, nul("@"+strings.Repeat("l", 2048), "t"), "EINVAL")
+	r.wantErr(xswire.TypeWatch, 0, nul("@"+strings.Repeat("l", 2048), "t"), "EINVAL")
 }
 
 // UNWATCH does not check its path: one no watch can have is not found.
@@ -66,11 +66,11 @@ func TestUnwatchPathUncheckedAsC(t *testing.T) {
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
 	for _, p := range []string{"/a b", "a b", "", "/x/", "//x", "@foo", "@" + strings.Repeat("l", 2048), "/" + strings.Repeat("l", 3100)} {
-		r.wantErr(T.TypeUnwatch, 0, nul(p, "t"), "ENOENT")
+		r.wantErr(xswire.TypeUnwatch, 0, nul(p, "t"), "ENOENT")
 	}
-	r.wantOK(T.TypeWatch, 0, nul("w", "t"))
+	r.wantOK(xswire.TypeWatch, 0, nul("w", "t"))
 	r.recv()
-	r.wantOK(T.TypeUnwatch, 0, nul("/local/domain/0/w", "t"))
+	r.wantOK(xswire.TypeUnwatch, 0, nul("/local/domain/0/w", "t"))
 }
 
 // Permission entries are read as C reads them: strtol with base 0, kept
@@ -79,7 +79,7 @@ func TestPermStringsAsC(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantOK(T.TypeWrite, 0, nul("/p"))
+	r.wantOK(xswire.TypeWrite, 0, nul("/p"))
 	for _, c := range []struct{ set, get string }{
 		{nul("/p", "b4294967297"), nul("b1")},
 		{nul("/p", "n0", "r-1"), nul("n0", "r-1")},
@@ -87,13 +87,13 @@ func TestPermStringsAsC(t *testing.T) {
 		{nul("/p", "n0", "r65536"), nul("n0", "r65536")},
 		{nul("/p", "n0", "r99999999999999999999"), nul("n0", "r-1")},
 	} {
-		r.wantOK(T.TypeSetPerms, 0, c.set)
-		if got := r.wantOK(T.TypeGetPerms, 0, nul("/p")); got != c.get {
+		r.wantOK(xswire.TypeSetPerms, 0, c.set)
+		if got := r.wantOK(xswire.TypeGetPerms, 0, nul("/p")); got != c.get {
 			t.Errorf("SET_PERMS %q: GET_PERMS %q, want %q", c.set, got, c.get)
 		}
 	}
 	for _, bad := range []string{"R0", "r", "", "r5x", "r0x", "x7", "r 0x"} {
-		r.wantErr(T.TypeSetPerms, 0, nul("/p", "n0", bad), "EINVAL")
+		r.wantErr(xswire.TypeSetPerms, 0, nul("/p", "n0", bad), "EINVAL")
 	}
 }
 
@@ -103,13 +103,13 @@ func TestSetPermsOwnerAsC(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantOK(T.TypeWrite, 0, nul("/p"))
-	r.wantErr(T.TypeSetPerms, 0, nul("/p", "n65537"), "ENOENT")
-	r.wantErr(T.TypeSetPerms, 0, nul("/p", "n32752"), "ENOENT")
-	r.wantErr(T.TypeSetPerms, 0, nul("/a b", "n65537"), "ENOENT")
-	r.wantErr(T.TypeSetPerms, 0, nul("/a b", "x7"), "EINVAL")
-	r.wantErr(T.TypeSetPerms, 0, nul("@releaseDomain", "n65537"), "ENOENT")
-	r.wantOK(T.TypeSetPerms, 0, nul("/p", "n0", "r65537"))
+	r.wantOK(xswire.TypeWrite, 0, nul("/p"))
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/p", "n65537"), "ENOENT")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/p", "n32752"), "ENOENT")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/a b", "n65537"), "ENOENT")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/a b", "x7"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("@releaseDomain", "n65537"), "ENOENT")
+	r.wantOK(xswire.TypeSetPerms, 0, nul("/p", "n0", "r65537"))
 }
 
 // A change seen by several watches of one connection with the same token
@@ -119,13 +119,13 @@ func TestIdenticalEventsCoalescedAsC(t *testing.T) {
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
 	for _, w := range []string{nul("/w", "T"), nul("/", "T"), nul("/w/x", "T"), nul("/w", "U")} {
-		if ev, _, _ := r.replies(T.TypeWatch, 0, w); len(ev) != 0 {
+		if ev, _, _ := r.replies(xswire.TypeWatch, 0, w); len(ev) != 0 {
 			t.Fatalf("events before WATCH's reply: %q", ev)
 		}
 		r.recv() // the watch's first event
 	}
-	ev, h, _ := r.replies(T.TypeWrite, 0, nul("/w/x"))
-	if h.Type != T.TypeWrite || strings.Join(ev, "|") != nul("/w/x", "T")+"|"+nul("/w/x", "U") {
+	ev, h, _ := r.replies(xswire.TypeWrite, 0, nul("/w/x"))
+	if h.Type != xswire.TypeWrite || strings.Join(ev, "|") != nul("/w/x", "T")+"|"+nul("/w/x", "U") {
 		t.Errorf("WRITE: events %q, want one per token", ev)
 	}
 }
@@ -137,10 +137,10 @@ func TestNodeSizeQuotaAsC(t *testing.T) {
 	s := newTestServer(t, Config{})
 	must(t, s.Introduce(5, 0, 1))
 	g := newRaw(t, pipeConn(t, s, 5))
-	g.wantOK(T.TypeWrite, 0, "big\x00"+strings.Repeat("s", 2048-24-8-1))
-	g.wantErr(T.TypeWrite, 0, "big\x00"+strings.Repeat("s", 2048-24-8), "ENOSPC")
-	g.wantErr(T.TypeWrite, 0, "new\x00"+strings.Repeat("s", 2048-24-8), "ENOSPC")
-	g.wantOK(T.TypeWrite, 0, "new\x00"+strings.Repeat("s", 2048-24-8-1))
+	g.wantOK(xswire.TypeWrite, 0, "big\x00"+strings.Repeat("s", 2048-24-8-1))
+	g.wantErr(xswire.TypeWrite, 0, "big\x00"+strings.Repeat("s", 2048-24-8), "ENOSPC")
+	g.wantErr(xswire.TypeWrite, 0, "new\x00"+strings.Repeat("s", 2048-24-8), "ENOSPC")
+	g.wantOK(xswire.TypeWrite, 0, "new\x00"+strings.Repeat("s", 2048-24-8-1))
 }
 
 // C limits every connection's paths, dom0's too, to 2048 bytes below
@@ -150,10 +150,10 @@ func TestPathLengthAsC(t *testing.T) {
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
 	long := func(prefix string, n int) string { return prefix + strings.Repeat("l", n-len(prefix)) }
-	r.wantOK(T.TypeWrite, 0, nul(long("/x/", 2048)))
-	r.wantErr(T.TypeWrite, 0, nul(long("/x/", 2049)), "EINVAL")
-	r.wantOK(T.TypeWrite, 0, nul("/local/domain/0/"+long("x/", 2048)))
-	r.wantErr(T.TypeWrite, 0, nul("/local/domain/0/"+long("x/", 2049)), "EINVAL")
+	r.wantOK(xswire.TypeWrite, 0, nul(long("/x/", 2048)))
+	r.wantErr(xswire.TypeWrite, 0, nul(long("/x/", 2049)), "EINVAL")
+	r.wantOK(xswire.TypeWrite, 0, nul("/local/domain/0/"+long("x/", 2048)))
+	r.wantErr(xswire.TypeWrite, 0, nul("/local/domain/0/"+long("x/", 2049)), "EINVAL")
 }
 
 // A domain may hold one watch and one transaction more than the quotas:
@@ -164,14 +164,14 @@ func TestWatchAndTransactionQuotasAsC(t *testing.T) {
 	must(t, s.Introduce(5, 0, 1))
 	g := newRaw(t, pipeConn(t, s, 5))
 	for i := 0; i < 129; i++ {
-		g.wantOK(T.TypeWatch, 0, nul("data", "w"+strings.Repeat("x", i)))
+		g.wantOK(xswire.TypeWatch, 0, nul("data", "w"+strings.Repeat("x", i)))
 		g.recv() // its first event
 	}
-	g.wantErr(T.TypeWatch, 0, nul("data", "one too many"), "E2BIG")
+	g.wantErr(xswire.TypeWatch, 0, nul("data", "one too many"), "E2BIG")
 	for i := 0; i < 11; i++ {
-		g.wantOK(T.TypeTransactionStart, 0, nul(""))
+		g.wantOK(xswire.TypeTransactionStart, 0, nul(""))
 	}
-	g.wantErr(T.TypeTransactionStart, 0, nul(""), "ENOSPC")
+	g.wantErr(xswire.TypeTransactionStart, 0, nul(""), "ENOSPC")
 }
 
 // XS_CONTROL (xenstore-control's debugging commands) is privileged; this
@@ -180,10 +180,10 @@ func TestControlAsC(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{})
 	must(t, s.Introduce(5, 0, 1))
-	newRaw(t, pipeConn(t, s, 5)).wantErr(T.TypeControl, 0, nul("help"), "EACCES")
+	newRaw(t, pipeConn(t, s, 5)).wantErr(xswire.TypeControl, 0, nul("help"), "EACCES")
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantErr(T.TypeControl, 0, nul("no-such-command"), "EINVAL")
-	r.wantErr(T.TypeControl, 0, "", "EINVAL")
+	r.wantErr(xswire.TypeControl, 0, nul("no-such-command"), "EINVAL")
+	r.wantErr(xswire.TypeControl, 0, "", "EINVAL")
 }
 
 // The same holds for a connection other than the writer's: its events are
@@ -197,11 +197,11 @@ func TestIdenticalEventsCoalescedOtherConnAsC(t *testing.T) {
 	path := ""
 	for i := 0; i < 40; i++ {
 		path += "/d"
-		w.wantOK(T.TypeWatch, 0, nul(path, "T"))
+		w.wantOK(xswire.TypeWatch, 0, nul(path, "T"))
 		w.recv()
 	}
-	b.wantOK(T.TypeWrite, 0, nul(path+"/x"))
-	ev, _, _ := w.replies(T.TypeGetDomainPath, 0, nul("0"))
+	b.wantOK(xswire.TypeWrite, 0, nul(path+"/x"))
+	ev, _, _ := w.replies(xswire.TypeGetDomainPath, 0, nul("0"))
 	if len(ev) != 1 || ev[0] != nul(path+"/x", "T") {
 		t.Errorf("%d events for one change seen by 40 watches with one token, want 1: %q", len(ev), ev)
 	}
@@ -216,14 +216,14 @@ func TestRmStaleChildInTransactionAsC(t *testing.T) {
 	s := newTestServer(t, Config{})
 	a := newRaw(t, pipeConn(t, s, 0))
 	b := newRaw(t, pipeConn(t, s, 0))
-	a.wantOK(T.TypeWrite, 0, "/t/a/x\x00v")
-	tx := a.wantOK(T.TypeTransactionStart, 0, nul(""))
+	a.wantOK(xswire.TypeWrite, 0, "/t/a/x\x00v")
+	tx := a.wantOK(xswire.TypeTransactionStart, 0, nul(""))
 	id := uint32(0)
 	for _, d := range strings.TrimSuffix(tx, "\x00") {
 		id = id*10 + uint32(d-'0')
 	}
-	a.wantOK(T.TypeWrite, id, "/t/a\x00w")
-	b.wantOK(T.TypeRm, 0, nul("/t/a/x"))
-	a.wantErr(T.TypeRm, id, nul("/t"), "EIO")
-	a.wantErr(T.TypeTransactionEnd, id, nul("T"), "EAGAIN")
+	a.wantOK(xswire.TypeWrite, id, "/t/a\x00w")
+	b.wantOK(xswire.TypeRm, 0, nul("/t/a/x"))
+	a.wantErr(xswire.TypeRm, id, nul("/t"), "EIO")
+	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
 }

@@ -1,6 +1,9 @@
 // Package xenstored is a XenStore daemon speaking the xs_wire protocol of
 // xen/io/xs_wire.h, embeddable in a process (the sandbox host) or run as
-// `xfeat xenstored`.
+// `xfeat xenstored`. Requests enter as xs_wire messages on a connection
+// (decoded with package xswire, the format the client shares) and leave as
+// replies and watch events on the same connection; it does not use the
+// client.
 //
 // Connections on the main socket (<rundir>/socket, mode 0600) are domain 0
 // and privileged, as unix-socket clients of C xenstored are. INTRODUCE

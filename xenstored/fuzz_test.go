@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"testing"
 
-	T "github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // fuzzFrame encodes one request of a FuzzRequest input: a byte whose low
 // 7 bits are the type and whose top bit picks the guest connection, a tx
 // id byte, a 16-bit payload length, the payload.
-func fuzzFrame(typ T.MsgType, guest bool, tx byte, p string) []byte {
+func fuzzFrame(typ xswire.MsgType, guest bool, tx byte, p string) []byte {
 	b := byte(typ) & 0x7f
 	if guest {
 		b |= 0x80
@@ -31,16 +31,16 @@ func FuzzRequest(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(seq(fuzzFrame(T.TypeWrite, false, 0, "/a/b\x00v"), fuzzFrame(T.TypeRead, true, 0, "/a/b\x00")))
-	f.Add(seq(fuzzFrame(T.TypeTransactionStart, false, 0, "\x00"), fuzzFrame(T.TypeWrite, false, 1, "/x\x00v"),
-		fuzzFrame(T.TypeWrite, false, 0, "/x\x00w"), fuzzFrame(T.TypeTransactionEnd, false, 1, "T\x00")))
-	f.Add(seq(fuzzFrame(T.TypeWatch, true, 0, "rel\x00tok\x00"), fuzzFrame(T.TypeMkdir, true, 0, "rel/x\x00"),
-		fuzzFrame(T.TypeRm, true, 0, "rel\x00"), fuzzFrame(T.TypeUnwatch, true, 0, "rel\x00tok\x00")))
-	f.Add(seq(fuzzFrame(T.TypeSetPerms, false, 0, "/a\x00r5\x00b0x7\x00"), fuzzFrame(T.TypeGetPerms, true, 0, "/a\x00"),
-		fuzzFrame(T.TypeDirectory, true, 0, "/\x00"), fuzzFrame(T.TypeDirectoryPart, false, 0, "/\x003\x00")))
-	f.Add(seq(fuzzFrame(T.TypeIntroduce, false, 0, "9\x000\x001\x00"), fuzzFrame(T.TypeSetTarget, false, 0, "5\x009\x00"),
-		fuzzFrame(T.TypeRelease, false, 0, "5\x00"), fuzzFrame(T.TypeWrite, true, 0, "x\x00y"),
-		fuzzFrame(T.TypeResetWatches, true, 0, "\x00"), fuzzFrame(0x7f, false, 0, "\xff\xfe")))
+	f.Add(seq(fuzzFrame(xswire.TypeWrite, false, 0, "/a/b\x00v"), fuzzFrame(xswire.TypeRead, true, 0, "/a/b\x00")))
+	f.Add(seq(fuzzFrame(xswire.TypeTransactionStart, false, 0, "\x00"), fuzzFrame(xswire.TypeWrite, false, 1, "/x\x00v"),
+		fuzzFrame(xswire.TypeWrite, false, 0, "/x\x00w"), fuzzFrame(xswire.TypeTransactionEnd, false, 1, "T\x00")))
+	f.Add(seq(fuzzFrame(xswire.TypeWatch, true, 0, "rel\x00tok\x00"), fuzzFrame(xswire.TypeMkdir, true, 0, "rel/x\x00"),
+		fuzzFrame(xswire.TypeRm, true, 0, "rel\x00"), fuzzFrame(xswire.TypeUnwatch, true, 0, "rel\x00tok\x00")))
+	f.Add(seq(fuzzFrame(xswire.TypeSetPerms, false, 0, "/a\x00r5\x00b0x7\x00"), fuzzFrame(xswire.TypeGetPerms, true, 0, "/a\x00"),
+		fuzzFrame(xswire.TypeDirectory, true, 0, "/\x00"), fuzzFrame(xswire.TypeDirectoryPart, false, 0, "/\x003\x00")))
+	f.Add(seq(fuzzFrame(xswire.TypeIntroduce, false, 0, "9\x000\x001\x00"), fuzzFrame(xswire.TypeSetTarget, false, 0, "5\x009\x00"),
+		fuzzFrame(xswire.TypeRelease, false, 0, "5\x00"), fuzzFrame(xswire.TypeWrite, true, 0, "x\x00y"),
+		fuzzFrame(xswire.TypeResetWatches, true, 0, "\x00"), fuzzFrame(0x7f, false, 0, "\xff\xfe")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := New(Config{})
 		if err != nil {
@@ -55,7 +55,7 @@ func FuzzRequest(f *testing.F) {
 		guest := newConn(s, nil, 5, s.st.domains[5])
 		s.st.Unlock()
 		for n := 0; len(data) >= 4 && n < 64; n++ {
-			typ, tx := T.MsgType(data[0]&0x7f), uint32(data[1])
+			typ, tx := xswire.MsgType(data[0]&0x7f), uint32(data[1])
 			c := priv
 			if data[0]&0x80 != 0 {
 				c = guest
@@ -67,29 +67,29 @@ func FuzzRequest(f *testing.F) {
 			}
 			p := data[:l]
 			data = data[l:]
-			if len(p) > T.PayloadMax {
-				p = p[:T.PayloadMax]
+			if len(p) > xswire.PayloadMax {
+				p = p[:xswire.PayloadMax]
 			}
 			c.out.Lock()
 			c.out.pending, c.out.replies = c.out.pending[:0], 0
 			clear(c.out.events)
 			c.out.Unlock()
-			c.handle(T.Header{Type: typ, ReqID: 7, TxID: tx, Len: uint32(len(p))}, p)
+			c.handle(xswire.Header{Type: typ, ReqID: 7, TxID: tx, Len: uint32(len(p))}, p)
 			c.hook = nil
 			c.out.Lock()
 			replies, out := 0, c.out.pending
-			for len(out) >= T.HeaderSize {
-				h, err := T.DecodeHeader(out)
+			for len(out) >= xswire.HeaderSize {
+				h, err := xswire.DecodeHeader(out)
 				if err != nil {
 					t.Fatalf("daemon produced a bad header: %v", err)
 				}
-				if h.Type != T.TypeWatchEvent {
+				if h.Type != xswire.TypeWatchEvent {
 					replies++
 					if h.ReqID != 7 {
 						t.Fatalf("reply with req_id %d", h.ReqID)
 					}
 				}
-				out = out[T.HeaderSize+int(h.Len):]
+				out = out[xswire.HeaderSize+int(h.Len):]
 			}
 			c.out.Unlock()
 			if replies != 1 && !c.gone {

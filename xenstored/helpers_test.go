@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // goroutineLeakCheck fails the test if goroutines started during it are
@@ -101,7 +102,7 @@ type raw struct {
 }
 
 func newRaw(t testing.TB, nc net.Conn) *raw {
-	return &raw{t: t, nc: nc, buf: make([]byte, xsclient.MessageMax)}
+	return &raw{t: t, nc: nc, buf: make([]byte, xswire.MessageMax)}
 }
 
 func (r *raw) sendBytes(b []byte) {
@@ -112,22 +113,22 @@ func (r *raw) sendBytes(b []byte) {
 	}
 }
 
-func (r *raw) send(typ xsclient.MsgType, tx uint32, payload string) uint32 {
+func (r *raw) send(typ xswire.MsgType, tx uint32, payload string) uint32 {
 	r.t.Helper()
 	r.id++
-	b := xsclient.AppendHeader(nil, xsclient.Header{Type: typ, ReqID: r.id, TxID: tx, Len: uint32(len(payload))})
+	b := xswire.AppendHeader(nil, xswire.Header{Type: typ, ReqID: r.id, TxID: tx, Len: uint32(len(payload))})
 	r.sendBytes(append(b, payload...))
 	return r.id
 }
 
-func (r *raw) recv() (xsclient.Header, string, error) {
+func (r *raw) recv() (xswire.Header, string, error) {
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	h, p, err := xsclient.ReadMessage(r.nc, r.buf)
+	h, p, err := xswire.ReadMessage(r.nc, r.buf)
 	return h, string(p), err
 }
 
 // call sends a request and returns its reply, skipping watch events.
-func (r *raw) call(typ xsclient.MsgType, tx uint32, payload string) (xsclient.Header, string) {
+func (r *raw) call(typ xswire.MsgType, tx uint32, payload string) (xswire.Header, string) {
 	r.t.Helper()
 	id := r.send(typ, tx, payload)
 	for {
@@ -135,7 +136,7 @@ func (r *raw) call(typ xsclient.MsgType, tx uint32, payload string) (xsclient.He
 		if err != nil {
 			r.t.Fatalf("%s %q: %v", typ, payload, err)
 		}
-		if h.Type == xsclient.TypeWatchEvent {
+		if h.Type == xswire.TypeWatchEvent {
 			continue
 		}
 		if h.ReqID != id {
@@ -146,15 +147,15 @@ func (r *raw) call(typ xsclient.MsgType, tx uint32, payload string) (xsclient.He
 }
 
 // wantErr checks that the request is answered with errno e.
-func (r *raw) wantErr(typ xsclient.MsgType, tx uint32, payload string, e string) {
+func (r *raw) wantErr(typ xswire.MsgType, tx uint32, payload string, e string) {
 	r.t.Helper()
 	h, p := r.call(typ, tx, payload)
-	if h.Type != xsclient.TypeError || p != e+"\x00" {
+	if h.Type != xswire.TypeError || p != e+"\x00" {
 		r.t.Errorf("%s %q: got %s %q, want ERROR %s", typ, payload, h.Type, p, e)
 	}
 }
 
-func (r *raw) wantOK(typ xsclient.MsgType, tx uint32, payload string) string {
+func (r *raw) wantOK(typ xswire.MsgType, tx uint32, payload string) string {
 	r.t.Helper()
 	h, p := r.call(typ, tx, payload)
 	if h.Type != typ {

@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
-type handler func(c *conn, h xsclient.Header, p []byte, v view) errno
+type handler func(c *conn, h xswire.Header, p []byte, v view) errno
 
 type opInfo struct {
 	fn     handler
@@ -16,36 +16,36 @@ type opInfo struct {
 	noTxID bool // tx_id is ignored (WATCH, UNWATCH)
 }
 
-var opTable [xsclient.TypeCount]opInfo
+var opTable [xswire.TypeCount]opInfo
 
 func init() {
-	opTable = [xsclient.TypeCount]opInfo{
-		xsclient.TypeDirectory:          {fn: opDirectory},
-		xsclient.TypeRead:               {fn: opRead},
-		xsclient.TypeGetPerms:           {fn: opGetPerms},
-		xsclient.TypeWatch:              {fn: opWatch, noTxID: true},
-		xsclient.TypeUnwatch:            {fn: opUnwatch, noTxID: true},
-		xsclient.TypeTransactionStart:   {fn: opTransactionStart},
-		xsclient.TypeTransactionEnd:     {fn: opTransactionEnd},
-		xsclient.TypeIntroduce:          {fn: opIntroduce, priv: true},
-		xsclient.TypeRelease:            {fn: opRelease, priv: true},
-		xsclient.TypeGetDomainPath:      {fn: opGetDomainPath},
-		xsclient.TypeWrite:              {fn: opWrite},
-		xsclient.TypeMkdir:              {fn: opMkdir},
-		xsclient.TypeRm:                 {fn: opRm},
-		xsclient.TypeSetPerms:           {fn: opSetPerms},
-		xsclient.TypeIsDomainIntroduced: {fn: opIsDomainIntroduced, priv: true},
-		xsclient.TypeResume:             {fn: opResume, priv: true},
-		xsclient.TypeSetTarget:          {fn: opSetTarget, priv: true},
-		xsclient.TypeResetWatches:       {fn: opResetWatches},
-		xsclient.TypeDirectoryPart:      {fn: opDirectoryPart},
-		xsclient.TypeControl:            {fn: opControl, priv: true},
+	opTable = [xswire.TypeCount]opInfo{
+		xswire.TypeDirectory:          {fn: opDirectory},
+		xswire.TypeRead:               {fn: opRead},
+		xswire.TypeGetPerms:           {fn: opGetPerms},
+		xswire.TypeWatch:              {fn: opWatch, noTxID: true},
+		xswire.TypeUnwatch:            {fn: opUnwatch, noTxID: true},
+		xswire.TypeTransactionStart:   {fn: opTransactionStart},
+		xswire.TypeTransactionEnd:     {fn: opTransactionEnd},
+		xswire.TypeIntroduce:          {fn: opIntroduce, priv: true},
+		xswire.TypeRelease:            {fn: opRelease, priv: true},
+		xswire.TypeGetDomainPath:      {fn: opGetDomainPath},
+		xswire.TypeWrite:              {fn: opWrite},
+		xswire.TypeMkdir:              {fn: opMkdir},
+		xswire.TypeRm:                 {fn: opRm},
+		xswire.TypeSetPerms:           {fn: opSetPerms},
+		xswire.TypeIsDomainIntroduced: {fn: opIsDomainIntroduced, priv: true},
+		xswire.TypeResume:             {fn: opResume, priv: true},
+		xswire.TypeSetTarget:          {fn: opSetTarget, priv: true},
+		xswire.TypeResetWatches:       {fn: opResetWatches},
+		xswire.TypeDirectoryPart:      {fn: opDirectoryPart},
+		xswire.TypeControl:            {fn: opControl, priv: true},
 	}
 }
 
 // handle processes one request and queues exactly one reply for it.
-func (c *conn) handle(h xsclient.Header, p []byte) {
-	if h.Type >= xsclient.TypeCount || opTable[h.Type].fn == nil {
+func (c *conn) handle(h xswire.Header, p []byte) {
+	if h.Type >= xswire.TypeCount || opTable[h.Type].fn == nil {
 		c.replyErr(h, eNOSYS)
 		return
 	}
@@ -137,7 +137,7 @@ func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 		c.pathBuf = append(append(append(c.pathBuf[:0], c.prefix...), '/'), arg...)
 		p = c.pathBuf
 	}
-	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xsclient.AbsPathMax {
+	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xswire.AbsPathMax {
 		return "", eINVAL
 	}
 	// C 4.17 measures the path-max quota below /local/domain/<id>/, or
@@ -197,7 +197,7 @@ func (c *conn) getNode(v view, path string, want perm) (*node, errno) {
 	return nil, eACCES
 }
 
-func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRead(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -210,7 +210,7 @@ func opRead(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opWrite(c *conn, h xswire.Header, p []byte, v view) errno {
 	i := bytes.IndexByte(p, 0)
 	if i < 0 {
 		return eINVAL
@@ -247,7 +247,7 @@ func opWrite(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opMkdir(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opMkdir(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -345,7 +345,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 	return eOK
 }
 
-func opRm(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRm(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -428,7 +428,7 @@ func (s *Server) rmLocked(v view, n *node) errno {
 
 // opGetPerms: a special node's permissions cannot be read back (C 4.17
 // answers EINVAL), only set.
-func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opGetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -449,7 +449,7 @@ func opGetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 // opSetPerms checks in C 4.17's order: the argument count, the guest's
 // entry quota, each entry's syntax, the owner's existence (ENOENT), then
 // the path and the caller's rights on the node.
-func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [1][]byte
 	n := args(p, argv[:])
 	if n < 2 {
@@ -526,7 +526,7 @@ func opSetPerms(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opDirectory(c *conn, h xswire.Header, p []byte, v view) errno {
 	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
@@ -539,7 +539,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 	for _, ch := range n.children {
 		total += len(ch) + 1
 	}
-	if total > xsclient.PayloadMax {
+	if total > xswire.PayloadMax {
 		return e2BIG // libxenstore then uses DIRECTORY_PART
 	}
 	b := c.outBuf[:0]
@@ -551,7 +551,7 @@ func opDirectory(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opDirectoryPart(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
@@ -580,7 +580,7 @@ func opDirectoryPart(c *conn, h xsclient.Header, p []byte, v view) errno {
 		c.reply(h, b)
 		return eOK
 	}
-	maxlen := xsclient.PayloadMax - genlen - 1
+	maxlen := xswire.PayloadMax - genlen - 1
 	l := 0
 	for {
 		rest := all[off+l:]
@@ -677,13 +677,13 @@ func cStrtoull(b []byte) uint64 {
 	return n
 }
 
-func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opWatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
 	}
 	relative := len(argv[0]) == 0 || argv[0][0] != '/' && argv[0][0] != '@'
-	if len(argv[0]) > xsclient.RelPathMax && argv[0][0] == '@' {
+	if len(argv[0]) > xswire.RelPathMax && argv[0][0] == '@' {
 		return eINVAL // C: a special path is held to the relative maximum
 	}
 	path, e := c.canon(argv[0], true)
@@ -711,7 +711,7 @@ func opWatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 
 // opUnwatch looks the watch up by its path made absolute, unchecked: a
 // path no watch can have is simply not found (ENOENT), as in C.
-func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opUnwatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
@@ -731,7 +731,7 @@ func opUnwatch(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eNOENT
 }
 
-func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opTransactionStart(c *conn, h xswire.Header, p []byte, v view) errno {
 	if v.tx != nil {
 		return eBUSY // no nested transactions
 	}
@@ -755,7 +755,7 @@ func opTransactionStart(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opTransactionEnd(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opTransactionEnd(c *conn, h xswire.Header, p []byte, v view) errno {
 	a, ok := oneArg(p)
 	if !ok || len(a) != 1 || a[0] != 'T' && a[0] != 'F' {
 		return eINVAL
@@ -784,7 +784,7 @@ func domidArg(p []byte) (uint32, bool) {
 	return uint32(cAtoi(a)), true
 }
 
-func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opIntroduce(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [3][]byte
 	if args(p, argv[:]) < 3 {
 		return eINVAL
@@ -795,7 +795,7 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	// introduced here (C would only rebind dom0's event channel, or fail
 	// to map a reserved id's ring).
 	domid := uint32(cAtoi(argv[0]))
-	if domid == 0 || domid >= xsclient.DomidFirstReserved {
+	if domid == 0 || domid >= xswire.DomidFirstReserved {
 		return eINVAL
 	}
 	gfn := cStrtoull(argv[1])
@@ -815,7 +815,7 @@ func opIntroduce(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opRelease(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
@@ -832,12 +832,12 @@ func opRelease(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opIsDomainIntroduced(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
 	}
-	if domid == 0 || domid == xsclient.DomidSelf || c.s.st.domains[domid] != nil {
+	if domid == 0 || domid == xswire.DomidSelf || c.s.st.domains[domid] != nil {
 		c.replyString(h, "T\x00")
 	} else {
 		c.replyString(h, "F\x00")
@@ -845,7 +845,7 @@ func opIsDomainIntroduced(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opGetDomainPath(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok {
 		return eINVAL
@@ -858,7 +858,7 @@ func opGetDomainPath(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opResume(c *conn, h xswire.Header, p []byte, v view) errno {
 	domid, ok := domidArg(p)
 	if !ok || domid == 0 {
 		return eINVAL
@@ -870,7 +870,7 @@ func opResume(c *conn, h xsclient.Header, p []byte, v view) errno {
 	return eOK
 }
 
-func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opSetTarget(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) < 2 {
 		return eINVAL
@@ -888,11 +888,11 @@ func opSetTarget(c *conn, h xsclient.Header, p []byte, v view) errno {
 // opControl: XS_CONTROL carries C xenstored's debugging and live-update
 // commands (xenstore-control), privileged. This daemon has none of them,
 // so it answers every command as C answers one it does not know.
-func opControl(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opControl(c *conn, h xswire.Header, p []byte, v view) errno {
 	return eINVAL
 }
 
-func opResetWatches(c *conn, h xsclient.Header, p []byte, v view) errno {
+func opResetWatches(c *conn, h xswire.Header, p []byte, v view) errno {
 	c.s.resetConnLocked(c)
 	c.replyOK(h)
 	return eOK

@@ -3,12 +3,12 @@ package xenstored
 import (
 	"strconv"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Permission strings as C xenstored 4.17 reads and writes them (its
 // xenstore_strings_to_perms and xenstore_perm_to_string), which is laxer
-// than what xsclient accepts from a client's caller: the domain id is read
+// than what xswire.ParsePerm accepts: the domain id is read
 // by strtol(s, &end, 0) and stored in 32 bits. So white space and a sign
 // may lead, 0x and 0 prefixes select hex and octal, a value out of range
 // saturates and is then truncated ("b4294967297" is domain 1, "r-1" domain
@@ -21,7 +21,7 @@ func parseWirePerm(b []byte) (Perm, bool) {
 		return Perm{}, false
 	}
 	switch b[0] {
-	case xsclient.AccessNone, xsclient.AccessRead, xsclient.AccessWrite, xsclient.AccessBoth:
+	case xswire.AccessNone, xswire.AccessRead, xswire.AccessWrite, xswire.AccessBoth:
 	default:
 		return Perm{}, false
 	}
@@ -103,4 +103,4 @@ func hexDigit(c byte) int {
 // only the domains introduced to it, while a toolstack sets permissions
 // for a domain before it introduces it (libxl does), so it refuses only
 // ids no domain can have: DOMID_FIRST_RESERVED and above.
-func ownerMayExist(domid uint32) bool { return domid < xsclient.DomidFirstReserved }
+func ownerMayExist(domid uint32) bool { return domid < xswire.DomidFirstReserved }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/internal/hostlog"
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Server is a XenStore daemon: the tree, its domains, its connections.
@@ -83,8 +83,8 @@ func newServer(cfg Config) *Server {
 	if cfg.MaxConnOutput <= 0 {
 		cfg.MaxConnOutput = 1 << 20
 	}
-	if cfg.MaxConnOutput < 2*xsclient.MessageMax {
-		cfg.MaxConnOutput = 2 * xsclient.MessageMax
+	if cfg.MaxConnOutput < 2*xswire.MessageMax {
+		cfg.MaxConnOutput = 2 * xswire.MessageMax
 	}
 	if cfg.MaxDomainConns <= 0 {
 		cfg.MaxDomainConns = 32
@@ -103,8 +103,8 @@ func newServer(cfg Config) *Server {
 	s.st.domains = make(map[uint32]*domain)
 	s.st.conns = make(map[*conn]struct{})
 	s.st.special = map[string][]Perm{
-		specialIntroduce: {{Domid: 0, Access: xsclient.AccessNone}},
-		specialRelease:   {{Domid: 0, Access: xsclient.AccessNone}},
+		specialIntroduce: {{Domid: 0, Access: xswire.AccessNone}},
+		specialRelease:   {{Domid: 0, Access: xswire.AccessNone}},
 	}
 	s.now.Store(time.Now().UnixNano())
 	return s
@@ -141,7 +141,7 @@ func (s *Server) janitor() {
 }
 
 func (s *Server) initTree() {
-	priv := []Perm{{Domid: 0, Access: xsclient.AccessNone}}
+	priv := []Perm{{Domid: 0, Access: xswire.AccessNone}}
 	add := func(path string, children ...string) {
 		s.st.gen++
 		s.st.nodes[path] = &node{path: path, perms: priv, children: children, gen: s.st.gen}
@@ -381,15 +381,15 @@ func (s *Server) domLogf(domid uint32, format string, args ...any) {
 
 // Introduce introduces domid in-process, as an INTRODUCE request would.
 func (s *Server) Introduce(domid uint32, gfn uint64, evtchn uint32) error {
-	if domid == 0 || domid >= xsclient.DomidFirstReserved || evtchn == 0 {
-		return &xsclient.Error{Errno: string(eINVAL), Op: "INTRODUCE"}
+	if domid == 0 || domid >= xswire.DomidFirstReserved || evtchn == 0 {
+		return &xswire.Error{Errno: string(eINVAL), Op: "INTRODUCE"}
 	}
 	s.st.Lock()
 	d, e := s.introduceLocked(domid, gfn, evtchn)
 	s.kickLocked()
 	s.st.Unlock()
 	if e != eOK {
-		return &xsclient.Error{Errno: string(e), Op: "INTRODUCE"}
+		return &xswire.Error{Errno: string(e), Op: "INTRODUCE"}
 	}
 	if d != nil && s.cfg.OnIntroduce != nil {
 		s.cfg.OnIntroduce(d.info())
@@ -400,14 +400,14 @@ func (s *Server) Introduce(domid uint32, gfn uint64, evtchn uint32) error {
 // Release releases domid in-process, as a RELEASE request would.
 func (s *Server) Release(domid uint32) error {
 	if domid == 0 {
-		return &xsclient.Error{Errno: string(eINVAL), Op: "RELEASE"}
+		return &xswire.Error{Errno: string(eINVAL), Op: "RELEASE"}
 	}
 	s.st.Lock()
 	d, e := s.releaseLocked(domid)
 	s.kickLocked()
 	s.st.Unlock()
 	if e != eOK {
-		return &xsclient.Error{Errno: string(e), Op: "RELEASE"}
+		return &xswire.Error{Errno: string(e), Op: "RELEASE"}
 	}
 	if s.cfg.OnRelease != nil {
 		s.cfg.OnRelease(d.info())
@@ -451,7 +451,7 @@ func (s *Server) introduceLocked(domid uint32, gfn uint64, evtchn uint32) (*doma
 		priv.create(v, home, nil)
 		n := s.st.nodes[home]
 		old := n.perms
-		n.perms = []Perm{{Domid: domid, Access: xsclient.AccessNone}}
+		n.perms = []Perm{{Domid: domid, Access: xswire.AccessNone}}
 		s.st.owned[old[0].Domid]--
 		s.st.owned[domid]++
 		s.fireLocked(home, false, n.perms, nil)

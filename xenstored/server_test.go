@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/xfeat/xfeat/internal/hostlog"
-	"github.com/xfeat/xfeat/xsclient"
 	T "github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 func TestBasicOps(t *testing.T) {
@@ -23,43 +23,43 @@ func TestBasicOps(t *testing.T) {
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
 
-	r.wantOK(T.TypeWrite, 0, "/a/b/c\x00hello\x00world") // values are binary: NULs kept
-	if got := r.wantOK(T.TypeRead, 0, nul("/a/b/c")); got != "hello\x00world" {
+	r.wantOK(xswire.TypeWrite, 0, "/a/b/c\x00hello\x00world") // values are binary: NULs kept
+	if got := r.wantOK(xswire.TypeRead, 0, nul("/a/b/c")); got != "hello\x00world" {
 		t.Errorf("READ = %q", got)
 	}
-	if got := r.wantOK(T.TypeRead, 0, nul("/a/b")); got != "" {
+	if got := r.wantOK(xswire.TypeRead, 0, nul("/a/b")); got != "" {
 		t.Errorf("READ of created parent = %q, want empty", got)
 	}
-	r.wantOK(T.TypeWrite, 0, "/a/d\x00x")
-	if got := r.wantOK(T.TypeDirectory, 0, nul("/a")); got != nul("b", "d") {
+	r.wantOK(xswire.TypeWrite, 0, "/a/d\x00x")
+	if got := r.wantOK(xswire.TypeDirectory, 0, nul("/a")); got != nul("b", "d") {
 		t.Errorf("DIRECTORY = %q", got)
 	}
-	r.wantOK(T.TypeMkdir, 0, nul("/a/e"))
-	r.wantOK(T.TypeMkdir, 0, nul("/a/e")) // existing: fine
-	if got := r.wantOK(T.TypeGetPerms, 0, nul("/a/e")); got != nul("n0") {
+	r.wantOK(xswire.TypeMkdir, 0, nul("/a/e"))
+	r.wantOK(xswire.TypeMkdir, 0, nul("/a/e")) // existing: fine
+	if got := r.wantOK(xswire.TypeGetPerms, 0, nul("/a/e")); got != nul("n0") {
 		t.Errorf("GET_PERMS = %q", got)
 	}
-	r.wantOK(T.TypeSetPerms, 0, nul("/a/e", "n5", "r7", "b0x10"))
-	if got := r.wantOK(T.TypeGetPerms, 0, nul("/a/e")); got != nul("n5", "r7", "b16") {
+	r.wantOK(xswire.TypeSetPerms, 0, nul("/a/e", "n5", "r7", "b0x10"))
+	if got := r.wantOK(xswire.TypeGetPerms, 0, nul("/a/e")); got != nul("n5", "r7", "b16") {
 		t.Errorf("GET_PERMS after SET_PERMS = %q", got)
 	}
-	r.wantOK(T.TypeRm, 0, nul("/a/b"))
-	r.wantErr(T.TypeRead, 0, nul("/a/b/c"), "ENOENT")
-	r.wantOK(T.TypeRm, 0, nul("/a/b"))            // absent, parent exists: fine
-	r.wantErr(T.TypeRm, 0, nul("/x/y"), "ENOENT") // absent parent
-	r.wantErr(T.TypeRm, 0, nul("/"), "EINVAL")
-	if got := r.wantOK(T.TypeGetDomainPath, 0, nul("7")); got != nul("/local/domain/7") {
+	r.wantOK(xswire.TypeRm, 0, nul("/a/b"))
+	r.wantErr(xswire.TypeRead, 0, nul("/a/b/c"), "ENOENT")
+	r.wantOK(xswire.TypeRm, 0, nul("/a/b"))            // absent, parent exists: fine
+	r.wantErr(xswire.TypeRm, 0, nul("/x/y"), "ENOENT") // absent parent
+	r.wantErr(xswire.TypeRm, 0, nul("/"), "EINVAL")
+	if got := r.wantOK(xswire.TypeGetDomainPath, 0, nul("7")); got != nul("/local/domain/7") {
 		t.Errorf("GET_DOMAIN_PATH = %q", got)
 	}
 	// Relative paths of domain 0's socket are below /local/domain/0.
-	r.wantOK(T.TypeWrite, 0, "rel/x\x001")
-	if got := r.wantOK(T.TypeRead, 0, nul("/local/domain/0/rel/x")); got != "1" {
+	r.wantOK(xswire.TypeWrite, 0, "rel/x\x001")
+	if got := r.wantOK(xswire.TypeRead, 0, nul("/local/domain/0/rel/x")); got != "1" {
 		t.Errorf("relative write landed elsewhere: %q", got)
 	}
-	if got := r.wantOK(T.TypeIsDomainIntroduced, 0, nul("0")); got != nul("T") {
+	if got := r.wantOK(xswire.TypeIsDomainIntroduced, 0, nul("0")); got != nul("T") {
 		t.Errorf("IS_DOMAIN_INTRODUCED 0 = %q", got)
 	}
-	if got := r.wantOK(T.TypeIsDomainIntroduced, 0, nul("9")); got != nul("F") {
+	if got := r.wantOK(xswire.TypeIsDomainIntroduced, 0, nul("9")); got != nul("F") {
 		t.Errorf("IS_DOMAIN_INTRODUCED 9 = %q", got)
 	}
 }
@@ -68,66 +68,66 @@ func TestBadInput(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{})
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantErr(T.MsgType(99), 0, "", "ENOSYS")
-	r.wantErr(T.TypeWatchEvent, 0, nul("/a", "t"), "ENOSYS")
-	r.wantErr(T.TypeError, 0, nul("EINVAL"), "ENOSYS")
-	r.wantErr(T.MsgType(20), 0, "", "ENOSYS")          // RESTRICT, removed
-	r.wantErr(T.TypeRead, 0, "/a", "EINVAL")           // no NUL
-	r.wantErr(T.TypeRead, 0, "", "EINVAL")             // empty
-	r.wantErr(T.TypeRead, 0, "/a\x00/b\x00", "EINVAL") // two args
-	r.wantErr(T.TypeWrite, 0, "/a", "EINVAL")          // no NUL at all
+	r.wantErr(xswire.MsgType(99), 0, "", "ENOSYS")
+	r.wantErr(xswire.TypeWatchEvent, 0, nul("/a", "t"), "ENOSYS")
+	r.wantErr(xswire.TypeError, 0, nul("EINVAL"), "ENOSYS")
+	r.wantErr(xswire.MsgType(20), 0, "", "ENOSYS")          // RESTRICT, removed
+	r.wantErr(xswire.TypeRead, 0, "/a", "EINVAL")           // no NUL
+	r.wantErr(xswire.TypeRead, 0, "", "EINVAL")             // empty
+	r.wantErr(xswire.TypeRead, 0, "/a\x00/b\x00", "EINVAL") // two args
+	r.wantErr(xswire.TypeWrite, 0, "/a", "EINVAL")          // no NUL at all
 	for _, bad := range []string{"/a//b", "/a/", "/a b", "/a\xff", "@x", "/a/./b"} {
-		r.wantErr(T.TypeRead, 0, nul(bad), "EINVAL")
+		r.wantErr(xswire.TypeRead, 0, nul(bad), "EINVAL")
 	}
-	r.wantErr(T.TypeRead, 0, nul("/"+strings.Repeat("a", 3072)), "EINVAL")
-	r.wantErr(T.TypeRead, 0, nul("/nope"), "ENOENT")
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool"), "EINVAL")
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool", "x0"), "EINVAL")
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool", "r"), "EINVAL")
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool", "r5x"), "EINVAL")
+	r.wantErr(xswire.TypeRead, 0, nul("/"+strings.Repeat("a", 3072)), "EINVAL")
+	r.wantErr(xswire.TypeRead, 0, nul("/nope"), "ENOENT")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool", "x0"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool", "r"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool", "r5x"), "EINVAL")
 	// Well-formed for C 4.17 (strtol, 32 bits) but no domain can own a
 	// node: ENOENT, as C answers.
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool", "r-1"), "ENOENT")
-	r.wantErr(T.TypeSetPerms, 0, nul("/tool", "r70000"), "ENOENT")
-	r.wantErr(T.TypeWatch, 0, nul("/a"), "EINVAL")
-	r.wantErr(T.TypeTransactionEnd, 0, nul("T"), "ENOENT")
-	r.wantErr(T.TypeTransactionEnd, 0, nul("X"), "EINVAL")
-	r.wantErr(T.TypeRead, 77, nul("/tool"), "ENOENT") // unknown transaction
-	r.wantErr(T.TypeIntroduce, 0, nul("5", "0"), "EINVAL")
-	r.wantErr(T.TypeIntroduce, 0, nul("5", "0", "0"), "EINVAL")
-	r.wantErr(T.TypeIntroduce, 0, nul("0", "0", "1"), "EINVAL")
-	r.wantErr(T.TypeIntroduce, 0, nul("abc", "0", "1"), "EINVAL")
-	r.wantErr(T.TypeRelease, 0, nul("6"), "ENOENT")
-	r.wantErr(T.TypeRelease, 0, nul("0"), "EINVAL")
-	r.wantErr(T.TypeGetDomainPath, 0, "", "EINVAL")            // no argument at all
-	r.wantErr(T.TypeGetDomainPath, 0, "7", "EINVAL")           // no NUL
-	r.wantErr(T.TypeGetDomainPath, 0, nul("7", "8"), "EINVAL") // two arguments
-	r.wantErr(T.TypeDirectoryPart, 0, nul("/"), "EINVAL")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool", "r-1"), "ENOENT")
+	r.wantErr(xswire.TypeSetPerms, 0, nul("/tool", "r70000"), "ENOENT")
+	r.wantErr(xswire.TypeWatch, 0, nul("/a"), "EINVAL")
+	r.wantErr(xswire.TypeTransactionEnd, 0, nul("T"), "ENOENT")
+	r.wantErr(xswire.TypeTransactionEnd, 0, nul("X"), "EINVAL")
+	r.wantErr(xswire.TypeRead, 77, nul("/tool"), "ENOENT") // unknown transaction
+	r.wantErr(xswire.TypeIntroduce, 0, nul("5", "0"), "EINVAL")
+	r.wantErr(xswire.TypeIntroduce, 0, nul("5", "0", "0"), "EINVAL")
+	r.wantErr(xswire.TypeIntroduce, 0, nul("0", "0", "1"), "EINVAL")
+	r.wantErr(xswire.TypeIntroduce, 0, nul("abc", "0", "1"), "EINVAL")
+	r.wantErr(xswire.TypeRelease, 0, nul("6"), "ENOENT")
+	r.wantErr(xswire.TypeRelease, 0, nul("0"), "EINVAL")
+	r.wantErr(xswire.TypeGetDomainPath, 0, "", "EINVAL")            // no argument at all
+	r.wantErr(xswire.TypeGetDomainPath, 0, "7", "EINVAL")           // no NUL
+	r.wantErr(xswire.TypeGetDomainPath, 0, nul("7", "8"), "EINVAL") // two arguments
+	r.wantErr(xswire.TypeDirectoryPart, 0, nul("/"), "EINVAL")
 	// A payload over the limit set below 4096 is refused but the stream stays usable.
-	r.wantOK(T.TypeRead, 0, nul("/tool"))
+	r.wantOK(xswire.TypeRead, 0, nul("/tool"))
 
 	// Garbage after a valid header of an unknown type still gets a reply,
 	// and the connection stays in sync.
-	r.wantErr(T.MsgType(0xdeadbeef), 0, "garbage\xff\x00\x01", "ENOSYS")
-	r.wantOK(T.TypeRead, 0, nul("/tool"))
+	r.wantErr(xswire.MsgType(0xdeadbeef), 0, "garbage\xff\x00\x01", "ENOSYS")
+	r.wantOK(xswire.TypeRead, 0, nul("/tool"))
 
 	// A header announcing more than 4096 bytes closes the connection...
-	hdr := T.AppendHeader(nil, T.Header{Type: T.TypeWrite, ReqID: 1, Len: 4097})
+	hdr := xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeWrite, ReqID: 1, Len: 4097})
 	r.sendBytes(hdr)
 	if _, _, err := r.recv(); err == nil {
 		t.Fatal("connection survived a 4097-byte payload header")
 	}
 	// ...and nobody else is disturbed.
 	r2 := newRaw(t, pipeConn(t, s, 0))
-	r2.wantOK(T.TypeRead, 0, nul("/tool"))
+	r2.wantOK(xswire.TypeRead, 0, nul("/tool"))
 }
 
 func TestPayloadQuota(t *testing.T) {
 	goroutineLeakCheck(t)
 	s := newTestServer(t, Config{Quotas: Quotas{Payload: 100}})
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantErr(T.TypeWrite, 0, "/a\x00"+strings.Repeat("x", 200), "E2BIG")
-	r.wantOK(T.TypeWrite, 0, "/a\x00"+strings.Repeat("x", 50))
+	r.wantErr(xswire.TypeWrite, 0, "/a\x00"+strings.Repeat("x", 200), "E2BIG")
+	r.wantOK(xswire.TypeWrite, 0, "/a\x00"+strings.Repeat("x", 50))
 }
 
 // A guest connects through its domain's socket exactly as through its ring.
@@ -157,32 +157,32 @@ func TestGuestPermissions(t *testing.T) {
 		t.Fatalf("guest relative write: %q %v", v, err)
 	}
 	// A node it creates is its own, inheriting the rest of the parent's list.
-	if ps, _ := dom0.GetPerms(c, "/local/domain/5/data/x"); !slices.Equal(ps, []T.Perm{{Domid: 5, Access: 'n'}}) {
+	if ps, _ := dom0.GetPerms(c, "/local/domain/5/data/x"); !slices.Equal(ps, []xswire.Perm{{Domid: 5, Access: 'n'}}) {
 		t.Errorf("created node perms = %v", ps)
 	}
 
 	// n0: unreadable by the guest.
 	must(t, dom0.WriteString(c, "/secret", "s"))
-	if _, err := g5.Read(c, "/secret"); !errors.Is(err, T.ErrPermission) {
+	if _, err := g5.Read(c, "/secret"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest read of n0 node: %v, want EACCES", err)
 	}
 	// Masking: a missing node under an unreadable parent is eACCES too.
-	if _, err := g5.Read(c, "/secret/none"); !errors.Is(err, T.ErrPermission) {
+	if _, err := g5.Read(c, "/secret/none"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest read below unreadable: %v, want EACCES", err)
 	}
 	// Under a readable parent, missing is eNOENT.
-	if _, err := g5.Read(c, "/local/domain/5/none"); !errors.Is(err, T.ErrNotFound) {
+	if _, err := g5.Read(c, "/local/domain/5/none"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("guest read of own missing node: %v, want ENOENT", err)
 	}
 	// Another domain's nodes: not writable, not creatable.
 	must(t, dom0.WriteString(c, "/local/domain/6/x", "6"))
-	if err := g5.WriteString(c, "/local/domain/6/x", "evil"); !errors.Is(err, T.ErrPermission) {
+	if err := g5.WriteString(c, "/local/domain/6/x", "evil"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest write to domain 6 node: %v", err)
 	}
-	if err := g5.WriteString(c, "/local/domain/6/new", "evil"); !errors.Is(err, T.ErrPermission) {
+	if err := g5.WriteString(c, "/local/domain/6/new", "evil"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest create under domain 6: %v", err)
 	}
-	if err := g5.Rm(c, "/local/domain/6"); !errors.Is(err, T.ErrPermission) {
+	if err := g5.Rm(c, "/local/domain/6"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest rm of domain 6: %v", err)
 	}
 	if v, _ := dom0.ReadString(c, "/local/domain/6/x"); v != "6" {
@@ -194,7 +194,7 @@ func TestGuestPermissions(t *testing.T) {
 	if v, err := g5.ReadString(c, "/shared"); err != nil || v != "v" {
 		t.Errorf("read with r5: %q %v", v, err)
 	}
-	if err := g5.WriteString(c, "/shared", "x"); !errors.Is(err, T.ErrPermission) {
+	if err := g5.WriteString(c, "/shared", "x"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("write with r5: %v", err)
 	}
 	// The owner's letter is everybody else's access.
@@ -209,17 +209,17 @@ func TestGuestPermissions(t *testing.T) {
 	if err := g5.SetPerms(c, "/local/domain/5/own", perms("n5", "r6")); err != nil {
 		t.Errorf("owner SET_PERMS: %v", err)
 	}
-	if err := g5.SetPerms(c, "/local/domain/5/own", perms("n6")); !errors.Is(err, T.ErrNotPermitted) {
+	if err := g5.SetPerms(c, "/local/domain/5/own", perms("n6")); !errors.Is(err, xswire.ErrNotPermitted) {
 		t.Errorf("owner giving node away: %v, want EPERM", err)
 	}
-	if err := g5.SetPerms(c, "/shared", perms("b5")); !errors.Is(err, T.ErrPermission) {
+	if err := g5.SetPerms(c, "/shared", perms("b5")); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("non-owner SET_PERMS: %v, want EACCES", err)
 	}
 	// Privileged operations are refused to guests.
-	if err := g5.Introduce(c, 9, 0, 1); !errors.Is(err, T.ErrPermission) {
+	if err := g5.Introduce(c, 9, 0, 1); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest INTRODUCE: %v", err)
 	}
-	if _, err := g5.IsDomainIntroduced(c, 5); !errors.Is(err, T.ErrPermission) {
+	if _, err := g5.IsDomainIntroduced(c, 5); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest IS_DOMAIN_INTRODUCED: %v", err)
 	}
 	if p, err := g5.GetDomainPath(c, 5); err != nil || p != "/local/domain/5" {
@@ -289,12 +289,23 @@ func TestWatches(t *testing.T) {
 	if e := nextEvent(t, w); e.Path != "/w" {
 		t.Errorf("rm event %+v", e)
 	}
-	noEvent(t, w, 50*time.Millisecond)
-	// Transactions fire at commit only.
+	// A later change is the next event: none for the descendants came
+	// before it (a connection's events arrive in order).
+	must(t, dom0.WriteString(c, "/w", ""))
+	if e := nextEvent(t, w); e.Path != "/w" {
+		t.Errorf("event %+v after the removal's, want the next write's", e)
+	}
+	// Transactions fire at commit only: a write outside it (to a node it
+	// does not touch) is the next event.
+	must(t, dom0.WriteString(c, "/w/outside", "1"))
+	nextEvent(t, w)
 	tx, err := dom0.Begin(c)
 	must(t, err)
 	must(t, tx.WriteString(c, "/w/t", "1"))
-	noEvent(t, w, 50*time.Millisecond)
+	must(t, dom0.WriteString(c, "/w/outside", "2"))
+	if e := nextEvent(t, w); e.Path != "/w/outside" {
+		t.Errorf("event %+v before the commit, want the write outside the transaction's", e)
+	}
 	must(t, tx.Commit(c))
 	if e := nextEvent(t, w); e.Path != "/w/t" {
 		t.Errorf("commit event %+v", e)
@@ -306,7 +317,7 @@ func TestWatches(t *testing.T) {
 	}
 	// Duplicate watch: eEXIST.
 	_, err = dom0.Watch(c, "/w/a/b", "deep")
-	if !errors.Is(err, T.ErrExist) {
+	if !errors.Is(err, xswire.ErrExist) {
 		t.Errorf("duplicate watch: %v", err)
 	}
 }
@@ -357,6 +368,11 @@ func TestGuestWatchesRespectPermissions(t *testing.T) {
 	if e := nextEvent(t, d0i); e.Path != "@introduceDomain" {
 		t.Errorf("dom0 @introduceDomain event %+v", e)
 	}
+	// Whatever the daemon sent g5 for the introduction came before the
+	// reply to this read; what is left is the client handing it on.
+	if _, err := g5.Read(c, "dev/z"); err != nil {
+		t.Fatal(err)
+	}
 	noEvent(t, wi, 50*time.Millisecond)
 	must(t, dom0.Release(c, 7))
 	if e := nextEvent(t, d0r); e.Path != "@releaseDomain" {
@@ -380,7 +396,7 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("tx read %q", v)
 	}
 	must(t, tx.WriteString(c, "/t/y", "in"))
-	if _, err := b.Read(c, "/t/y"); !errors.Is(err, T.ErrNotFound) {
+	if _, err := b.Read(c, "/t/y"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("uncommitted node visible: %v", err)
 	}
 	must(t, b.WriteString(c, "/t/x", "b"))
@@ -388,10 +404,10 @@ func TestTransactions(t *testing.T) {
 		t.Errorf("outside write visible in tx: %q", v)
 	}
 	// It read /t/x, which changed: eAGAIN, and nothing applied.
-	if err := tx.Commit(c); !errors.Is(err, T.ErrAgain) {
+	if err := tx.Commit(c); !errors.Is(err, xswire.ErrAgain) {
 		t.Fatalf("conflicting commit: %v", err)
 	}
-	if _, err := b.Read(c, "/t/y"); !errors.Is(err, T.ErrNotFound) {
+	if _, err := b.Read(c, "/t/y"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("failed transaction applied: %v", err)
 	}
 	// Without a conflict it applies.
@@ -416,18 +432,18 @@ func TestTransactions(t *testing.T) {
 		t.Error("aborted write applied")
 	}
 	r := newRaw(t, pipeConn(t, s, 0))
-	id := strings.TrimSuffix(r.wantOK(T.TypeTransactionStart, 0, nul("")), "\x00")
+	id := strings.TrimSuffix(r.wantOK(xswire.TypeTransactionStart, 0, nul("")), "\x00")
 	n, _ := strconv.Atoi(id)
-	r.wantErr(T.TypeTransactionStart, uint32(n), nul(""), "EBUSY")
-	r.wantOK(T.TypeTransactionEnd, uint32(n), nul("F"))
-	r.wantErr(T.TypeTransactionEnd, uint32(n), nul("F"), "ENOENT")
+	r.wantErr(xswire.TypeTransactionStart, uint32(n), nul(""), "EBUSY")
+	r.wantOK(xswire.TypeTransactionEnd, uint32(n), nul("F"))
+	r.wantErr(xswire.TypeTransactionEnd, uint32(n), nul("F"), "ENOENT")
 	// Creating the same new node in two transactions conflicts.
 	t1, _ := a.Begin(c)
 	t2, _ := b.Begin(c)
 	must(t, t1.WriteString(c, "/new/n", "1"))
 	must(t, t2.WriteString(c, "/new/n", "2"))
 	must(t, t1.Commit(c))
-	if err := t2.Commit(c); !errors.Is(err, T.ErrAgain) {
+	if err := t2.Commit(c); !errors.Is(err, xswire.ErrAgain) {
 		t.Errorf("second creator commit: %v", err)
 	}
 }
@@ -452,7 +468,7 @@ func TestConcurrentIncrements(t *testing.T) {
 				err := cl.Transact(c, func(tx *T.Tx) error {
 					for _, p := range []string{a, b} {
 						v, err := tx.ReadString(c, p)
-						if errors.Is(err, T.ErrNotFound) {
+						if errors.Is(err, xswire.ErrNotFound) {
 							v, err = "0", nil
 						}
 						if err != nil {
@@ -501,7 +517,7 @@ func TestQuotas(t *testing.T) {
 	for i := 0; i < 9; i++ {
 		must(t, g.WriteString(c, fmt.Sprintf("n%d", i), ""))
 	}
-	if err := g.WriteString(c, "n9", ""); !errors.Is(err, T.ErrQuota) {
+	if err := g.WriteString(c, "n9", ""); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("node quota: %v, want ENOSPC", err)
 	}
 	must(t, g.Rm(c, "n0"))
@@ -511,18 +527,18 @@ func TestQuotas(t *testing.T) {
 		must(t, dom0.WriteString(c, fmt.Sprintf("/d0/%d", i), ""))
 	}
 	// Node size.
-	if err := g.WriteString(c, "n1", strings.Repeat("x", 300)); !errors.Is(err, T.ErrQuota) {
+	if err := g.WriteString(c, "n1", strings.Repeat("x", 300)); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("node size quota: %v", err)
 	}
 	// Permissions per node.
-	if err := g.SetPerms(c, "n1", perms("n5", "r1", "r2")); !errors.Is(err, T.ErrQuota) {
+	if err := g.SetPerms(c, "n1", perms("n5", "r1", "r2")); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("node perms quota: %v", err)
 	}
 	// Path length below the home: eINVAL, as C.
-	if _, err := g.Read(c, strings.Repeat("p", 31)); !errors.Is(err, T.ErrInvalid) {
+	if _, err := g.Read(c, strings.Repeat("p", 31)); !errors.Is(err, xswire.ErrInvalid) {
 		t.Errorf("path quota: %v", err)
 	}
-	if _, err := g.Read(c, strings.Repeat("p", 30)); !errors.Is(err, T.ErrNotFound) {
+	if _, err := g.Read(c, strings.Repeat("p", 30)); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("path at quota: %v", err)
 	}
 	// Watches: E2BIG, as C, which lets a domain reach one more than the
@@ -531,7 +547,7 @@ func TestQuotas(t *testing.T) {
 		_, err := g.Watch(c, "n1", "")
 		must(t, err)
 	}
-	if _, err := g.Watch(c, "n1", ""); !errors.Is(err, T.ErrTooBig) {
+	if _, err := g.Watch(c, "n1", ""); !errors.Is(err, xswire.ErrTooBig) {
 		t.Errorf("watch quota: %v", err)
 	}
 	// Transactions: as watches, one more than the quota.
@@ -541,18 +557,18 @@ func TestQuotas(t *testing.T) {
 		_, err = g.Begin(c)
 		must(t, err)
 	}
-	if _, err := g.Begin(c); !errors.Is(err, T.ErrQuota) {
+	if _, err := g.Begin(c); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("transaction quota: %v", err)
 	}
 	// Nodes touched by one transaction.
 	var terr error
 	for i := 0; i < 10 && terr == nil; i++ {
 		_, terr = t1.Read(c, fmt.Sprintf("n%d", i))
-		if errors.Is(terr, T.ErrNotFound) {
+		if errors.Is(terr, xswire.ErrNotFound) {
 			terr = nil
 		}
 	}
-	if !errors.Is(terr, T.ErrQuota) {
+	if !errors.Is(terr, xswire.ErrQuota) {
 		t.Errorf("transaction-nodes quota: %v", terr)
 	}
 }
@@ -564,7 +580,7 @@ func TestStuckReaderDisconnected(t *testing.T) {
 	s := newTestServer(t, Config{MaxConnOutput: 16 << 10, WriteTimeout: time.Minute})
 	c := ctx(t)
 	stuck := newRaw(t, pipeConn(t, s, 0))
-	stuck.send(T.TypeWatch, 0, nul("/flood", "t")) // and never read
+	stuck.send(xswire.TypeWatch, 0, nul("/flood", "t")) // and never read
 	dom0 := client(t, s, 0)
 	// Were this client held up by the stuck one, it would wait for the
 	// one-minute write timeout and run out of its 20 s context.
@@ -581,7 +597,7 @@ func TestFloodWithoutReading(t *testing.T) {
 	s := newTestServer(t, Config{WriteTimeout: 500 * time.Millisecond})
 	c := ctx(t)
 	flood := pipeConn(t, s, 0)
-	req := T.AppendHeader(nil, T.Header{Type: T.TypeRead, ReqID: 1, Len: 6})
+	req := xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeRead, ReqID: 1, Len: 6})
 	req = append(req, "/tool\x00"...)
 	go func() {
 		for {
@@ -614,20 +630,10 @@ func TestGuestPipelining(t *testing.T) {
 	var batch []byte
 	for i := 1; i <= 200; i++ {
 		p := nul("/local/domain/5")
-		batch = append(batch, T.AppendHeader(nil, T.Header{Type: T.TypeGetPerms, ReqID: uint32(i), Len: uint32(len(p))})...)
+		batch = append(batch, xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeGetPerms, ReqID: uint32(i), Len: uint32(len(p))})...)
 		batch = append(batch, p...)
 	}
 	go nc.Write(batch)
-	time.Sleep(100 * time.Millisecond) // let the daemon run ahead of us
-	s.st.Lock()
-	for c := range s.st.conns {
-		c.out.Lock()
-		if q := c.out.replies + c.out.inWrite; q > 4 {
-			t.Errorf("%d replies queued, quota 4", q)
-		}
-		c.out.Unlock()
-	}
-	s.st.Unlock()
 	r := newRaw(t, nc)
 	for i := 1; i <= 200; i++ {
 		h, p, err := r.recv()
@@ -643,11 +649,64 @@ func TestGuestPipelining(t *testing.T) {
 		defer c.Close()
 		extra = append(extra, c)
 	}
-	if _, err := extra[0].Read(ctx(t), "x"); !errors.Is(err, T.ErrNotFound) {
+	if _, err := extra[0].Read(ctx(t), "x"); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("second connection: %v", err)
 	}
 	if _, err := extra[1].Read(ctx(t), "x"); !errors.Is(err, T.ErrClosed) {
 		t.Errorf("connection over the limit: %v, want it closed", err)
+	}
+}
+
+// TestOutstandingQuotaStopsReading: a guest that pipelines requests and
+// reads none of the replies has exactly Quotas.Outstanding of them queued,
+// no more: the daemon stops reading its requests, as C xenstored stops
+// reading a guest's ring. Over a net.Pipe every write of the daemon blocks
+// until the guest reads, and only the connection's reader writes here, so
+// once a write is under way the reader is stuck in it and the queue cannot
+// change: what the test sees does not depend on how fast the daemon is.
+func TestOutstandingQuotaStopsReading(t *testing.T) {
+	goroutineLeakCheck(t)
+	const quota, n = 4, 200
+	s := newTestServer(t, Config{Quotas: Quotas{Outstanding: quota}})
+	must(t, s.Introduce(5, 0, 1))
+	nc := pipeConn(t, s, 5)
+	var batch []byte
+	for i := 1; i <= n; i++ {
+		p := nul("/local/domain/5")
+		batch = append(batch, xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeGetPerms, ReqID: uint32(i), Len: uint32(len(p))})...)
+		batch = append(batch, p...)
+	}
+	// One write: the daemon's first read takes all of it (its buffer is
+	// larger), so what it handles is limited by the quota alone.
+	go nc.Write(batch)
+	queued := -1
+	for deadline := time.Now().Add(10 * time.Second); queued < 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon never wrote a reply in 10 s")
+		}
+		s.st.Lock()
+		for c := range s.st.conns {
+			if c.domid != 5 {
+				continue
+			}
+			c.out.Lock()
+			if c.out.writing {
+				queued = c.out.replies + c.out.inWrite
+			}
+			c.out.Unlock()
+		}
+		s.st.Unlock()
+	}
+	if queued != quota {
+		t.Errorf("%d replies queued for a guest that reads none, want the quota (%d) and the daemon reading no further", queued, quota)
+	}
+	// Reading lets it go on: every reply comes, in order.
+	r := newRaw(t, nc)
+	for i := 1; i <= n; i++ {
+		h, p, err := r.recv()
+		if err != nil || h.ReqID != uint32(i) || p != nul("n5") {
+			t.Fatalf("reply %d: %+v %q %v", i, h, p, err)
+		}
 	}
 }
 
@@ -685,7 +744,7 @@ func TestDomainSocketsAndRelease(t *testing.T) {
 	g, err := T.Dial(c, sock)
 	must(t, err)
 	must(t, g.WriteString(c, "guest-owned", "1"))
-	if _, err := g.Read(c, "/tool"); !errors.Is(err, T.ErrPermission) {
+	if _, err := g.Read(c, "/tool"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest socket is privileged: %v", err)
 	}
 	must(t, dom0.WriteString(c, "/shared", ""))
@@ -787,7 +846,7 @@ func TestDirectoryPart(t *testing.T) {
 		must(t, d.WriteString(c, "/big/"+n, ""))
 	}
 	r := newRaw(t, pipeConn(t, s, 0))
-	r.wantErr(T.TypeDirectory, 0, nul("/big"), "E2BIG")
+	r.wantErr(xswire.TypeDirectory, 0, nul("/big"), "E2BIG")
 	got, err := d.Directory(c, "/big")
 	must(t, err)
 	if !slices.Equal(got, want) {
@@ -822,44 +881,44 @@ func TestDomidArgsReadAsAtoi(t *testing.T) {
 		{"-99999999999999999999", "/local/domain/0"},         // LONG_MIN, as int: 0
 		{"4294967297", "/local/domain/1"},
 	} {
-		if got := r.wantOK(T.TypeGetDomainPath, 0, nul(c.arg)); got != nul(c.path) {
+		if got := r.wantOK(xswire.TypeGetDomainPath, 0, nul(c.arg)); got != nul(c.path) {
 			t.Errorf("GET_DOMAIN_PATH %q = %q, want %q", c.arg, got, nul(c.path))
 		}
 	}
 
 	// INTRODUCE: domain id and port by atoi, the frame number by strtoull.
-	r.wantOK(T.TypeIntroduce, 0, nul("6junk", "x", "7abc"))
+	r.wantOK(xswire.TypeIntroduce, 0, nul("6junk", "x", "7abc"))
 	if d := s.Domains(); len(d) != 1 || d[0].ID != 6 || d[0].GFN != 0 || d[0].Evtchn != 7 {
 		t.Errorf("INTRODUCE 6junk x 7abc: domains %+v", d)
 	}
-	r.wantErr(T.TypeIntroduce, 0, nul("", "0", "1"), "EINVAL")  // domain 0
-	r.wantErr(T.TypeIntroduce, 0, nul("9", "0", "x"), "EINVAL") // port 0
+	r.wantErr(xswire.TypeIntroduce, 0, nul("", "0", "1"), "EINVAL")  // domain 0
+	r.wantErr(xswire.TypeIntroduce, 0, nul("9", "0", "x"), "EINVAL") // port 0
 	for _, c := range []struct{ arg, want string }{
 		{"6", "T"}, {" 6xyz", "T"}, {"", "T"}, {"abc", "T"}, {"32752", "T"}, {"7", "F"}, {"-1", "F"},
 	} {
-		if got := r.wantOK(T.TypeIsDomainIntroduced, 0, nul(c.arg)); got != nul(c.want) {
+		if got := r.wantOK(xswire.TypeIsDomainIntroduced, 0, nul(c.arg)); got != nul(c.want) {
 			t.Errorf("IS_DOMAIN_INTRODUCED %q = %q, want %s", c.arg, got, c.want)
 		}
 	}
-	r.wantOK(T.TypeResume, 0, nul("6."))
-	r.wantErr(T.TypeResume, 0, nul("x"), "EINVAL") // domain 0
-	r.wantOK(T.TypeIntroduce, 0, nul("8", "0", "1"))
-	r.wantOK(T.TypeSetTarget, 0, nul("6a", "+8"))
-	r.wantErr(T.TypeSetTarget, 0, nul("6", "9"), "ENOENT")
-	r.wantErr(T.TypeRelease, 0, nul(""), "EINVAL") // domain 0
-	r.wantOK(T.TypeRelease, 0, nul("8 "))
-	r.wantOK(T.TypeRelease, 0, nul("06"))
+	r.wantOK(xswire.TypeResume, 0, nul("6."))
+	r.wantErr(xswire.TypeResume, 0, nul("x"), "EINVAL") // domain 0
+	r.wantOK(xswire.TypeIntroduce, 0, nul("8", "0", "1"))
+	r.wantOK(xswire.TypeSetTarget, 0, nul("6a", "+8"))
+	r.wantErr(xswire.TypeSetTarget, 0, nul("6", "9"), "ENOENT")
+	r.wantErr(xswire.TypeRelease, 0, nul(""), "EINVAL") // domain 0
+	r.wantOK(xswire.TypeRelease, 0, nul("8 "))
+	r.wantOK(xswire.TypeRelease, 0, nul("06"))
 	if d := s.Domains(); len(d) != 0 {
 		t.Errorf("after RELEASE: %+v", d)
 	}
 
 	// DIRECTORY_PART's offset too: "-1" is far past the end.
 	must(t, client(t, s, 0).WriteString(ctx(t), "/dp/a", ""))
-	_, p := r.call(T.TypeDirectoryPart, 0, nul("/dp", "-1"))
+	_, p := r.call(xswire.TypeDirectoryPart, 0, nul("/dp", "-1"))
 	if _, rest, _ := strings.Cut(p, "\x00"); rest != "\x00" {
 		t.Errorf("DIRECTORY_PART offset -1 = %q, want an empty list", p)
 	}
-	_, p = r.call(T.TypeDirectoryPart, 0, nul("/dp", ""))
+	_, p = r.call(xswire.TypeDirectoryPart, 0, nul("/dp", ""))
 	if _, rest, _ := strings.Cut(p, "\x00"); rest != "a\x00\x00" {
 		t.Errorf("DIRECTORY_PART offset \"\" = %q, want the whole list", p)
 	}
@@ -877,34 +936,34 @@ func TestNoAllocs(t *testing.T) {
 	c.s.st.Lock()
 	c.s.st.Unlock()
 	write := func(p string) {
-		c.handle(T.Header{Type: T.TypeWrite, ReqID: 1, Len: uint32(len(p))}, []byte(p))
+		c.handle(xswire.Header{Type: xswire.TypeWrite, ReqID: 1, Len: uint32(len(p))}, []byte(p))
 	}
 	write("/local/domain/0/x\x00value1")
 	read := []byte(nul("x"))
 	wr := []byte("/local/domain/0/x\x00value2")
 	if n := testing.AllocsPerRun(1000, func() {
-		c.handle(T.Header{Type: T.TypeRead, ReqID: 2, Len: uint32(len(read))}, read)
+		c.handle(xswire.Header{Type: xswire.TypeRead, ReqID: 2, Len: uint32(len(read))}, read)
 	}); n != 0 {
 		t.Errorf("READ allocates %v per request", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() {
-		c.handle(T.Header{Type: T.TypeWrite, ReqID: 3, Len: uint32(len(wr))}, wr)
+		c.handle(xswire.Header{Type: xswire.TypeWrite, ReqID: 3, Len: uint32(len(wr))}, wr)
 	}); n != 0 {
 		t.Errorf("WRITE of an existing node allocates %v per request", n)
 	}
 	dir := []byte(nul("/local/domain"))
 	if n := testing.AllocsPerRun(1000, func() {
-		c.handle(T.Header{Type: T.TypeDirectory, ReqID: 4, Len: uint32(len(dir))}, dir)
+		c.handle(xswire.Header{Type: xswire.TypeDirectory, ReqID: 4, Len: uint32(len(dir))}, dir)
 	}); n != 0 {
 		t.Errorf("DIRECTORY allocates %v per request", n)
 	}
 }
 
-var _ = xsclient.PayloadMax
+var _ = xswire.PayloadMax
 
 // ps parses wire-form permissions.
-func perms(ss ...string) []T.Perm {
-	out, err := T.ParsePerms(ss)
+func perms(ss ...string) []xswire.Perm {
+	out, err := xswire.ParsePerms(ss)
 	if err != nil {
 		panic(err)
 	}
@@ -938,7 +997,7 @@ func TestGuestCannotFloodTheLog(t *testing.T) {
 	hold, err := net.Dial("unix", s.DomainSocketPath(5)) // the one it may have
 	must(t, err)
 	defer hold.Close()
-	newRaw(t, hold).wantOK(T.TypeGetDomainPath, 0, nul("5"))
+	newRaw(t, hold).wantOK(xswire.TypeGetDomainPath, 0, nul("5"))
 
 	start := time.Now()
 	const refused, tooLong = 300, 100
@@ -956,7 +1015,7 @@ func TestGuestCannotFloodTheLog(t *testing.T) {
 	for i := 0; i < tooLong; i++ {
 		nc, err := net.Dial("unix", s.DomainSocketPath(5))
 		must(t, err)
-		nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+		nc.Write(xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeWrite, Len: 5000}))
 		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := nc.Read(make([]byte, 1)); err == nil {
 			t.Fatal("an over-long message was answered")
@@ -968,7 +1027,7 @@ func TestGuestCannotFloodTheLog(t *testing.T) {
 	// Domain 6 and domain 0 are heard.
 	nc, err := net.Dial("unix", s.DomainSocketPath(6))
 	must(t, err)
-	nc.Write(T.AppendHeader(nil, T.Header{Type: T.TypeWrite, Len: 5000}))
+	nc.Write(xswire.AppendHeader(nil, xswire.Header{Type: xswire.TypeWrite, Len: 5000}))
 	nc.Read(make([]byte, 1))
 	nc.Close()
 	waitConnsDropTo(t, s, 0, "domain 6's connection")

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // stateFile is the saved form of a server: the tree in pre-order (so that
@@ -173,7 +173,7 @@ func (s *Server) load(sf *stateFile) error {
 		s.st.special[k] = ps
 	}
 	for _, sd := range sf.Domains {
-		if sd.ID == 0 || sd.ID >= xsclient.DomidFirstReserved || s.st.domains[sd.ID] != nil {
+		if sd.ID == 0 || sd.ID >= xswire.DomidFirstReserved || s.st.domains[sd.ID] != nil {
 			return fmt.Errorf("bad or duplicate domain %d", sd.ID)
 		}
 		d := &domain{id: sd.ID, gfn: sd.GFN, evtchn: sd.Evtchn}
@@ -208,7 +208,7 @@ func parsePerms(ss []string) ([]Perm, error) {
 }
 
 func validAbsPath(p string) bool {
-	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || len(p) > xsclient.AbsPathMax {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || len(p) > xswire.AbsPathMax {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

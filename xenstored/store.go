@@ -3,28 +3,29 @@ package xenstored
 import (
 	"strings"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
-type Perm = xsclient.Perm
+type Perm = xswire.Perm
 
-// errno is the name of an error sent to the client; "" is success.
+// errno is the name of an error sent to the client (xswire's names); ""
+// is success.
 type errno string
 
 const (
 	eOK    errno = ""
-	eINVAL errno = "EINVAL"
-	eACCES errno = "EACCES"
-	eEXIST errno = "EEXIST"
-	eNOENT errno = "ENOENT"
-	eNOMEM errno = "ENOMEM"
-	eNOSPC errno = "ENOSPC"
-	eNOSYS errno = "ENOSYS"
-	eBUSY  errno = "EBUSY"
-	eAGAIN errno = "EAGAIN"
-	e2BIG  errno = "E2BIG"
-	ePERM  errno = "EPERM"
-	eIO    errno = "EIO"
+	eINVAL errno = xswire.EINVAL
+	eACCES errno = xswire.EACCES
+	eEXIST errno = xswire.EEXIST
+	eNOENT errno = xswire.ENOENT
+	eNOMEM errno = xswire.ENOMEM
+	eNOSPC errno = xswire.ENOSPC
+	eNOSYS errno = xswire.ENOSYS
+	eBUSY  errno = xswire.EBUSY
+	eAGAIN errno = xswire.EAGAIN
+	e2BIG  errno = xswire.E2BIG
+	ePERM  errno = xswire.EPERM
+	eIO    errno = xswire.EIO
 	noGen        = ^uint64(0) // generation of an absent node
 )
 
@@ -77,11 +78,11 @@ const (
 
 func letterPerm(a byte) perm {
 	switch a {
-	case xsclient.AccessRead:
+	case xswire.AccessRead:
 		return permRead
-	case xsclient.AccessWrite:
+	case xswire.AccessWrite:
 		return permWrite
-	case xsclient.AccessBoth:
+	case xswire.AccessBoth:
 		return permRead | permWrite
 	}
 	return 0

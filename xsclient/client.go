@@ -10,9 +10,10 @@
 // TRANSACTION_START abandoned this way stays open until the connection
 // closes).
 //
-// Error replies become *Error values ("ENOENT", "EACCES", "EAGAIN", ...)
-// that match the sentinels ErrNotFound, ErrPermission, ErrAgain, ... with
-// errors.Is. Transact runs a function in a transaction and retries it,
+// The wire format itself (header, message types, errno names, permission
+// form) is package xswire's. Error replies become *xswire.Error values
+// ("ENOENT", "EACCES", "EAGAIN", ...) that match the sentinels
+// xswire.ErrNotFound, ErrPermission, ErrAgain, ... with errors.Is. Transact runs a function in a transaction and retries it,
 // bounded and with jitter, when the commit reports a conflict (EAGAIN).
 //
 // Close rules: after Close, or when the connection fails, every pending and
@@ -21,6 +22,7 @@
 package xsclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +34,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // ErrClosed is returned by calls on a closed or failed connection.
@@ -93,7 +97,7 @@ type txCount struct {
 }
 
 type reply struct {
-	typ  MsgType
+	typ  xswire.MsgType
 	data []byte
 }
 
@@ -175,16 +179,16 @@ func (c *Client) Close() error {
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 func (c *Client) readLoop() {
-	buf := make([]byte, MessageMax)
+	buf := make([]byte, xswire.MessageMax)
 	var err error
 	for {
-		var h Header
+		var h xswire.Header
 		var p []byte
-		h, p, err = ReadMessage(c.rw, buf)
+		h, p, err = xswire.ReadMessage(c.rw, buf)
 		if err != nil {
 			break
 		}
-		if h.Type == TypeWatchEvent {
+		if h.Type == xswire.TypeWatchEvent {
 			c.routeEvent(p)
 			continue
 		}
@@ -224,22 +228,22 @@ func (c *Client) readLoop() {
 // call may still get a late reply and is left to the garbage collector.
 var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
-var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, MessageMax); return &b }}
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, xswire.MessageMax); return &b }}
 
 // request sends one message and waits for its reply. args are sent as
 // NUL-terminated strings, then raw unterminated (WRITE's value).
-func (c *Client) request(ctx context.Context, typ MsgType, tx uint32, args []string, raw []byte) ([]byte, error) {
+func (c *Client) request(ctx context.Context, typ xswire.MsgType, tx uint32, args []string, raw []byte) ([]byte, error) {
 	n := len(raw)
 	for _, a := range args {
 		n += len(a) + 1
 	}
 	op, path := typ.String(), ""
-	if len(args) > 0 && typ != TypeTransactionStart && typ != TypeTransactionEnd {
+	if len(args) > 0 && typ != xswire.TypeTransactionStart && typ != xswire.TypeTransactionEnd {
 		path = args[0]
 	}
-	if n > PayloadMax {
+	if n > xswire.PayloadMax {
 		// libxenstore refuses locally too: the daemon would drop the connection.
-		return nil, &Error{Errno: "E2BIG", Op: op, Path: path}
+		return nil, &xswire.Error{Errno: xswire.E2BIG, Op: op, Path: path}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -256,7 +260,7 @@ func (c *Client) request(ctx context.Context, typ MsgType, tx uint32, args []str
 	c.calls.Unlock()
 
 	bp := msgPool.Get().(*[]byte)
-	b := AppendHeader((*bp)[:0], Header{Type: typ, ReqID: id, TxID: tx, Len: uint32(n)})
+	b := xswire.AppendHeader((*bp)[:0], xswire.Header{Type: typ, ReqID: id, TxID: tx, Len: uint32(n)})
 	for _, a := range args {
 		b = append(b, a...)
 		b = append(b, 0)
@@ -286,8 +290,8 @@ func (c *Client) request(ctx context.Context, typ MsgType, tx uint32, args []str
 			c.calls.Unlock()
 			return nil, err
 		}
-		if r.typ == TypeError {
-			return nil, &Error{Errno: trimNUL(r.data), Op: op, Path: path}
+		if r.typ == xswire.TypeError {
+			return nil, &xswire.Error{Errno: trimNUL(r.data), Op: op, Path: path}
 		}
 		if r.typ != typ {
 			return nil, fmt.Errorf("xenstore %s: reply of type %s", op, r.typ)
@@ -308,7 +312,7 @@ func (c *Client) forget(id uint32) {
 }
 
 func trimNUL(b []byte) string {
-	if i := indexByte(b, 0); i >= 0 {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
 	return string(b)
@@ -328,8 +332,8 @@ type Ops interface {
 	Mkdir(ctx context.Context, path string) error
 	Rm(ctx context.Context, path string) error
 	Directory(ctx context.Context, path string) ([]string, error)
-	GetPerms(ctx context.Context, path string) ([]Perm, error)
-	SetPerms(ctx context.Context, path string, perms []Perm) error
+	GetPerms(ctx context.Context, path string) ([]xswire.Perm, error)
+	SetPerms(ctx context.Context, path string, perms []xswire.Perm) error
 	Exists(ctx context.Context, path string) (bool, error)
 	ReadString(ctx context.Context, path string) (string, error)
 	WriteString(ctx context.Context, path, value string) error
@@ -342,18 +346,18 @@ var (
 
 // Read returns the value of path.
 func (o ops) Read(ctx context.Context, path string) ([]byte, error) {
-	return o.c.request(ctx, TypeRead, o.tx, []string{path}, nil)
+	return o.c.request(ctx, xswire.TypeRead, o.tx, []string{path}, nil)
 }
 
 // Write sets the value of path, creating it and missing parents.
 func (o ops) Write(ctx context.Context, path string, value []byte) error {
-	_, err := o.c.request(ctx, TypeWrite, o.tx, []string{path}, value)
+	_, err := o.c.request(ctx, xswire.TypeWrite, o.tx, []string{path}, value)
 	return err
 }
 
 // WriteString is Write with a string value.
 func (o ops) WriteString(ctx context.Context, path, value string) error {
-	_, err := o.c.request(ctx, TypeWrite, o.tx, []string{path}, []byte(value))
+	_, err := o.c.request(ctx, xswire.TypeWrite, o.tx, []string{path}, []byte(value))
 	return err
 }
 
@@ -367,7 +371,7 @@ func (o ops) ReadString(ctx context.Context, path string) (string, error) {
 // (false, nil), any other error is returned.
 func (o ops) Exists(ctx context.Context, path string) (bool, error) {
 	_, err := o.Read(ctx, path)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
@@ -376,28 +380,28 @@ func (o ops) Exists(ctx context.Context, path string) (bool, error) {
 // Mkdir creates path (and parents) with an empty value; an existing node is
 // fine.
 func (o ops) Mkdir(ctx context.Context, path string) error {
-	_, err := o.c.request(ctx, TypeMkdir, o.tx, []string{path}, nil)
+	_, err := o.c.request(ctx, xswire.TypeMkdir, o.tx, []string{path}, nil)
 	return err
 }
 
 // Rm removes path and everything below it. A missing node is fine if its
 // parent exists.
 func (o ops) Rm(ctx context.Context, path string) error {
-	_, err := o.c.request(ctx, TypeRm, o.tx, []string{path}, nil)
+	_, err := o.c.request(ctx, xswire.TypeRm, o.tx, []string{path}, nil)
 	return err
 }
 
 // Directory lists the children of path, in the daemon's order. Listings too
 // big for one reply are fetched with DIRECTORY_PART, as libxenstore does.
 func (o ops) Directory(ctx context.Context, path string) ([]string, error) {
-	b, err := o.c.request(ctx, TypeDirectory, o.tx, []string{path}, nil)
-	if errors.Is(err, ErrTooBig) {
+	b, err := o.c.request(ctx, xswire.TypeDirectory, o.tx, []string{path}, nil)
+	if errors.Is(err, xswire.ErrTooBig) {
 		return o.directoryPart(ctx, path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return SplitStrings(b), nil
+	return xswire.SplitStrings(b), nil
 }
 
 func (o ops) directoryPart(ctx context.Context, path string) ([]string, error) {
@@ -407,11 +411,11 @@ restart:
 		gen := ""
 		off := 0
 		for {
-			b, err := o.c.request(ctx, TypeDirectoryPart, o.tx, []string{path, strconv.Itoa(off)}, nil)
+			b, err := o.c.request(ctx, xswire.TypeDirectoryPart, o.tx, []string{path, strconv.Itoa(off)}, nil)
 			if err != nil {
 				return nil, err
 			}
-			ss := SplitStrings(b)
+			ss := xswire.SplitStrings(b)
 			if len(ss) == 0 {
 				return nil, fmt.Errorf("xenstore DIRECTORY_PART %s: empty reply", path)
 			}
@@ -437,16 +441,16 @@ restart:
 			}
 		}
 	}
-	return nil, &Error{Errno: "EAGAIN", Op: "DIRECTORY_PART", Path: path}
+	return nil, &xswire.Error{Errno: xswire.EAGAIN, Op: "DIRECTORY_PART", Path: path}
 }
 
 // GetPerms returns the permission list of path.
-func (o ops) GetPerms(ctx context.Context, path string) ([]Perm, error) {
-	b, err := o.c.request(ctx, TypeGetPerms, o.tx, []string{path}, nil)
+func (o ops) GetPerms(ctx context.Context, path string) ([]xswire.Perm, error) {
+	b, err := o.c.request(ctx, xswire.TypeGetPerms, o.tx, []string{path}, nil)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := ParsePerms(SplitStrings(b))
+	ps, err := xswire.ParsePerms(xswire.SplitStrings(b))
 	if err != nil {
 		return nil, fmt.Errorf("xenstore GET_PERMS %s: %w", path, err)
 	}
@@ -455,14 +459,14 @@ func (o ops) GetPerms(ctx context.Context, path string) ([]Perm, error) {
 
 // SetPerms replaces the permission list of path (at least one entry; the
 // first names the owner).
-func (o ops) SetPerms(ctx context.Context, path string, perms []Perm) error {
+func (o ops) SetPerms(ctx context.Context, path string, perms []xswire.Perm) error {
 	if len(perms) == 0 {
-		return &Error{Errno: "EINVAL", Op: "SET_PERMS", Path: path}
+		return &xswire.Error{Errno: xswire.EINVAL, Op: "SET_PERMS", Path: path}
 	}
 	args := make([]string, 0, len(perms)+1)
 	args = append(args, path)
-	args = append(args, FormatPerms(perms)...)
-	_, err := o.c.request(ctx, TypeSetPerms, o.tx, args, nil)
+	args = append(args, xswire.FormatPerms(perms)...)
+	_, err := o.c.request(ctx, xswire.TypeSetPerms, o.tx, args, nil)
 	return err
 }
 
@@ -486,7 +490,7 @@ func (c *Client) Begin(ctx context.Context) (*Tx, error) {
 		gen := c.txs.gen
 		c.txs.open++
 		c.txs.Unlock()
-		b, err := c.request(ctx, TypeTransactionStart, 0, []string{""}, nil)
+		b, err := c.request(ctx, xswire.TypeTransactionStart, 0, []string{""}, nil)
 		if err == nil {
 			id, perr := strconv.ParseUint(trimNUL(b), 10, 32)
 			if perr == nil && id != 0 {
@@ -497,7 +501,7 @@ func (c *Client) Begin(ctx context.Context) (*Tx, error) {
 		c.txs.Lock()
 		c.txs.open--
 		switch {
-		case !errors.Is(err, ErrQuota) || !c.WaitTxQuota || (c.txs.gen == gen && c.txs.open == 0):
+		case !errors.Is(err, xswire.ErrQuota) || !c.WaitTxQuota || (c.txs.gen == gen && c.txs.open == 0):
 			c.txs.wakeLocked() // a Begin may have waited for this one
 			c.txs.Unlock()
 			return nil, err
@@ -538,10 +542,10 @@ func (t *Tx) Abort(ctx context.Context) error { return t.end(ctx, "F") }
 
 func (t *Tx) end(ctx context.Context, how string) error {
 	if t.ended {
-		return &Error{Errno: "ENOENT", Op: "TRANSACTION_END"}
+		return &xswire.Error{Errno: xswire.ENOENT, Op: "TRANSACTION_END"}
 	}
 	t.ended = true
-	_, err := t.c.request(ctx, TypeTransactionEnd, t.tx, []string{how}, nil)
+	_, err := t.c.request(ctx, xswire.TypeTransactionEnd, t.tx, []string{how}, nil)
 	t.c.txs.Lock()
 	t.c.txs.open--
 	t.c.txs.wakeLocked()
@@ -571,7 +575,7 @@ func (c *Client) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 		} else if !tx.ended {
 			err = tx.Commit(ctx)
 		}
-		if err == nil || !errors.Is(err, ErrAgain) {
+		if err == nil || !errors.Is(err, xswire.ErrAgain) {
 			return err
 		}
 		if attempt >= max {
@@ -594,7 +598,7 @@ func (c *Client) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 // Introduce tells xenstored about a new domain (XS_INTRODUCE domid, guest
 // frame of its xenstore ring, event channel). Privileged.
 func (c *Client) Introduce(ctx context.Context, domid uint32, gfn uint64, evtchn uint32) error {
-	_, err := c.request(ctx, TypeIntroduce, 0, []string{
+	_, err := c.request(ctx, xswire.TypeIntroduce, 0, []string{
 		strconv.FormatUint(uint64(domid), 10),
 		strconv.FormatUint(gfn, 10),
 		strconv.FormatUint(uint64(evtchn), 10),
@@ -604,27 +608,27 @@ func (c *Client) Introduce(ctx context.Context, domid uint32, gfn uint64, evtchn
 
 // Release tells xenstored a domain is gone (fires @releaseDomain). Privileged.
 func (c *Client) Release(ctx context.Context, domid uint32) error {
-	_, err := c.request(ctx, TypeRelease, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
+	_, err := c.request(ctx, xswire.TypeRelease, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
 	return err
 }
 
 // Resume clears a domain's shutdown state. Privileged.
 func (c *Client) Resume(ctx context.Context, domid uint32) error {
-	_, err := c.request(ctx, TypeResume, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
+	_, err := c.request(ctx, xswire.TypeResume, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
 	return err
 }
 
 // SetTarget lets domid act with the permissions of target (device model
 // stub domains). Privileged.
 func (c *Client) SetTarget(ctx context.Context, domid, target uint32) error {
-	_, err := c.request(ctx, TypeSetTarget, 0, []string{
+	_, err := c.request(ctx, xswire.TypeSetTarget, 0, []string{
 		strconv.FormatUint(uint64(domid), 10), strconv.FormatUint(uint64(target), 10)}, nil)
 	return err
 }
 
 // IsDomainIntroduced reports whether domid is known to xenstored.
 func (c *Client) IsDomainIntroduced(ctx context.Context, domid uint32) (bool, error) {
-	b, err := c.request(ctx, TypeIsDomainIntroduced, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
+	b, err := c.request(ctx, xswire.TypeIsDomainIntroduced, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
 	if err != nil {
 		return false, err
 	}
@@ -639,7 +643,7 @@ func (c *Client) IsDomainIntroduced(ctx context.Context, domid uint32) (bool, er
 
 // GetDomainPath returns the home path of domid ("/local/domain/<domid>").
 func (c *Client) GetDomainPath(ctx context.Context, domid uint32) (string, error) {
-	b, err := c.request(ctx, TypeGetDomainPath, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
+	b, err := c.request(ctx, xswire.TypeGetDomainPath, 0, []string{strconv.FormatUint(uint64(domid), 10)}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -649,7 +653,7 @@ func (c *Client) GetDomainPath(ctx context.Context, domid uint32) (string, error
 // ResetWatches removes every watch and transaction of this connection on
 // the daemon side. Local Watch values are closed.
 func (c *Client) ResetWatches(ctx context.Context) error {
-	_, err := c.request(ctx, TypeResetWatches, 0, []string{""}, nil)
+	_, err := c.request(ctx, xswire.TypeResetWatches, 0, []string{""}, nil)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // daemon starts the embedded xenstored on a socket in a temporary rundir.
@@ -55,8 +56,8 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func perms(ss ...string) []xsclient.Perm {
-	p, err := xsclient.ParsePerms(ss)
+func perms(ss ...string) []xswire.Perm {
+	p, err := xswire.ParsePerms(ss)
 	if err != nil {
 		panic(err)
 	}
@@ -88,15 +89,15 @@ func TestEveryOp(t *testing.T) {
 	}
 	must(t, c.Rm(ctx, "/a"))
 	_, err := c.Read(ctx, "/a/b")
-	var xe *xsclient.Error
-	if !errors.As(err, &xe) || xe.Errno != "ENOENT" || xe.Op != "READ" || xe.Path != "/a/b" || !errors.Is(err, xsclient.ErrNotFound) {
+	var xe *xswire.Error
+	if !errors.As(err, &xe) || xe.Errno != "ENOENT" || xe.Op != "READ" || xe.Path != "/a/b" || !errors.Is(err, xswire.ErrNotFound) {
 		t.Fatalf("Read of removed node: %#v", err)
 	}
-	if err := c.SetPerms(ctx, "/tool", nil); !errors.Is(err, xsclient.ErrInvalid) {
+	if err := c.SetPerms(ctx, "/tool", nil); !errors.Is(err, xswire.ErrInvalid) {
 		t.Errorf("SetPerms(nil): %v", err)
 	}
 	// Payloads over 4096 bytes are refused locally, as by libxenstore.
-	if err := c.Write(ctx, "/big", make([]byte, 5000)); !errors.Is(err, xsclient.ErrTooBig) {
+	if err := c.Write(ctx, "/big", make([]byte, 5000)); !errors.Is(err, xswire.ErrTooBig) {
 		t.Errorf("Write 5000 bytes: %v", err)
 	}
 	// Domains.
@@ -112,7 +113,7 @@ func TestEveryOp(t *testing.T) {
 	must(t, c.SetTarget(ctx, 13, 12))
 	must(t, c.Release(ctx, 13))
 	must(t, c.Release(ctx, 12))
-	if err := c.Release(ctx, 12); !errors.Is(err, xsclient.ErrNotFound) {
+	if err := c.Release(ctx, 12); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("second Release: %v", err)
 	}
 	// Watches, ResetWatches.
@@ -130,7 +131,7 @@ func TestEveryOp(t *testing.T) {
 	must(t, err)
 	must(t, tx.WriteString(ctx, "/t", "1"))
 	must(t, tx.Commit(ctx))
-	if err := tx.Commit(ctx); !errors.Is(err, xsclient.ErrNotFound) {
+	if err := tx.Commit(ctx); !errors.Is(err, xswire.ErrNotFound) {
 		t.Errorf("second Commit: %v", err)
 	}
 	// Large directories go through DIRECTORY_PART.
@@ -176,18 +177,18 @@ func TestConcurrentCallers(t *testing.T) {
 }
 
 // fakeDaemon answers requests as told, to test the client's side alone.
-func fakeDaemon(t *testing.T, answer func(h xsclient.Header, p []byte) (reply []byte, ok bool)) *xsclient.Client {
+func fakeDaemon(t *testing.T, answer func(h xswire.Header, p []byte) (reply []byte, ok bool)) *xsclient.Client {
 	a, b := net.Pipe()
 	go func() {
-		buf := make([]byte, xsclient.MessageMax)
+		buf := make([]byte, xswire.MessageMax)
 		for {
-			h, p, err := xsclient.ReadMessage(a, buf)
+			h, p, err := xswire.ReadMessage(a, buf)
 			if err != nil {
 				a.Close()
 				return
 			}
 			if r, ok := answer(h, p); ok {
-				out := xsclient.AppendHeader(nil, xsclient.Header{Type: h.Type, ReqID: h.ReqID, Len: uint32(len(r))})
+				out := xswire.AppendHeader(nil, xswire.Header{Type: h.Type, ReqID: h.ReqID, Len: uint32(len(r))})
 				if _, err := a.Write(append(out, r...)); err != nil {
 					return
 				}
@@ -201,8 +202,8 @@ func fakeDaemon(t *testing.T, answer func(h xsclient.Header, p []byte) (reply []
 
 func TestContextCancellation(t *testing.T) {
 	var mu sync.Mutex
-	var held []xsclient.Header
-	c := fakeDaemon(t, func(h xsclient.Header, p []byte) ([]byte, bool) {
+	var held []xswire.Header
+	c := fakeDaemon(t, func(h xswire.Header, p []byte) ([]byte, bool) {
 		if strings.HasPrefix(string(p), "/slow") {
 			mu.Lock()
 			held = append(held, h)
@@ -306,16 +307,31 @@ func TestWatchChannel(t *testing.T) {
 	must(t, err)
 	w2, err := c.Watch(ctx, "/p2", "")
 	must(t, err)
-	<-w1.C
-	<-w2.C
+	next := func(w *xsclient.Watch) xsclient.WatchEvent {
+		t.Helper()
+		select {
+		case e := <-w.C:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event on %s in 5 s", w.Path)
+			return xsclient.WatchEvent{}
+		}
+	}
+	if e := next(w1); e.Path != "/p1" {
+		t.Errorf("w1 initial event %+v", e)
+	}
+	if e := next(w2); e.Path != "/p2" {
+		t.Errorf("w2 initial event %+v", e)
+	}
 	must(t, other.WriteString(ctx, "/p2/x", ""))
-	if e := <-w2.C; e.Path != "/p2/x" {
+	if e := next(w2); e.Path != "/p2/x" {
 		t.Errorf("w2 event %+v", e)
 	}
-	select {
-	case e := <-w1.C:
-		t.Errorf("w1 got %+v", e)
-	case <-time.After(50 * time.Millisecond):
+	// w1's next event is its own next change: /p2/x's, had it been
+	// routed to w1, would have come first.
+	must(t, other.WriteString(ctx, "/p1/y", ""))
+	if e := next(w1); e.Path != "/p1/y" {
+		t.Errorf("w1 got %+v, want only /p1/y", e)
 	}
 }
 
@@ -355,7 +371,7 @@ func TestTransactRetries(t *testing.T) {
 		}
 		return other.WriteString(ctx, "/n", strconv.Itoa(attempts))
 	})
-	if !errors.Is(err, xsclient.ErrAgain) || attempts != 3 {
+	if !errors.Is(err, xswire.ErrAgain) || attempts != 3 {
 		t.Errorf("always-conflicting Transact: %v after %d attempts", err, attempts)
 	}
 	// An error from fn aborts and is returned as is.
@@ -475,7 +491,7 @@ func TestBeginWaitsForOwnTransactions(t *testing.T) {
 	must(t, err)
 	b, err := other.Begin(ctx)
 	must(t, err)
-	if _, err := guest.Begin(ctx); !errors.Is(err, xsclient.ErrQuota) {
+	if _, err := guest.Begin(ctx); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("Begin past the quota with none of its own open: %v, want ENOSPC", err)
 	}
 	must(t, a.Abort(ctx))
@@ -486,7 +502,7 @@ func TestBeginWaitsForOwnTransactions(t *testing.T) {
 	must(t, err)
 	b, err = other.Begin(ctx)
 	must(t, err)
-	if _, err := other.Begin(ctx); !errors.Is(err, xsclient.ErrQuota) {
+	if _, err := other.Begin(ctx); !errors.Is(err, xswire.ErrQuota) {
 		t.Errorf("Begin past the quota without WaitTxQuota: %v, want ENOSPC", err)
 	}
 	must(t, a.Abort(ctx))

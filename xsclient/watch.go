@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"sync"
+
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // WatchEvent says that Path (the watched path or one below it; relative if
@@ -51,14 +53,14 @@ func (c *Client) Watch(ctx context.Context, path, token string) (*Watch, error) 
 	}
 	if _, dup := c.watches.m[token]; dup {
 		c.watches.Unlock()
-		return nil, &Error{Errno: "EEXIST", Op: "WATCH", Path: path}
+		return nil, &xswire.Error{Errno: xswire.EEXIST, Op: "WATCH", Path: path}
 	}
 	w.Token = token
 	// Registered before the request: the first event may overtake the reply.
 	c.watches.m[token] = w
 	c.watches.Unlock()
 	go w.deliver()
-	if _, err := c.request(ctx, TypeWatch, 0, []string{path, token}, nil); err != nil {
+	if _, err := c.request(ctx, xswire.TypeWatch, 0, []string{path, token}, nil); err != nil {
 		c.dropWatch(w)
 		return nil, err
 	}
@@ -70,7 +72,7 @@ func (w *Watch) Close(ctx context.Context) error {
 	if !w.c.dropWatch(w) {
 		return nil
 	}
-	_, err := w.c.request(ctx, TypeUnwatch, 0, []string{w.Path, w.Token}, nil)
+	_, err := w.c.request(ctx, xswire.TypeUnwatch, 0, []string{w.Path, w.Token}, nil)
 	return err
 }
 
@@ -88,7 +90,7 @@ func (c *Client) dropWatch(w *Watch) bool {
 func (w *Watch) stop() { w.once.Do(func() { close(w.quit) }) }
 
 func (c *Client) routeEvent(p []byte) {
-	ss := SplitStrings(p)
+	ss := xswire.SplitStrings(p)
 	if len(ss) < 2 {
 		return
 	}

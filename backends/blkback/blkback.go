@@ -6,9 +6,14 @@
 // binds its event channel, publishes sectors, sector-size and info, and goes
 // Connected.
 //
-// What it cannot honour is clamped or refused, named in the device's xenbus
-// error node with schema.ErrorNote and logged. A missing image, or a
-// frontend writing garbage, fails that device only (Closing + error node).
+// Where a feature enters and leaves: a device's config-* requests enter in
+// Probe (xenbus.ReadConfig); schema.Decide decides about each with what
+// blkback cannot turn on for this device (unsupported, discard-enable 0, a
+// read-only disk); the decisions are applied to the vbd's Settings and
+// returned for the bus to record; the offer leaves as the keys blkfront
+// reads (multi-queue-max-queues, max-ring-page-order, feature-*), the
+// disk's properties at Connect. A missing image, or a frontend writing
+// garbage, fails that device only (Closing + error node).
 //
 // The data path (serving requests) hangs on a connected Vbd: its Image file
 // and one Queue (ring.BlkifBack + event channel) per queue. Server
@@ -30,10 +35,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // Hard bounds advertised in the schema (-min/-max): the toolstack rejects
@@ -64,10 +73,10 @@ func DefaultLimits() Limits {
 type boolFeature struct{ name, desc string }
 
 var boolFeatures = []boolFeature{
-	{"feature-persistent", "persistent grants: the backend keeps the frontend's pages mapped"},
-	{"feature-flush-cache", "BLKIF_OP_FLUSH_DISKCACHE"},
-	{"feature-barrier", "BLKIF_OP_WRITE_BARRIER"},
-	{"feature-discard", "BLKIF_OP_DISCARD (also needs discard-enable)"},
+	{pv.KeyFeaturePersistent, "persistent grants: the backend keeps the frontend's pages mapped"},
+	{pv.KeyFeatureFlushCache, "BLKIF_OP_FLUSH_DISKCACHE"},
+	{pv.KeyFeatureBarrier, "BLKIF_OP_WRITE_BARRIER"},
+	{pv.KeyFeatureDiscard, "BLKIF_OP_DISCARD (also needs discard-enable)"},
 }
 
 // Check reports limits that make no sense.
@@ -102,12 +111,12 @@ func b2s(b bool) string {
 // Schema is the feature schema blkback advertises for backend domain be.
 func (l Limits) Schema(be uint32) *schema.Schema {
 	i := func(n int64) *int64 { return &n }
-	s := &schema.Schema{Backend: be, DevType: xenbus.KindVbd, Features: map[string]*schema.Feature{
-		"multi-queue-max-queues": {Name: "multi-queue-max-queues", Type: schema.Uint, Defval: u(l.MaxQueues),
+	s := &schema.Schema{Backend: be, Kind: pv.Vbd, Features: map[string]*schema.Feature{
+		pv.KeyMultiQueueMaxQueues: {Name: pv.KeyMultiQueueMaxQueues, Type: schema.Uint, Defval: u(l.MaxQueues),
 			Desc: "maximum number of rings (hardware queues) the frontend may use", Min: i(1), Max: i(HardMaxQueues)},
-		"max-ring-page-order": {Name: "max-ring-page-order", Type: schema.Uint, Defval: u(l.MaxRingPageOrder),
+		pv.KeyMaxRingPageOrder: {Name: pv.KeyMaxRingPageOrder, Type: schema.Uint, Defval: u(l.MaxRingPageOrder),
 			Desc: "maximum ring size, as log2 of its pages", Min: i(0), Max: i(HardMaxRingPageOrder)},
-		"feature-max-indirect-segments": {Name: "feature-max-indirect-segments", Type: schema.Uint, Defval: u(l.MaxIndirectSegments),
+		pv.KeyFeatureMaxIndirectSegs: {Name: pv.KeyFeatureMaxIndirectSegs, Type: schema.Uint, Defval: u(l.MaxIndirectSegments),
 			Desc: "maximum segments of an indirect request (0: no indirect descriptors)", Min: i(0), Max: i(HardMaxIndirectSegments)},
 	}}
 	for _, f := range boolFeatures {
@@ -129,7 +138,7 @@ type DataPath interface {
 // Driver is blkback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
-	Platform xenbus.BackendPlatform
+	Platform platform.Backend
 	Logf     func(format string, args ...any)
 	// DataPath, if set, is started on every connected vbd.
 	DataPath DataPath
@@ -139,7 +148,7 @@ type Driver struct {
 }
 
 // Kind implements xenbus.BackendDriver.
-func (d *Driver) Kind() string { return xenbus.KindVbd }
+func (d *Driver) Kind() pv.Kind { return pv.Vbd }
 
 // Schema implements xenbus.BackendDriver.
 func (d *Driver) Schema(be uint32) *schema.Schema { return d.Limits.Schema(be) }
@@ -158,89 +167,83 @@ type Settings struct {
 	DirectIO            bool // direct-io-safe: the data path may use O_DIRECT
 }
 
-// Probe implements xenbus.BackendDriver.
-func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []string, error) {
+// cannot says why blkback cannot turn feature name on for a device with
+// settings set and the toolstack's discard-enable ("" when it can).
+func (l Limits) cannot(name string, set Settings, discardEnable bool) string {
+	switch {
+	case !l.supports(name):
+		return "not supported by this backend"
+	case name == pv.KeyFeatureDiscard && !discardEnable:
+		return pv.KeyDiscardEnable + " is 0"
+	case set.ReadOnly && (name == pv.KeyFeatureBarrier || name == pv.KeyFeatureFlushCache || name == pv.KeyFeatureDiscard):
+		return "the disk is read-only"
+	}
+	return ""
+}
+
+// apply puts a decided value into effect.
+func (set *Settings) apply(d schema.Decision) {
+	if d.Action != schema.Apply && d.Action != schema.Clamp {
+		return // the default stays
+	}
+	n64, _ := strconv.ParseUint(d.Value, 10, 32)
+	on := d.Value == "1"
+	switch d.Feature {
+	case pv.KeyMultiQueueMaxQueues:
+		set.MaxQueues = uint32(n64)
+	case pv.KeyMaxRingPageOrder:
+		set.MaxRingPageOrder = uint32(n64)
+	case pv.KeyFeatureMaxIndirectSegs:
+		set.MaxIndirectSegments = uint32(n64)
+	case pv.KeyFeaturePersistent:
+		set.Persistent = on
+	case pv.KeyFeatureFlushCache:
+		set.FlushCache = on
+	case pv.KeyFeatureBarrier:
+		set.Barrier = on
+	case pv.KeyFeatureDiscard:
+		set.Discard = on
+	}
+}
+
+// Probe implements xenbus.BackendDriver: it reads the toolstack's keys,
+// decides about each config-* request (schema.Decide), applies the
+// decisions, opens the image and writes the keys blkfront reads.
+func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []schema.Decision, error) {
 	be := dev.Backend
 	cfg, err := xenbus.ReadConfig(ctx, c, be)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading config: %v", err)
 	}
 	l := d.Limits
-	set := Settings{
-		MaxQueues: l.MaxQueues, MaxRingPageOrder: l.MaxRingPageOrder, MaxIndirectSegments: l.MaxIndirectSegments,
-		Persistent: l.supports("feature-persistent"), FlushCache: l.supports("feature-flush-cache"),
-		Barrier: l.supports("feature-barrier"), Discard: l.supports("feature-discard"),
-	}
-	var notes []string
-	sch := l.Schema(dev.BackendID)
-	for _, name := range sortedKeys(cfg) {
-		f := sch.Lookup(name)
-		if f == nil {
-			notes = append(notes, schema.ErrorNote(name, "not a feature of this backend"))
-			continue
-		}
-		canon, err := f.Check(cfg[name])
-		if err != nil {
-			notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("refused: %v", err)))
-			continue
-		}
-		n64, _ := strconv.ParseUint(canon, 10, 32)
-		n := uint32(n64)
-		capped := func(dst *uint32, own uint32) {
-			if n > own {
-				notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("clamped to %d, the backend's maximum", own)))
-				*dst = own
-				return
-			}
-			*dst = n
-		}
-		switch name {
-		case "multi-queue-max-queues":
-			capped(&set.MaxQueues, l.MaxQueues)
-		case "max-ring-page-order":
-			capped(&set.MaxRingPageOrder, l.MaxRingPageOrder)
-		case "feature-max-indirect-segments":
-			capped(&set.MaxIndirectSegments, l.MaxIndirectSegments)
-		default:
-			want := canon == "1"
-			if want && !l.supports(name) {
-				notes = append(notes, schema.ErrorNote(name, "refused: not supported by this backend"))
-				continue
-			}
-			switch name {
-			case "feature-persistent":
-				set.Persistent = want
-			case "feature-flush-cache":
-				set.FlushCache = want
-			case "feature-barrier":
-				set.Barrier = want
-			case "feature-discard":
-				set.Discard = want
-			}
-		}
-	}
-	// The toolstack says whether discard may be offered at all.
-	if set.Discard {
-		if on, err := xenbus.ReadBool(ctx, c, be+"/discard-enable", true); err == nil && !on {
-			set.Discard = false
-			if cfg["feature-discard"] == "1" {
-				notes = append(notes, schema.ErrorNote("feature-discard", "refused: discard-enable is 0"))
-			}
-		}
-	}
-	mode, _ := c.ReadString(ctx, be+"/mode")
+	var set Settings
+	mode, _ := c.ReadString(ctx, be+"/"+pv.KeyMode)
 	set.ReadOnly = mode != "w"
-	dt, _ := c.ReadString(ctx, be+"/device-type")
+	dt, _ := c.ReadString(ctx, be+"/"+pv.KeyDeviceType)
 	set.CDROM = dt == "cdrom"
-	set.Removable, _ = xenbus.ReadBool(ctx, c, be+"/removable", false)
-	set.DirectIO, _ = xenbus.ReadBool(ctx, c, be+"/direct-io-safe", false)
-	if set.ReadOnly {
-		set.Barrier, set.FlushCache, set.Discard = false, false, false
+	set.Removable, _ = xenbus.ReadBool(ctx, c, be+"/"+pv.KeyRemovable, false)
+	set.DirectIO, _ = xenbus.ReadBool(ctx, c, be+"/"+pv.KeyDirectIOSafe, false)
+	// The toolstack says whether discard may be offered at all.
+	discardEnable, err := xenbus.ReadBool(ctx, c, be+"/"+pv.KeyDiscardEnable, true)
+	if err != nil {
+		discardEnable = true // as before: only a 0 turns discard off
 	}
+	// The backend's own defaults: what it supports and the disk allows.
+	set.MaxQueues, set.MaxRingPageOrder, set.MaxIndirectSegments = l.MaxQueues, l.MaxRingPageOrder, l.MaxIndirectSegments
+	def := func(name string) bool { return l.cannot(name, set, discardEnable) == "" }
+	set.Persistent, set.FlushCache = def(pv.KeyFeaturePersistent), def(pv.KeyFeatureFlushCache)
+	set.Barrier, set.Discard = def(pv.KeyFeatureBarrier), def(pv.KeyFeatureDiscard)
 
+	sch := l.Schema(dev.BackendID)
+	var decisions []schema.Decision
+	for _, name := range sortedKeys(cfg) {
+		dec := sch.Decide(name, cfg[name], l.cannot(name, set, discardEnable))
+		set.apply(dec)
+		decisions = append(decisions, dec)
+	}
 	img, err := openImage(ctx, c, be, set.ReadOnly)
 	if err != nil {
-		return nil, notes, err
+		return nil, decisions, err
 	}
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := xenbus.MustExist(ctx, tx, be); err != nil {
@@ -248,18 +251,18 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		}
 		w := func(k, v string) error { return tx.Write(ctx, be+"/"+k, []byte(v)) }
 		rm := func(k string) error {
-			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
+			if err := tx.Rm(ctx, be+"/"+k); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 				return err
 			}
 			return nil
 		}
 		for _, kv := range [][2]string{
-			{"multi-queue-max-queues", u(set.MaxQueues)},
-			{"max-ring-page-order", u(set.MaxRingPageOrder)},
-			{"feature-persistent", b2s(set.Persistent)},
-			{"feature-flush-cache", b2s(set.FlushCache)},
-			{"feature-barrier", b2s(set.Barrier)},
-			{"feature-discard", b2s(set.Discard)},
+			{pv.KeyMultiQueueMaxQueues, u(set.MaxQueues)},
+			{pv.KeyMaxRingPageOrder, u(set.MaxRingPageOrder)},
+			{pv.KeyFeaturePersistent, b2s(set.Persistent)},
+			{pv.KeyFeatureFlushCache, b2s(set.FlushCache)},
+			{pv.KeyFeatureBarrier, b2s(set.Barrier)},
+			{pv.KeyFeatureDiscard, b2s(set.Discard)},
 		} {
 			if err := w(kv[0], kv[1]); err != nil {
 				return err
@@ -268,33 +271,33 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 		if set.Discard {
 			// Holes are punched in file system blocks: smaller
 			// discards only zero.
-			if err := w("discard-granularity", u(discardGranularity(img))); err != nil {
+			if err := w(pv.KeyDiscardGranularity, u(discardGranularity(img))); err != nil {
 				return err
 			}
-			if err := w("discard-alignment", "0"); err != nil {
+			if err := w(pv.KeyDiscardAlignment, "0"); err != nil {
 				return err
 			}
-			if err := w("discard-secure", "0"); err != nil {
+			if err := w(pv.KeyDiscardSecure, "0"); err != nil {
 				return err
 			}
 		}
 		// blkif.h: must not be written when indirect is unsupported.
 		if set.MaxIndirectSegments == 0 {
-			return rm("feature-max-indirect-segments")
+			return rm(pv.KeyFeatureMaxIndirectSegs)
 		}
-		return w("feature-max-indirect-segments", u(set.MaxIndirectSegments))
+		return w(pv.KeyFeatureMaxIndirectSegs, u(set.MaxIndirectSegments))
 	})
 	if err != nil {
 		img.Close()
-		return nil, notes, fmt.Errorf("seeding the backend keys: %v", err)
+		return nil, decisions, fmt.Errorf("seeding the backend keys: %v", err)
 	}
-	return &Vbd{Device: *dev, Settings: set, Image: img, driver: d}, notes, nil
+	return &Vbd{Device: *dev, Settings: set, Image: img, driver: d}, decisions, nil
 }
 
 // openImage opens the raw image named by params (phy and standalone: the
 // path itself; tap/qdisk style "<fmt>:<path>" with fmt raw or aio).
 func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool) (*os.File, error) {
-	params, err := c.ReadString(ctx, be+"/params")
+	params, err := c.ReadString(ctx, be+"/"+pv.KeyParams)
 	if err != nil {
 		return nil, fmt.Errorf("params: %v", err)
 	}
@@ -353,8 +356,8 @@ type Queue struct {
 	Index    int
 	RingRefs []uint32
 	Ring     *ring.BlkifBack
-	Channel  xenbus.Channel
-	mapping  xenbus.Mapping
+	Channel  platform.Channel
+	mapping  platform.Mapping
 }
 
 // Negotiated is what the frontend chose.
@@ -375,6 +378,7 @@ type Vbd struct {
 	Queues     []*Queue
 
 	driver  *Driver
+	grants  platform.GrantMapper // the guest's, between Connect and Disconnect
 	closed  bool
 	serving bool // the data path was started
 }
@@ -382,7 +386,7 @@ type Vbd struct {
 // Connect implements xenbus.DeviceHandler.
 func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	fe := v.Device.Frontend
-	n, present, err := xenbus.ReadUint(ctx, c, fe+"/multi-queue-num-queues", 32)
+	n, present, err := xenbus.ReadUint(ctx, c, fe+"/"+pv.KeyMultiQueueNumQueues, 32)
 	if err != nil {
 		return err
 	}
@@ -392,24 +396,24 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	if n < 1 || n > uint64(v.Settings.MaxQueues) {
 		return fmt.Errorf("multi-queue-num-queues: %d is outside 1..%d (multi-queue-max-queues)", n, v.Settings.MaxQueues)
 	}
-	order, _, err := xenbus.ReadUint(ctx, c, fe+"/ring-page-order", 32)
+	order, _, err := xenbus.ReadUint(ctx, c, fe+"/"+pv.KeyRingPageOrder, 32)
 	if err != nil {
 		return err
 	}
 	if order > uint64(v.Settings.MaxRingPageOrder) {
 		return fmt.Errorf("ring-page-order: %d exceeds max-ring-page-order %d", order, v.Settings.MaxRingPageOrder)
 	}
-	proto, err := c.ReadString(ctx, fe+"/protocol")
-	if errors.Is(err, xsclient.ErrNotFound) {
-		proto, err = "x86_64-abi", nil
+	proto, err := c.ReadString(ctx, fe+"/"+pv.KeyProtocol)
+	if errors.Is(err, xswire.ErrNotFound) {
+		proto, err = pv.ProtocolX8664, nil
 	}
 	if err != nil {
 		return err
 	}
-	if proto != "x86_64-abi" {
+	if proto != pv.ProtocolX8664 {
 		return fmt.Errorf("protocol: %q is not supported (x86_64-abi only)", proto)
 	}
-	pers, err := xenbus.ReadBool(ctx, c, fe+"/feature-persistent", false)
+	pers, err := xenbus.ReadBool(ctx, c, fe+"/"+pv.KeyFeaturePersistent, false)
 	if err != nil {
 		return err
 	}
@@ -423,18 +427,19 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	}
 	v.Sectors = uint64(st.Size()) / 512
 
+	if v.grants, err = v.driver.Platform.MapGrants(v.Device.FrontendID); err != nil {
+		return fmt.Errorf("the guest's grants: %v", err)
+	}
 	var queues []*Queue
 	fail := func(err error) error {
 		for _, q := range queues {
 			q.release()
 		}
+		v.closeGrants()
 		return err
 	}
 	for i := 0; i < int(n); i++ {
-		dir := fe
-		if n > 1 {
-			dir = fe + "/queue-" + strconv.Itoa(i)
-		}
+		dir := pv.QueueDir(fe, i, int(n))
 		q, err := v.connectQueue(ctx, c, dir, i, uint32(order))
 		if err != nil {
 			return fail(err)
@@ -457,12 +462,12 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 			return err
 		}
 		for _, kv := range [][2]string{
-			{"sectors", strconv.FormatUint(v.Sectors, 10)},
-			{"sector-size", "512"},
-			{"physical-sector-size", "512"},
-			{"info", u(info)},
-			{"mode", map[bool]string{true: "r", false: "w"}[v.Settings.ReadOnly]},
-			{"feature-persistent", b2s(v.Settings.Persistent)},
+			{pv.KeySectors, strconv.FormatUint(v.Sectors, 10)},
+			{pv.KeySectorSize, "512"},
+			{pv.KeyPhysicalSectorSize, "512"},
+			{pv.KeyInfo, u(info)},
+			{pv.KeyMode, map[bool]string{true: "r", false: "w"}[v.Settings.ReadOnly]},
+			{pv.KeyFeaturePersistent, b2s(v.Settings.Persistent)},
 		} {
 			if err := tx.Write(ctx, be+"/"+kv[0], []byte(kv[1])); err != nil {
 				return err
@@ -487,13 +492,13 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 
 func rel(fe, dir string) string {
 	if dir == fe {
-		return "frontend"
+		return pv.KeyFrontend
 	}
 	return strings.TrimPrefix(dir, fe+"/")
 }
 
 var transportKey = func(k string) bool {
-	return k == "event-channel" || k == "ring-ref" || strings.HasPrefix(k, "ring-ref")
+	return k == pv.KeyEventChannel || k == pv.KeyRingRef || strings.HasPrefix(k, pv.KeyRingRef)
 }
 
 // checkLayout: with several queues, transport keys only in queue-N, and no
@@ -504,7 +509,7 @@ func checkLayout(ctx context.Context, c *xsclient.Client, fe string, n int) erro
 		return err
 	}
 	for _, k := range names {
-		if q, ok := strings.CutPrefix(k, "queue-"); ok {
+		if q, ok := strings.CutPrefix(k, pv.QueuePrefix); ok {
 			i, err := strconv.Atoi(q)
 			if err != nil || i < 0 || i >= n || n == 1 {
 				return fmt.Errorf("%s: queue layout does not match multi-queue-num-queues %d", k, n)
@@ -528,10 +533,7 @@ func (v *Vbd) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 	}()
 	pages := 1 << order
 	for k := 0; k < pages; k++ {
-		key := "ring-ref"
-		if order > 0 {
-			key = "ring-ref" + strconv.Itoa(k)
-		}
+		key := pv.RingRefKey(order, k)
 		ref, ok, err := xenbus.ReadUint(ctx, c, dir+"/"+key, 32)
 		if err != nil {
 			return q, err
@@ -541,21 +543,24 @@ func (v *Vbd) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 		}
 		q.RingRefs = append(q.RingRefs, uint32(ref))
 	}
-	port, ok, err := xenbus.ReadUint(ctx, c, dir+"/event-channel", 32)
+	port, ok, err := xenbus.ReadUint(ctx, c, dir+"/"+pv.KeyEventChannel, 32)
 	if err != nil {
 		return q, err
 	}
 	if !ok {
 		return q, fmt.Errorf("%s/event-channel: missing", rel(fe, dir))
 	}
-	p := v.driver.Platform
-	if q.mapping, err = p.MapGrants(ctx, v.Device.FrontendID, q.RingRefs, true); err != nil {
+	refs := make([]grant.Ref, len(q.RingRefs))
+	for i, r := range q.RingRefs {
+		refs[i] = grant.Ref(r)
+	}
+	if q.mapping, err = v.grants.MapRing(refs); err != nil {
 		return q, fmt.Errorf("%s ring refs %v: %v", rel(fe, dir), q.RingRefs, err)
 	}
 	if q.Ring, err = ring.NewBlkifBack(q.mapping.Bytes()); err != nil {
 		return q, fmt.Errorf("%s ring: %v", rel(fe, dir), err)
 	}
-	if q.Channel, err = p.BindInterdomain(ctx, v.Device.FrontendID, uint32(port)); err != nil {
+	if q.Channel, err = v.driver.Platform.BindInterdomain(ctx, v.Device.FrontendID, uint32(port)); err != nil {
 		return q, fmt.Errorf("%s/event-channel %d: %v", rel(fe, dir), port, err)
 	}
 	return q, nil
@@ -584,7 +589,15 @@ func (v *Vbd) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
+	v.closeGrants()
 	v.driver.connected.Delete(v)
+}
+
+func (v *Vbd) closeGrants() {
+	if v.grants != nil {
+		v.grants.Close()
+		v.grants = nil
+	}
 }
 
 // Close releases the image file; the bus calls it when the device is gone.

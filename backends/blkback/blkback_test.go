@@ -1,8 +1,11 @@
 package blkback
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -43,4 +46,30 @@ func TestSchemaRoundTrip(t *testing.T) {
 	if f := back.Lookup("max-ring-page-order"); *f.Max != 4 {
 		t.Errorf("max-ring-page-order max %d", *f.Max)
 	}
+}
+
+// noCopy is a platform without grant copy (platform.ErrUnavailable).
+type noCopy struct{ platform.Backend }
+
+func (noCopy) CopyGrants(uint32) (platform.GrantCopier, error) {
+	return nil, fmt.Errorf("no grant copy: %w", platform.ErrUnavailable)
+}
+
+// A platform that lacks grant copy gets the one behaviour of package
+// platform: Start succeeds (the vbd stays connected), no queue is served,
+// and the log says what does not work.
+func TestDataPathWithoutGrantCopy(t *testing.T) {
+	var log strings.Builder
+	s := &Server{Logf: func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }}
+	v := &Vbd{driver: &Driver{Platform: noCopy{}}}
+	if err := s.Start(v); err != nil {
+		t.Fatalf("Start = %v, want the vbd to stay connected", err)
+	}
+	if s.QueueStats(v) != nil {
+		t.Error("a queue is served")
+	}
+	if !strings.Contains(log.String(), "data path: no I/O is served: no grant copy: not available on this platform") {
+		t.Errorf("log %q", log.String())
+	}
+	s.Stop(v)
 }

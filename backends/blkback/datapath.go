@@ -14,8 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
@@ -44,7 +46,7 @@ import (
 //     Start).
 
 // GrantAccess is what the data path needs from the host beyond
-// xenbus.BackendPlatform: the frontend domain's grant table itself, to map
+// platform.Backend: the frontend domain's grant table itself, to map
 // data pages (and keep them mapped, for persistent grants) and to copy
 // indirect segment pages. The sandbox host's platform implements it.
 type GrantAccess interface {
@@ -57,9 +59,11 @@ type GrantAccess interface {
 // queue keeps at most (Linux blkback's max_persistent_grants default).
 const DefaultMaxPersistentGrants = 1056
 
-// Server is blkback's data path (a DataPath).
+// Server is blkback's data path (a DataPath). It maps data pages through
+// the vbd's own grant mapper (platform.GrantMapper, opened by Connect for
+// the rings) and copies indirect pages through a grant copier of the
+// platform's (platform.Backend.CopyGrants).
 type Server struct {
-	Grants GrantAccess
 	// XenStore is a privileged connection used to fail a device whose
 	// frontend broke its ring (error node, then Closing).
 	XenStore *xsclient.Client
@@ -73,7 +77,7 @@ type Server struct {
 
 type served struct {
 	v       *Vbd
-	release func()
+	copier  platform.GrantCopier
 	direct  *os.File // O_DIRECT descriptor of the image, or nil
 	workers []*worker
 	failed  atomic.Bool
@@ -111,16 +115,25 @@ func (s *Server) QueueStats(v *Vbd) []Stats {
 	return out
 }
 
-// Start implements DataPath.
+// Start implements DataPath. A platform that lacks grant copy gets the
+// one behaviour of package platform: no request is served, the vbd stays
+// connected, and its error node says why.
 func (s *Server) Start(v *Vbd) error {
-	if s.Grants == nil {
-		return errors.New("no grant access")
+	copier, err := v.driver.Platform.CopyGrants(v.Device.FrontendID)
+	if errors.Is(err, platform.ErrUnavailable) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		msg, nerr := xenbus.NoteUnavailable(ctx, s.XenStore, &v.Device, "no I/O is served", err)
+		s.logf("%s: %s", &v.Device, msg)
+		if nerr != nil {
+			s.logf("%s: writing the error node: %v", &v.Device, nerr)
+		}
+		return nil
 	}
-	m, release, err := s.Grants.OpenGrants(v.Device.FrontendID)
 	if err != nil {
 		return err
 	}
-	sv := &served{v: v, release: release}
+	sv := &served{v: v, copier: copier}
 	if v.Settings.DirectIO {
 		flag := os.O_RDWR
 		if v.Settings.ReadOnly {
@@ -138,7 +151,7 @@ func (s *Server) Start(v *Vbd) error {
 		maxP = DefaultMaxPersistentGrants
 	}
 	for _, q := range v.Queues {
-		sv.workers = append(sv.workers, newWorker(s, sv, q, m, maxP))
+		sv.workers = append(sv.workers, newWorker(s, sv, q, maxP))
 	}
 	s.mu.Lock()
 	if s.vbds == nil {
@@ -173,7 +186,7 @@ func (s *Server) Stop(v *Vbd) {
 	if sv.direct != nil {
 		sv.direct.Close()
 	}
-	sv.release()
+	sv.copier.Close()
 }
 
 // fail reports a device whose frontend broke the protocol: error node and
@@ -193,7 +206,7 @@ func (s *Server) fail(sv *served, q int, err error) {
 	if err := xenbus.WriteError(ctx, s.XenStore, dev.BackendID, dev.Backend, msg); err != nil {
 		s.logf("%s: writing the error node: %v", dev, err)
 	}
-	if err := xenbus.SwitchState(ctx, s.XenStore, dev.Backend, xenbus.Closing); err != nil {
+	if err := xenbus.SwitchState(ctx, s.XenStore, dev.Backend, pv.Closing); err != nil {
 		s.logf("%s: switching to Closing: %v", dev, err)
 	}
 }
@@ -206,10 +219,11 @@ const maxBatch = 32
 const maxSegs = ring.BlkifMaxIndirectPagesPerRequest * ring.BlkifSegmentsPerIndirectFrame
 
 type worker struct {
-	s  *Server
-	sv *served
-	q  *Queue
-	m  *grant.Mapper
+	s      *Server
+	sv     *served
+	q      *Queue
+	grants platform.GrantMapper // the vbd's: data pages
+	copier platform.GrantCopier // indirect pages
 
 	fd, directFd   int
 	sectors        uint64
@@ -222,8 +236,13 @@ type worker struct {
 	rsps           []ring.BlkifResponse
 	segs           []ring.BlkifSegment
 	iov            []unix.Iovec
-	handles        []grant.Handle // non-persistent mappings of the current request
-	indirect       []byte         // copies of a request's indirect pages
+	// The current request's pages mapped for it alone (not persistent),
+	// as one batch: refs[i] of segment at[i], mapped into pages[i].
+	refs           []grant.Ref
+	at             []int
+	pages          [][]byte
+	handles        []grant.Handle
+	indirect       []byte // copies of a request's indirect pages
 	copies         [ring.BlkifMaxIndirectPagesPerRequest]grant.CopyOp
 	pers           *persistentGrants
 	stop           atomic.Bool
@@ -235,9 +254,9 @@ type worker struct {
 	nPers          atomic.Int64
 }
 
-func newWorker(s *Server, sv *served, q *Queue, m *grant.Mapper, maxPersistent int) *worker {
+func newWorker(s *Server, sv *served, q *Queue, maxPersistent int) *worker {
 	v := sv.v
-	w := &worker{s: s, sv: sv, q: q, m: m, fd: int(v.Image.Fd()), directFd: -1,
+	w := &worker{s: s, sv: sv, q: q, grants: v.grants, copier: sv.copier, fd: int(v.Image.Fd()), directFd: -1,
 		sectors: v.Sectors, readOnly: v.Settings.ReadOnly, flush: v.Settings.FlushCache,
 		barrier: v.Settings.Barrier, discard: v.Settings.Discard,
 		maxIndirect: int(v.Settings.MaxIndirectSegments), persistent: v.Negotiated.Persistent,
@@ -257,14 +276,15 @@ func newWorker(s *Server, sv *served, q *Queue, m *grant.Mapper, maxPersistent i
 	}
 	w.segs = make([]ring.BlkifSegment, n)
 	w.iov = make([]unix.Iovec, n)
-	w.handles = make([]grant.Handle, 0, n)
+	w.refs, w.at = make([]grant.Ref, n), make([]int, n)
+	w.pages, w.handles = make([][]byte, n), make([]grant.Handle, n)
 	if w.maxIndirect > 0 {
 		pages := (w.maxIndirect + ring.BlkifSegmentsPerIndirectFrame - 1) / ring.BlkifSegmentsPerIndirectFrame
 		// uint64 backing keeps the copies 8-byte aligned for BlkifSegments.
 		w.indirect = unsafeBytes(make([]uint64, pages*ring.PageSize/8))
 	}
 	if w.persistent {
-		w.pers = newPersistentGrants(m, maxPersistent)
+		w.pers = newPersistentGrants(v.grants, maxPersistent)
 	}
 	return w
 }
@@ -394,7 +414,7 @@ func (w *worker) indirectRW(ind *ring.BlkifRequestIndirect) int16 {
 			Len: ring.PageSize,
 		}
 	}
-	if w.m.Copy(ops) != 0 {
+	if w.copier.Copy(ops) != 0 {
 		return w.bad(ring.BlkifRspError, "indirect page not granted")
 	}
 	for i := 0; i < pages; i++ {
@@ -451,42 +471,40 @@ func (w *worker) rw(op uint8, sector uint64, segs []ring.BlkifSegment) int16 {
 		return w.bad(ring.BlkifRspError, "sectors past the end of the disk")
 	}
 	// Persistent grants are mapped writable (the frontend grants them so);
-	// otherwise a write only needs to read guest memory.
-	w.handles = w.handles[:0]
+	// the other pages are mapped for this request only, in one batch,
+	// read-only for a write (it only reads guest memory).
 	aligned := w.directFd >= 0
 	if w.pers != nil {
 		w.pers.gen++
 	}
+	batch := 0
 	for i := range segs {
-		s := &segs[i]
-		var page []byte
-		var err error
 		if w.pers != nil {
-			var hit bool
-			page, hit, err = w.pers.get(grant.Ref(s.Gref))
+			page, hit, err := w.pers.get(grant.Ref(segs[i].Gref))
 			if hit {
 				w.nHits.Add(1)
 			} else if err == nil {
 				w.nMaps.Add(1)
 			}
-		}
-		if err != nil && err != errTableFull {
-			w.unmapAll()
-			return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
-		}
-		if w.pers == nil || err == errTableFull {
-			mp, err := w.m.Map(grant.Ref(s.Gref), write)
-			if err != nil {
-				w.unmapAll()
+			if err == nil {
+				w.setIov(i, &segs[i], page)
+				continue
+			}
+			if err != errTableFull {
 				return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
 			}
-			w.nMaps.Add(1)
-			w.handles = append(w.handles, mp.Handle)
-			page = mp.Page
 		}
-		b := page[int(s.FirstSect)*ring.BlkifSectorSize : (int(s.LastSect)+1)*ring.BlkifSectorSize]
-		w.iov[i].Base = &b[0]
-		w.iov[i].SetLen(len(b))
+		w.refs[batch], w.at[batch] = grant.Ref(segs[i].Gref), i
+		batch++
+	}
+	if batch > 0 {
+		if err := w.grants.Map(w.refs[:batch], !write, w.pages[:batch], w.handles[:batch]); err != nil {
+			return w.bad(ring.BlkifRspError, "segment grant cannot be mapped")
+		}
+		w.nMaps.Add(uint64(batch))
+		for k, i := range w.at[:batch] {
+			w.setIov(i, &segs[i], w.pages[k])
+		}
 	}
 	if w.pers != nil {
 		w.nPers.Store(int64(w.pers.n))
@@ -501,7 +519,9 @@ func (w *worker) rw(op uint8, sector uint64, segs []ring.BlkifSegment) int16 {
 		fd = w.fd
 		err = rwv(fd, write, w.iov[:len(segs)], int64(sector)*ring.BlkifSectorSize, int64(total)*ring.BlkifSectorSize)
 	}
-	w.unmapAll()
+	if batch > 0 {
+		w.grants.Unmap(w.handles[:batch])
+	}
 	if err != nil {
 		return w.bad(ring.BlkifRspError, "I/O error on the image")
 	}
@@ -511,11 +531,11 @@ func (w *worker) rw(op uint8, sector uint64, segs []ring.BlkifSegment) int16 {
 	return ring.BlkifRspOkay
 }
 
-func (w *worker) unmapAll() {
-	for _, h := range w.handles {
-		w.m.Unmap(h)
-	}
-	w.handles = w.handles[:0]
+// setIov points iov[i] at segment s's sectors of page.
+func (w *worker) setIov(i int, s *ring.BlkifSegment, page []byte) {
+	b := page[int(s.FirstSect)*ring.BlkifSectorSize : (int(s.LastSect)+1)*ring.BlkifSectorSize]
+	w.iov[i].Base = &b[0]
+	w.iov[i].SetLen(len(b))
 }
 
 var (
@@ -565,7 +585,10 @@ func rwv(fd int, write bool, iov []unix.Iovec, off, want int64) error {
 // and an index by grant reference, evicted least-recently-used first
 // (a clock) when full. It allocates nothing once built.
 type persistentGrants struct {
-	m    *grant.Mapper
+	m    platform.GrantMapper
+	ref  [1]grant.Ref // Map's batch of one
+	page [1][]byte
+	h    [1]grant.Handle
 	max  int
 	n    int
 	ents []pgrant
@@ -582,7 +605,7 @@ type pgrant struct {
 	lastGen uint64 // request generation that last used it
 }
 
-func newPersistentGrants(m *grant.Mapper, max int) *persistentGrants {
+func newPersistentGrants(m platform.GrantMapper, max int) *persistentGrants {
 	return &persistentGrants{m: m, max: max, ents: make([]pgrant, max), idx: make(map[grant.Ref]int32, max)}
 }
 
@@ -601,7 +624,8 @@ func (p *persistentGrants) get(ref grant.Ref) ([]byte, bool, error) {
 			return nil, false, errTableFull
 		}
 	}
-	mp, err := p.m.Map(ref, false)
+	p.ref[0] = ref
+	err := p.m.Map(p.ref[:], true, p.page[:], p.h[:])
 	if err != nil {
 		if slot != p.n { // an entry was evicted for nothing: keep the table dense
 			if last := p.n - 1; slot != last {
@@ -616,9 +640,9 @@ func (p *persistentGrants) get(ref grant.Ref) ([]byte, bool, error) {
 	if slot == p.n {
 		p.n++
 	}
-	p.ents[slot] = pgrant{ref: ref, handle: mp.Handle, page: mp.Page, used: true, lastGen: p.gen}
+	p.ents[slot] = pgrant{ref: ref, handle: p.h[0], page: p.page[0], used: true, lastGen: p.gen}
 	p.idx[ref] = int32(slot)
-	return mp.Page, false, nil
+	return p.page[0], false, nil
 }
 
 // evict unmaps the least recently used entry not used by the current
@@ -635,7 +659,8 @@ func (p *persistentGrants) evict() int {
 			e.used = false
 			continue
 		}
-		p.m.Unmap(e.handle)
+		p.h[0] = e.handle
+		p.m.Unmap(p.h[:])
 		delete(p.idx, e.ref)
 		return i
 	}
@@ -647,7 +672,8 @@ func (p *persistentGrants) clear() {
 		return
 	}
 	for i := range p.ents[:p.n] {
-		p.m.Unmap(p.ents[i].handle)
+		p.h[0] = p.ents[i].handle
+		p.m.Unmap(p.h[:])
 	}
 	p.n = 0
 	clear(p.idx)

@@ -76,16 +76,30 @@ func TestNotifyWaitBatch(t *testing.T) {
 	if n := f.Poll(); n != 0 {
 		t.Fatal("notify raised the sender's own port")
 	}
-	if _, err := b.Wait(20 * time.Millisecond); !errors.Is(err, ErrTimeout) {
-		t.Fatalf("empty wait: %v", err)
+	// Kick interrupts one's own wait (in this process: the Go scheduler).
+	// The Wait may sleep for ever: only the wake-up can end it in time.
+	done := make(chan uint32, 1)
+	go func() {
+		n, _ := b.Wait(0)
+		done <- n
+	}()
+	waitParked(t, b)
+	b.Kick()
+	select {
+	case n := <-done:
+		if n != 1 {
+			t.Fatal(n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Kick did not wake the waiter")
 	}
-	// A sleeping waiter is woken.
-	done := make(chan uint32)
+	// A sleeping waiter is woken by its peer (through the other mapping:
+	// the futex and the relay).
 	go func() {
 		n, _ := f.Wait(0)
 		done <- n
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitParked(t, f)
 	b.Notify()
 	select {
 	case n := <-done:
@@ -98,10 +112,27 @@ func TestNotifyWaitBatch(t *testing.T) {
 	if sent, woke := b.Notifications(); sent != 1 || woke != 1 {
 		t.Fatalf("stats %d %d", sent, woke)
 	}
-	// Kick interrupts one's own wait.
-	go func() { time.Sleep(10 * time.Millisecond); b.Kick() }()
-	if n, err := b.Wait(5 * time.Second); n != 1 || err != nil {
-		t.Fatal(n, err)
+	// Last: a Wait that times out leaves the waiter bit set.
+	if _, err := b.Wait(20 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("empty wait: %v", err)
+	}
+}
+
+// waitParked waits (at most 10 s) until a Wait on c is in progress and has
+// set c's waiter bit. From then on only a wake-up makes that Wait return,
+// so a test that notifies after this tests the wake-up, not the look at the
+// pending count Wait takes before it sleeps. c must not carry the bit of an
+// earlier Wait that timed out (which leaves it set).
+func waitParked(t testing.TB, c *Channel) {
+	t.Helper()
+	parked := func() bool {
+		v, ok := c.d.waiters.Load(c.port)
+		return ok && v.(*waiter).active.Load() && c.local.pending().Load()&waiterBit != 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !parked(); time.Sleep(50 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter did not go to sleep within 10 s")
+		}
 	}
 }
 
@@ -188,12 +219,12 @@ func TestBindRules(t *testing.T) {
 func TestCloseWakesAndUnbinds(t *testing.T) {
 	_, h := setup(t, 8)
 	f, b := bind(t, h, h)
-	errc := make(chan error)
+	errc := make(chan error, 1)
 	go func() {
 		_, err := b.Wait(0)
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitParked(t, b)
 	if err := h.CloseChannel(dom0, b.Port()); err != nil {
 		t.Fatal(err)
 	}
@@ -412,20 +443,23 @@ func TestInProcessWait(t *testing.T) {
 	}
 	waitOnce := func(notify func() error) {
 		t.Helper()
+		// The Wait may sleep for ever: only the wake-up can end it in time.
 		got := make(chan error, 1)
 		go func() {
-			_, err := b.Wait(5 * time.Second)
+			_, err := b.Wait(0)
 			got <- err
 		}()
-		// Let the waiter park (set the waiter bit) before notifying.
-		for i := 0; i < 500 && b.local.pending().Load()&waiterBit == 0; i++ {
-			time.Sleep(time.Millisecond)
-		}
+		waitParked(t, b)
 		if err := notify(); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-got; err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waiter not woken")
 		}
 	}
 	for i := 0; i < 20; i++ {

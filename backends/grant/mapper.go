@@ -209,6 +209,36 @@ func (m *Mapper) mapFrame(ref Ref, readonly bool) (Mapping, uint32, error) {
 	return Mapping{Handle: h, Ref: ref, Writable: !readonly, Page: src[o : o+PageSize : o+PageSize]}, frame, nil
 }
 
+// MapBatch maps refs[i] into pages[i], writable or read-only, handles[i]
+// to undo it (platform.GrantMapper's Map): the slices are the caller's, so
+// nothing is allocated. On error nothing of the batch stays mapped.
+func (m *Mapper) MapBatch(refs []Ref, writable bool, pages [][]byte, handles []Handle) error {
+	if len(pages) < len(refs) || len(handles) < len(refs) {
+		return StatusGeneralError.Err()
+	}
+	for i, ref := range refs {
+		mp, _, err := m.mapFrame(ref, !writable)
+		if err != nil {
+			m.UnmapBatch(handles[:i])
+			return err
+		}
+		pages[i], handles[i] = mp.Page, mp.Handle
+	}
+	return nil
+}
+
+// UnmapBatch unmaps handles (platform.GrantMapper's Unmap); the first
+// error is returned, every handle is tried.
+func (m *Mapper) UnmapBatch(handles []Handle) error {
+	var first error
+	for _, h := range handles {
+		if err := m.Unmap(h); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // RingMapping is several granted pages mapped writable at consecutive
 // addresses, as a backend maps a multi-page shared ring (ring-ref0..N-1).
 type RingMapping struct {

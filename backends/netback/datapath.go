@@ -37,30 +37,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
 )
-
-// GrantCopier is a backend platform that can grant-copy (GNTTABOP_copy) to
-// and from a frontend domain's pages; the TAP data path needs one.
-type GrantCopier interface {
-	GrantCopier(fe uint32) (Copier, error)
-}
-
-// Copier grant-copies for one frontend domain (grant.Mapper.Copy); Close
-// gives up the access.
-type Copier interface {
-	Copy(ops []grant.CopyOp) (failed int)
-	Close() error
-}
 
 // QueueStats count one queue's traffic, from the guest's side: Tx is what
 // the guest transmitted (tx ring, to the TAP), Rx what it received.
@@ -86,25 +74,26 @@ const (
 	macHost = "fe:ff:ff:ff:ff:ff"
 )
 
-// TapPath serves connected vifs with TAP devices. Set XenStore before use.
+// TapPath serves connected vifs with TAP devices. Set XenStore and Taps
+// before use.
 type TapPath struct {
 	// XenStore is the backend's (dom0) connection, used to report a
 	// device's data-path error and to fail it.
 	XenStore *xsclient.Client
 	Logf     func(format string, args ...any)
-	// TunPath is the clone device; "" is /dev/net/tun.
-	TunPath string
+	// Taps makes each vif's host side (HostTaps on Linux); nil is a
+	// platform without TAP devices.
+	Taps platform.Taps
 
-	mu      sync.Mutex
-	vifs    map[*Vif]*vifPath
-	bridges map[string]bool // bridges this path created
+	mu   sync.Mutex
+	vifs map[*Vif]*vifPath
 }
 
 type vifPath struct {
 	t        *TapPath
 	v        *Vif
 	dev      *tap.Device // nil when the data path could not be set up
-	copier   Copier
+	copier   platform.GrantCopier
 	queues   []*queuePath
 	stop     chan struct{}
 	stopping atomic.Bool
@@ -122,17 +111,17 @@ type queuePath struct {
 	}
 	txWake chan struct{}
 	rxWake chan struct{}
-	txNote xenbus.Channel // notifies tx responses
-	rxNote xenbus.Channel // notifies rx responses
+	txNote platform.Channel // notifies tx responses
+	rxNote platform.Channel // notifies rx responses
 	// txWait and rxWait are the channels the loops wait on themselves
 	// (split channels); nil means they wait for the pump's wake-ups.
-	txWait, rxWait xenbus.Channel
+	txWait, rxWait platform.Channel
 	rxMem          []byte // the rx ring's shared page
 }
 
 // waitOn sleeps until the frontend notifies (on ch, or through wake from
 // the pump); false means stop.
-func (qp *queuePath) waitOn(ch xenbus.Channel, wake chan struct{}) bool {
+func (qp *queuePath) waitOn(ch platform.Channel, wake chan struct{}) bool {
 	if ch == nil {
 		return qp.vp.wait(wake)
 	}
@@ -167,38 +156,47 @@ func (v *Vif) InterfaceName() string {
 	return fmt.Sprintf("vif%d.%d", v.Device.FrontendID, v.Device.DevID)
 }
 
-// Start implements DataPath.
+// Start implements DataPath. A platform that lacks grant copy or TAP
+// devices gets the one behaviour of package platform: nothing moves, the
+// vif stays connected, and its error node says why.
 func (t *TapPath) Start(v *Vif) error {
-	gc, ok := v.driver.Platform.(GrantCopier)
-	if !ok {
-		return errors.New("the platform cannot grant-copy")
-	}
 	vp := &vifPath{t: t, v: v, stop: make(chan struct{})}
 	if v.Keys.RateBytes > 0 {
 		vp.limit = &limiter{bytes: int64(v.Keys.RateBytes), every: time.Duration(v.Keys.RateMicros) * time.Microsecond}
 	}
-	name := v.InterfaceName()
-	dev, err := tap.CreateAt(t.tunPath(), name, len(v.Queues), Offloads(v.Negotiated))
+	unavailable := func(err error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		msg, nerr := xenbus.NoteUnavailable(ctx, t.XenStore, &v.Device, "no packets move", err)
+		t.logf("%s: %s", &v.Device, msg)
+		if nerr != nil {
+			t.logf("%s: writing the error node: %v", &v.Device, nerr)
+		}
+		t.track(v, vp)
+		return nil
+	}
+	copier, err := v.driver.Platform.CopyGrants(v.Device.FrontendID)
+	if errors.Is(err, platform.ErrUnavailable) {
+		return unavailable(err)
+	}
 	if err != nil {
-		if errors.Is(err, tap.ErrNeedsNetAdmin) {
-			// The control plane stands; say clearly what is missing.
-			msg := fmt.Sprintf("data path: no packets move: %v", err)
-			t.logf("%s: %s", &v.Device, msg)
-			t.note(v, msg)
-			t.track(v, vp)
-			return nil
+		return err
+	}
+	if t.Taps == nil {
+		copier.Close()
+		return unavailable(fmt.Errorf("no TAP devices: %w", platform.ErrUnavailable))
+	}
+	name := v.InterfaceName()
+	mac, _ := net.ParseMAC(macHost)
+	dev, err := t.Taps.OpenTap(name, len(v.Queues), Offloads(v.Negotiated), tap.HostLink{MTU: v.Keys.MTU, MAC: mac, Bridge: v.Keys.Bridge})
+	if err != nil {
+		copier.Close()
+		if errors.Is(err, platform.ErrUnavailable) {
+			return unavailable(err)
 		}
 		return err
 	}
-	vp.dev = dev
-	if err := t.plumb(v, dev); err != nil {
-		dev.Close()
-		return err
-	}
-	if vp.copier, err = gc.GrantCopier(v.Device.FrontendID); err != nil {
-		dev.Close()
-		return err
-	}
+	vp.dev, vp.copier = dev, copier
 	for i, q := range v.Queues {
 		qp := &queuePath{vp: vp, q: q, file: dev.Queues[i],
 			txWake: make(chan struct{}, 1), rxWake: make(chan struct{}, 1),
@@ -215,7 +213,7 @@ func (t *TapPath) Start(v *Vif) error {
 			// no goroutine in between.
 			qp.txWait, qp.rxWait = q.TxChannel, q.RxChannel
 		} else {
-			vp.wg.Go(func() { xenbus.Pump(q.TxChannel, &vp.stopping, qp.txWake, qp.rxWake) })
+			vp.wg.Go(func() { platform.Pump(q.TxChannel, &vp.stopping, qp.txWake, qp.rxWake) })
 		}
 		vp.wg.Go(qp.txLoop)
 		vp.wg.Go(qp.rxLoop)
@@ -223,34 +221,6 @@ func (t *TapPath) Start(v *Vif) error {
 	t.track(v, vp)
 	t.logf("%s: data path on %s (%d queues, bridge %q, offloads %+v)", &v.Device, name, len(v.Queues), v.Keys.Bridge, Offloads(v.Negotiated))
 	return nil
-}
-
-func (t *TapPath) tunPath() string {
-	if t.TunPath != "" {
-		return t.TunPath
-	}
-	return tap.TunPath
-}
-
-// plumb configures the host side: MTU, MAC, bridge (created when missing).
-func (t *TapPath) plumb(v *Vif, dev *tap.Device) error {
-	if br := v.Keys.Bridge; br != "" {
-		created, err := tap.EnsureBridge(br)
-		if err != nil {
-			return err
-		}
-		if created {
-			t.mu.Lock()
-			if t.bridges == nil {
-				t.bridges = map[string]bool{}
-			}
-			t.bridges[br] = true
-			t.mu.Unlock()
-			t.logf("bridge %s was missing: created it", br)
-		}
-	}
-	mac, _ := net.ParseMAC(macHost)
-	return tap.ConfigureHost(dev.Name, tap.HostLink{MTU: v.Keys.MTU, MAC: mac, Bridge: v.Keys.Bridge})
 }
 
 func (t *TapPath) track(v *Vif, vp *vifPath) {
@@ -300,18 +270,11 @@ func (t *TapPath) Stop(v *Vif) {
 	}
 }
 
-// Close removes the bridges this path created (once no vif uses them).
+// Close removes what the TAPs made beyond the devices (the bridges they
+// created), once no vif uses them.
 func (t *TapPath) Close() {
-	t.mu.Lock()
-	brs := t.bridges
-	t.bridges = nil
-	t.mu.Unlock()
-	for br := range brs {
-		if err := tap.DeleteLink(br); err != nil {
-			t.logf("removing bridge %s: %v", br, err)
-		} else {
-			t.logf("removed bridge %s (created by this host)", br)
-		}
+	if t.Taps != nil {
+		t.Taps.Close()
 	}
 }
 
@@ -322,12 +285,8 @@ func (t *TapPath) note(v *Vif, msg string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	dev := &v.Device
-	if old, err := t.XenStore.ReadString(ctx, xenbus.ErrorPath(dev.BackendID, dev.Backend)); err == nil && old != "" && !strings.Contains(old, msg) {
-		msg = old + "; " + msg
-	}
-	if err := xenbus.WriteError(ctx, t.XenStore, dev.BackendID, dev.Backend, msg); err != nil {
-		t.logf("%s: writing the error node: %v", dev, err)
+	if err := xenbus.AppendError(ctx, t.XenStore, &v.Device, msg); err != nil {
+		t.logf("%s: writing the error node: %v", &v.Device, err)
 	}
 }
 
@@ -347,7 +306,7 @@ func (vp *vifPath) fail(format string, args ...any) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := xenbus.SwitchState(ctx, t.XenStore, v.Device.Backend, xenbus.Closing); err != nil {
+		if err := xenbus.SwitchState(ctx, t.XenStore, v.Device.Backend, pv.Closing); err != nil {
 			t.logf("%s: closing: %v", &v.Device, err)
 		}
 	}()
@@ -400,5 +359,75 @@ func (l *limiter) take(n int, stop <-chan struct{}) bool {
 			timer.Stop()
 			return false
 		}
+	}
+}
+
+// HostTaps is the TAP ability of a Linux host (platform.Taps): TAP devices
+// through the clone device and bridges through netlink, the same in the
+// sandbox and in a real dom0.
+type HostTaps struct {
+	// TunPath is the clone device; "" is /dev/net/tun.
+	TunPath string
+	Logf    func(format string, args ...any)
+
+	mu      sync.Mutex
+	bridges map[string]bool // bridges OpenTap created
+}
+
+// OpenTap implements platform.Taps. The TAP is created first, so that a
+// host without CAP_NET_ADMIN creates nothing (not even the bridge).
+func (h *HostTaps) OpenTap(name string, queues int, off tap.Offloads, link tap.HostLink) (*tap.Device, error) {
+	path := h.TunPath
+	if path == "" {
+		path = tap.TunPath
+	}
+	dev, err := tap.CreateAt(path, name, queues, off)
+	if errors.Is(err, tap.ErrNeedsNetAdmin) {
+		return nil, fmt.Errorf("%w: %w", err, platform.ErrUnavailable)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if br := link.Bridge; br != "" {
+		created, err := tap.EnsureBridge(br)
+		if err != nil {
+			dev.Close()
+			return nil, err
+		}
+		if created {
+			h.mu.Lock()
+			if h.bridges == nil {
+				h.bridges = map[string]bool{}
+			}
+			h.bridges[br] = true
+			h.mu.Unlock()
+			h.logf("bridge %s was missing: created it", br)
+		}
+	}
+	if err := tap.ConfigureHost(dev.Name, link); err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return dev, nil
+}
+
+// Close implements platform.Taps: it removes the bridges OpenTap created.
+func (h *HostTaps) Close() {
+	h.mu.Lock()
+	brs := h.bridges
+	h.bridges = nil
+	h.mu.Unlock()
+	for br := range brs {
+		if err := tap.DeleteLink(br); err != nil {
+			h.logf("removing bridge %s: %v", br, err)
+		} else {
+			h.logf("removed bridge %s (created by this host)", br)
+		}
+	}
+}
+
+func (h *HostTaps) logf(format string, args ...any) {
+	if h.Logf != nil {
+		h.Logf(format, args...)
 	}
 }

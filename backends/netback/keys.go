@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // VifKeys are the toolstack's keys in a vif's backend directory that the
@@ -29,12 +31,12 @@ func readVifKeys(ctx context.Context, c *xsclient.Client, dir string) (VifKeys, 
 	var k VifKeys
 	get := func(name string) (string, bool, error) {
 		v, err := c.ReadString(ctx, dir+"/"+name)
-		if errors.Is(err, xsclient.ErrNotFound) {
+		if errors.Is(err, xswire.ErrNotFound) {
 			return "", false, nil
 		}
 		return v, err == nil, err
 	}
-	if v, ok, err := get("mac"); err != nil {
+	if v, ok, err := get(pv.KeyMAC); err != nil {
 		return k, err
 	} else if ok {
 		m, err := net.ParseMAC(v)
@@ -44,10 +46,10 @@ func readVifKeys(ctx context.Context, c *xsclient.Client, dir string) (VifKeys, 
 		k.MAC = m
 	}
 	var err error
-	if k.Bridge, _, err = get("bridge"); err != nil {
+	if k.Bridge, _, err = get(pv.KeyBridge); err != nil {
 		return k, err
 	}
-	if v, ok, err := get("mtu"); err != nil {
+	if v, ok, err := get(pv.KeyMTU); err != nil {
 		return k, err
 	} else if ok {
 		n, err := strconv.Atoi(v)
@@ -56,16 +58,16 @@ func readVifKeys(ctx context.Context, c *xsclient.Client, dir string) (VifKeys, 
 		}
 		k.MTU = n
 	}
-	if k.VifName, _, err = get("vifname"); err != nil {
+	if k.VifName, _, err = get(pv.KeyVifname); err != nil {
 		return k, err
 	}
 	if len(k.VifName) >= 16 || strings.ContainsAny(k.VifName, "/ \t\n:") {
 		return k, fmt.Errorf("vifname: %q is not an interface name", k.VifName)
 	}
-	if k.IP, _, err = get("ip"); err != nil {
+	if k.IP, _, err = get(pv.KeyIP); err != nil {
 		return k, err
 	}
-	if v, ok, err := get("rate"); err != nil {
+	if v, ok, err := get(pv.KeyRate); err != nil {
 		return k, err
 	} else if ok {
 		b, u, found := strings.Cut(v, ",")

@@ -4,16 +4,24 @@
 // the frontend's go maps every queue's tx and rx rings (grant pages of the
 // guest) and binds its event channels, then goes Connected.
 //
-// What it cannot honour is clamped or refused, named in the device's xenbus
-// error node with schema.ErrorNote and logged. A frontend that writes
-// garbage (bad ring refs, a queue layout that does not add up, missing keys)
-// fails its own device only: the device goes Closing with an error node.
+// Where a feature enters and leaves: a device's config-* requests enter in
+// Probe (xenbus.ReadConfig); schema.Decide decides about each with what
+// netback cannot turn on (Limits.Disabled); the decisions are applied to
+// the vif's Settings and returned, for the bus to record (decision nodes,
+// and the error node naming what was not applied as asked); the offer
+// leaves as the keys netfront reads (multi-queue-max-queues, feature-*). At
+// Connect, what the guest chose enters from the frontend's keys
+// (Negotiated). A frontend that writes garbage (bad ring refs, a queue
+// layout that does not add up, missing keys) fails its own device only:
+// the device goes Closing with an error node.
 //
 // The data path (moving packets) hangs on the Queue values a connected Vif
 // holds: one tx and one rx ring (ring.NetifTxBack/NetifRxBack) and their
 // event channels per queue. TapPath (datapath.go) is the real one: packets
 // go by grant copy between the rings and a multi-queue TAP device on the
-// vif's bridge, offloads in a virtio-net header; see its file comment.
+// vif's bridge, offloads in a virtio-net header; see its file comment. What
+// both need of the host is package platform's (grant mapping and copy,
+// event channels, TAP devices).
 package netback
 
 import (
@@ -23,8 +31,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -53,13 +64,13 @@ type boolFeature struct {
 // boolFeatures are the bool features, in netif.h's order, with their
 // defaults when enabled.
 var boolFeatures = []boolFeature{
-	{"feature-sg", "scatter-gather: packets spanning several slots", true},
-	{"feature-gso-tcpv4", "TCP segmentation offload for IPv4", true},
-	{"feature-gso-tcpv6", "TCP segmentation offload for IPv6", true},
-	{"feature-ipv6-csum-offload", "IPv6 TCP/UDP checksum offload", true},
-	{"feature-no-csum-offload", "turn IPv4 TCP/UDP checksum offload off", false},
-	{"feature-split-event-channels", "separate tx and rx event channels", true},
-	{"feature-multicast-control", "multicast filtering controlled by the frontend", false},
+	{pv.KeyFeatureSG, "scatter-gather: packets spanning several slots", true},
+	{pv.KeyFeatureGSOTCPv4, "TCP segmentation offload for IPv4", true},
+	{pv.KeyFeatureGSOTCPv6, "TCP segmentation offload for IPv6", true},
+	{pv.KeyFeatureIPv6CsumOffl, "IPv6 TCP/UDP checksum offload", true},
+	{pv.KeyFeatureNoCsumOffload, "turn IPv4 TCP/UDP checksum offload off", false},
+	{pv.KeyFeatureSplitEvtchns, "separate tx and rx event channels", true},
+	{pv.KeyFeatureMulticastCtl, "multicast filtering controlled by the frontend", false},
 }
 
 // Check reports limits that make no sense.
@@ -80,8 +91,8 @@ func (l Limits) supports(name string) bool { return !slices.Contains(l.Disabled,
 // Schema is the feature schema netback advertises for backend domain be.
 func (l Limits) Schema(be uint32) *schema.Schema {
 	one, hard := int64(1), int64(HardMaxQueues)
-	s := &schema.Schema{Backend: be, DevType: xenbus.KindVif, Features: map[string]*schema.Feature{
-		"multi-queue-max-queues": {Name: "multi-queue-max-queues", Type: schema.Uint,
+	s := &schema.Schema{Backend: be, Kind: pv.Vif, Features: map[string]*schema.Feature{
+		pv.KeyMultiQueueMaxQueues: {Name: pv.KeyMultiQueueMaxQueues, Type: schema.Uint,
 			Defval: strconv.FormatUint(uint64(l.MaxQueues), 10),
 			Desc:   "maximum number of tx/rx queue pairs the frontend may use",
 			Min:    &one, Max: &hard},
@@ -113,7 +124,7 @@ type DataPath interface {
 // Driver is netback as a xenbus.BackendDriver.
 type Driver struct {
 	Limits   Limits
-	Platform xenbus.BackendPlatform
+	Platform platform.Backend
 	Logf     func(format string, args ...any)
 	// DataPath, if set, is started on every connected vif.
 	DataPath DataPath
@@ -123,7 +134,7 @@ type Driver struct {
 }
 
 // Kind implements xenbus.BackendDriver.
-func (d *Driver) Kind() string { return xenbus.KindVif }
+func (d *Driver) Kind() pv.Kind { return pv.Vif }
 
 // Schema implements xenbus.BackendDriver.
 func (d *Driver) Schema(be uint32) *schema.Schema { return d.Limits.Schema(be) }
@@ -134,46 +145,51 @@ type Settings struct {
 	Features  map[string]bool // bool features as offered to the frontend
 }
 
-// Probe implements xenbus.BackendDriver: it reads config-*, applies its
-// limits and writes the keys netfront reads.
-func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []string, error) {
+// cannot says why netback cannot turn feature name on ("" when it can).
+func (l Limits) cannot(name string) string {
+	if !l.supports(name) {
+		return "not supported by this backend"
+	}
+	return ""
+}
+
+// settings are the backend's own defaults, before any request.
+func (l Limits) settings() Settings {
+	set := Settings{MaxQueues: l.MaxQueues, Features: map[string]bool{}}
+	for _, f := range boolFeatures {
+		set.Features[f.name] = f.def && l.supports(f.name)
+	}
+	return set
+}
+
+// apply puts a decided value into effect.
+func (set *Settings) apply(d schema.Decision) {
+	if d.Action != schema.Apply && d.Action != schema.Clamp {
+		return // the default stays
+	}
+	if d.Feature == pv.KeyMultiQueueMaxQueues {
+		n, _ := strconv.ParseUint(d.Value, 10, 32)
+		set.MaxQueues = uint32(n)
+		return
+	}
+	set.Features[d.Feature] = d.Value == "1"
+}
+
+// Probe implements xenbus.BackendDriver: it decides about each config-*
+// request (schema.Decide), applies the decisions and writes the keys
+// netfront reads.
+func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Device) (xenbus.DeviceHandler, []schema.Decision, error) {
 	cfg, err := xenbus.ReadConfig(ctx, c, dev.Backend)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading config: %v", err)
 	}
 	sch := d.Limits.Schema(dev.BackendID)
-	set := Settings{MaxQueues: d.Limits.MaxQueues, Features: map[string]bool{}}
-	for _, f := range boolFeatures {
-		set.Features[f.name] = f.def && d.Limits.supports(f.name)
-	}
-	var notes []string
+	set := d.Limits.settings()
+	var decisions []schema.Decision
 	for _, name := range sortedKeys(cfg) {
-		v := cfg[name]
-		f := sch.Lookup(name)
-		if f == nil {
-			notes = append(notes, schema.ErrorNote(name, "not a feature of this backend"))
-			continue
-		}
-		canon, err := f.Check(v)
-		if err != nil {
-			notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("refused: %v", err)))
-			continue
-		}
-		if name == "multi-queue-max-queues" {
-			n, _ := strconv.ParseUint(canon, 10, 32)
-			if uint32(n) > d.Limits.MaxQueues {
-				notes = append(notes, schema.ErrorNote(name, fmt.Sprintf("clamped to %d, the backend's maximum", d.Limits.MaxQueues)))
-			} else {
-				set.MaxQueues = uint32(n)
-			}
-			continue
-		}
-		want := canon == "1"
-		if want && !d.Limits.supports(name) {
-			notes = append(notes, schema.ErrorNote(name, "refused: not supported by this backend"))
-			continue
-		}
-		set.Features[name] = want
+		dec := sch.Decide(name, cfg[name], d.Limits.cannot(name))
+		set.apply(dec)
+		decisions = append(decisions, dec)
 	}
 	err = c.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := xenbus.MustExist(ctx, tx, dev.Backend); err != nil {
@@ -185,26 +201,26 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 				return err
 			}
 		}
-		if err := w("feature-dynamic-multicast-control", b2s(set.Features["feature-multicast-control"])); err != nil {
+		if err := w(pv.KeyFeatureDynMulticast, b2s(set.Features[pv.KeyFeatureMulticastCtl])); err != nil {
 			return err
 		}
-		if err := w("feature-rx-copy", "1"); err != nil {
+		if err := w(pv.KeyFeatureRxCopy, "1"); err != nil {
 			return err
 		}
-		if err := w("feature-rx-flip", "0"); err != nil {
+		if err := w(pv.KeyFeatureRxFlip, "0"); err != nil {
 			return err
 		}
-		return w("multi-queue-max-queues", strconv.FormatUint(uint64(set.MaxQueues), 10))
+		return w(pv.KeyMultiQueueMaxQueues, strconv.FormatUint(uint64(set.MaxQueues), 10))
 	})
 	if err != nil {
-		return nil, notes, fmt.Errorf("seeding the backend keys: %v", err)
+		return nil, decisions, fmt.Errorf("seeding the backend keys: %v", err)
 	}
 	keys, err := readVifKeys(ctx, c, dev.Backend)
 	if err != nil {
-		return nil, notes, err
+		return nil, decisions, err
 	}
 	v := &Vif{Device: *dev, Settings: set, Keys: keys, driver: d}
-	return v, notes, nil
+	return v, decisions, nil
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -225,9 +241,9 @@ type Queue struct {
 	RxRingRef            uint32
 	Tx                   *ring.NetifTxBack
 	Rx                   *ring.NetifRxBack
-	TxChannel            xenbus.Channel
-	RxChannel            xenbus.Channel
-	txMapping, rxMapping xenbus.Mapping
+	TxChannel            platform.Channel
+	RxChannel            platform.Channel
+	txMapping, rxMapping platform.Mapping
 	// Stats count what the data path moved through this queue.
 	Stats QueueStats
 }
@@ -254,13 +270,14 @@ type Vif struct {
 	Queues     []*Queue
 
 	driver  *Driver
-	serving bool // the data path was started
+	grants  platform.GrantMapper // the guest's, between Connect and Disconnect
+	serving bool                 // the data path was started
 }
 
 // Connect implements xenbus.DeviceHandler.
 func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 	fe := v.Device.Frontend
-	n, present, err := xenbus.ReadUint(ctx, c, fe+"/multi-queue-num-queues", 32)
+	n, present, err := xenbus.ReadUint(ctx, c, fe+"/"+pv.KeyMultiQueueNumQueues, 32)
 	if err != nil {
 		return err
 	}
@@ -270,7 +287,7 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 	if n < 1 || n > uint64(v.Settings.MaxQueues) {
 		return fmt.Errorf("multi-queue-num-queues: %d is outside 1..%d (multi-queue-max-queues)", n, v.Settings.MaxQueues)
 	}
-	rxCopy, err := xenbus.ReadBool(ctx, c, fe+"/request-rx-copy", false)
+	rxCopy, err := xenbus.ReadBool(ctx, c, fe+"/"+pv.KeyRequestRxCopy, false)
 	if err != nil {
 		return err
 	}
@@ -282,36 +299,37 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 		key string
 		dst *bool
 	}{
-		{"feature-sg", &neg.SG}, {"feature-gso-tcpv4", &neg.GSOTCPv4}, {"feature-gso-tcpv6", &neg.GSOTCPv6},
-		{"feature-ipv6-csum-offload", &neg.IPv6CsumOffload}, {"feature-no-csum-offload", &neg.NoCsumOffload},
-		{"request-multicast-control", &neg.MulticastControl},
+		{pv.KeyFeatureSG, &neg.SG}, {pv.KeyFeatureGSOTCPv4, &neg.GSOTCPv4}, {pv.KeyFeatureGSOTCPv6, &neg.GSOTCPv6},
+		{pv.KeyFeatureIPv6CsumOffl, &neg.IPv6CsumOffload}, {pv.KeyFeatureNoCsumOffload, &neg.NoCsumOffload},
+		{pv.KeyRequestMulticastCtl, &neg.MulticastControl},
 	} {
 		if *p.dst, err = xenbus.ReadBool(ctx, c, fe+"/"+p.key, false); err != nil {
 			return err
 		}
 	}
 	// A frontend may only use what the backend offered.
-	neg.SG = neg.SG && v.Settings.Features["feature-sg"]
-	neg.GSOTCPv4 = neg.GSOTCPv4 && v.Settings.Features["feature-gso-tcpv4"]
-	neg.GSOTCPv6 = neg.GSOTCPv6 && v.Settings.Features["feature-gso-tcpv6"]
-	neg.IPv6CsumOffload = neg.IPv6CsumOffload && v.Settings.Features["feature-ipv6-csum-offload"]
-	neg.NoCsumOffload = neg.NoCsumOffload || v.Settings.Features["feature-no-csum-offload"]
-	neg.MulticastControl = neg.MulticastControl && v.Settings.Features["feature-multicast-control"]
+	neg.SG = neg.SG && v.Settings.Features[pv.KeyFeatureSG]
+	neg.GSOTCPv4 = neg.GSOTCPv4 && v.Settings.Features[pv.KeyFeatureGSOTCPv4]
+	neg.GSOTCPv6 = neg.GSOTCPv6 && v.Settings.Features[pv.KeyFeatureGSOTCPv6]
+	neg.IPv6CsumOffload = neg.IPv6CsumOffload && v.Settings.Features[pv.KeyFeatureIPv6CsumOffl]
+	neg.NoCsumOffload = neg.NoCsumOffload || v.Settings.Features[pv.KeyFeatureNoCsumOffload]
+	neg.MulticastControl = neg.MulticastControl && v.Settings.Features[pv.KeyFeatureMulticastCtl]
 
-	if err := checkLayout(ctx, c, fe, int(n), []string{"tx-ring-ref", "rx-ring-ref", "event-channel", "event-channel-tx", "event-channel-rx"}); err != nil {
+	if err := checkLayout(ctx, c, fe, int(n), []string{pv.KeyTxRingRef, pv.KeyRxRingRef, pv.KeyEventChannel, pv.KeyEventChannelTx, pv.KeyEventChannelRx}); err != nil {
 		return err
+	}
+	if v.grants, err = v.driver.Platform.MapGrants(v.Device.FrontendID); err != nil {
+		return fmt.Errorf("the guest's grants: %v", err)
 	}
 	var queues []*Queue
 	release := func() {
 		for _, q := range queues {
 			q.release()
 		}
+		v.closeGrants()
 	}
 	for i := 0; i < int(n); i++ {
-		dir := fe
-		if n > 1 {
-			dir = fe + "/queue-" + strconv.Itoa(i)
-		}
+		dir := pv.QueueDir(fe, i, int(n))
 		q, split, err := v.connectQueue(ctx, c, dir, i)
 		if err != nil {
 			release()
@@ -341,7 +359,7 @@ func (v *Vif) Connect(ctx context.Context, c *xsclient.Client) error {
 
 func rel(fe, dir string) string {
 	if dir == fe {
-		return "frontend"
+		return pv.KeyFrontend
 	}
 	return strings.TrimPrefix(dir, fe+"/")
 }
@@ -355,7 +373,7 @@ func checkLayout(ctx context.Context, c *xsclient.Client, fe string, n int, keys
 		return err
 	}
 	for _, k := range names {
-		if q, ok := strings.CutPrefix(k, "queue-"); ok {
+		if q, ok := strings.CutPrefix(k, pv.QueuePrefix); ok {
 			i, err := strconv.Atoi(q)
 			if err != nil || i < 0 || i >= n || n == 1 {
 				return fmt.Errorf("%s: queue layout does not match multi-queue-num-queues %d", k, n)
@@ -388,35 +406,35 @@ func (v *Vif) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 			q.release()
 		}
 	}()
-	if q.TxRingRef, err = readRef(ctx, c, fe, dir, "tx-ring-ref"); err != nil {
+	if q.TxRingRef, err = readRef(ctx, c, fe, dir, pv.KeyTxRingRef); err != nil {
 		return q, false, err
 	}
-	if q.RxRingRef, err = readRef(ctx, c, fe, dir, "rx-ring-ref"); err != nil {
+	if q.RxRingRef, err = readRef(ctx, c, fe, dir, pv.KeyRxRingRef); err != nil {
 		return q, false, err
 	}
 	p := v.driver.Platform
 	dom := v.Device.FrontendID
-	if q.txMapping, err = p.MapGrants(ctx, dom, []uint32{q.TxRingRef}, true); err != nil {
+	if q.txMapping, err = v.grants.MapRing([]grant.Ref{grant.Ref(q.TxRingRef)}); err != nil {
 		return q, false, fmt.Errorf("%s/tx-ring-ref %d: %v", rel(fe, dir), q.TxRingRef, err)
 	}
 	if q.Tx, err = ring.NewNetifTxBack(q.txMapping.Bytes()); err != nil {
 		return q, false, fmt.Errorf("%s/tx-ring-ref: %v", rel(fe, dir), err)
 	}
-	if q.rxMapping, err = p.MapGrants(ctx, dom, []uint32{q.RxRingRef}, true); err != nil {
+	if q.rxMapping, err = v.grants.MapRing([]grant.Ref{grant.Ref(q.RxRingRef)}); err != nil {
 		return q, false, fmt.Errorf("%s/rx-ring-ref %d: %v", rel(fe, dir), q.RxRingRef, err)
 	}
 	if q.Rx, err = ring.NewNetifRxBack(q.rxMapping.Bytes()); err != nil {
 		return q, false, fmt.Errorf("%s/rx-ring-ref: %v", rel(fe, dir), err)
 	}
-	txPort, hasTx, err := xenbus.ReadUint(ctx, c, dir+"/event-channel-tx", 32)
+	txPort, hasTx, err := xenbus.ReadUint(ctx, c, dir+"/"+pv.KeyEventChannelTx, 32)
 	if err != nil {
 		return q, false, err
 	}
 	if hasTx {
-		if !v.Settings.Features["feature-split-event-channels"] {
+		if !v.Settings.Features[pv.KeyFeatureSplitEvtchns] {
 			return q, false, fmt.Errorf("%s/event-channel-tx: split event channels were not offered", rel(fe, dir))
 		}
-		rxPort, err := readRef(ctx, c, fe, dir, "event-channel-rx")
+		rxPort, err := readRef(ctx, c, fe, dir, pv.KeyEventChannelRx)
 		if err != nil {
 			return q, false, err
 		}
@@ -428,7 +446,7 @@ func (v *Vif) connectQueue(ctx context.Context, c *xsclient.Client, dir string, 
 		}
 		return q, true, nil
 	}
-	port, err := readRef(ctx, c, fe, dir, "event-channel")
+	port, err := readRef(ctx, c, fe, dir, pv.KeyEventChannel)
 	if err != nil {
 		return q, false, err
 	}
@@ -469,7 +487,15 @@ func (v *Vif) Disconnect() {
 		q.release()
 	}
 	v.Queues = nil
+	v.closeGrants()
 	v.driver.connected.Delete(v)
+}
+
+func (v *Vif) closeGrants() {
+	if v.grants != nil {
+		v.grants.Close()
+		v.grants = nil
+	}
 }
 
 // Connected returns the vifs currently connected.

@@ -9,15 +9,16 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/xfeat/xfeat/internal/testutil"
 )
 
 // buildC compiles testdata/<name>.c (plus extra args) with gcc against the
 // installed Xen headers and returns the binary's path.
 func buildC(t testing.TB, src string, extra ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is required (make deps installs it)")
-	}
+	testutil.NeedTool(t, "gcc", "gcc")
+	testutil.NeedFile(t, "/usr/include/xen/io/ring.h", "Xen's public headers (Debian package libxen-dev)")
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
 	args := append([]string{"-O2", "-Wall", "-Werror", "-o", out, src}, extra...)
 	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {

@@ -3,8 +3,11 @@ package tap
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
+
+	"github.com/xfeat/xfeat/internal/testutil"
 )
 
 func TestVnetHdrRoundTrip(t *testing.T) {
@@ -164,19 +167,23 @@ func TestCreateWithoutTun(t *testing.T) {
 	if err == nil || !errorsIs(err) {
 		t.Fatalf("err %v, want ErrNeedsNetAdmin", err)
 	}
-	if os.Geteuid() == 0 {
-		// A real TAP: as many queue files as asked, with a vnet header
-		// exactly when an offload is on.
-		for _, off := range []Offloads{{}, {Csum: true, TSO4: true}} {
-			d, err := Create("xftaptest0", 3, off)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Queues) != 3 || d.VnetHdr != off.Any() {
-				t.Errorf("%+v: %d queues, vnet %v", off, len(d.Queues), d.VnetHdr)
-			}
-			d.Close()
+}
+
+// TestCreate makes a real TAP: as many queue files as asked, with a vnet
+// header exactly when an offload is on.
+func TestCreate(t *testing.T) {
+	testutil.NeedRoot(t, "CAP_NET_ADMIN to create a TAP device")
+	testutil.NeedFile(t, TunPath, "TAP devices")
+	name := fmt.Sprintf("xftap%d", os.Getpid()) // its own, if tests run side by side
+	for _, off := range []Offloads{{}, {Csum: true, TSO4: true}} {
+		d, err := Create(name, 3, off)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if len(d.Queues) != 3 || d.VnetHdr != off.Any() {
+			t.Errorf("%+v: %d queues, vnet %v", off, len(d.Queues), d.VnetHdr)
+		}
+		d.Close()
 	}
 }
 

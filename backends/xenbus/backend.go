@@ -5,20 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
 // Device names one PV device from the backend's side.
 type Device struct {
-	Kind       string // vif, vbd
+	Kind       pv.Kind
 	BackendID  uint32
 	FrontendID uint32
 	DevID      uint32
@@ -34,14 +31,16 @@ func (d *Device) String() string {
 // state machine (BackendBus) calls it from one goroutine per device.
 type BackendDriver interface {
 	// Kind is the backend directory's device kind (vif, vbd).
-	Kind() string
+	Kind() pv.Kind
 	// Schema is what the driver advertises under backend/<kind>/features.
 	Schema(backend uint32) *schema.Schema
-	// Probe reads the device's backend keys and config-*, checks them
-	// against the driver's limits and writes the keys the frontend sees.
-	// notes are schema.ErrorNote clauses for requests it clamped or
-	// refused; the device still goes on. A non-nil error fails the device.
-	Probe(ctx context.Context, c *xsclient.Client, dev *Device) (h DeviceHandler, notes []string, err error)
+	// Probe reads the device's backend keys and its config-* requests
+	// (ReadConfig), decides about each request with schema.Decide,
+	// applies the decisions and writes the keys the frontend sees. It
+	// returns the decisions, one per request, which the bus records
+	// (RecordDecisions) whether or not the device goes on; a non-nil
+	// error fails the device.
+	Probe(ctx context.Context, c *xsclient.Client, dev *Device) (h DeviceHandler, decisions []schema.Decision, err error)
 }
 
 // DeviceHandler is one device's driver instance.
@@ -56,270 +55,231 @@ type DeviceHandler interface {
 	Disconnect()
 }
 
-// BackendBus runs the backend half of the xenbus protocol for one driver:
-// it advertises the schema, watches for devices, and drives each device
-// through InitWait, Connected, Closing and Closed. A device that fails
-// (bad config, a misbehaving frontend) is switched to Closing with an
-// error node; nothing it does reaches another device.
-type BackendBus struct {
-	Client    *xsclient.Client
-	BackendID uint32
-	Driver    BackendDriver
-	Logf      func(format string, args ...any)
+// The backend's state machine, one goroutine per device (serveDevice).
+//
+// First the device is probed: its frontend path checked against libxl's
+// layout, its requests decided by the driver and recorded, and InitWait
+// written (a failed probe writes Closing instead, with the error node
+// saying why). From then on, every time a watch fires (the backend
+// directory or the frontend's state), the device is read once
+// (readDevice) and what was read becomes one event (classify, first match
+// wins); the row of backendTable for that event and the state this backend
+// last wrote says what to do and which state to write:
+//
+//	event             when                                           last written         action      writes
+//	gone              the backend directory was removed              any                  stop        -
+//	rewritten         its state is Initialising again, not by us     not Unknown, Init.   again       -
+//	teardown          teardownRequested, our state not yet Closed    any                  disconnect  Closed
+//	closedAsAsked     teardownRequested, Closed already              any                  -           -
+//	frontendGone      the frontend directory was removed             not Closed           disconnect  Closed
+//	readFailed        a node could not be read (not: was absent)     not Closed           fail        Closing
+//	frontendReady     the frontend is Initialised or Connected       InitWait, Closing    connect     Connected
+//	frontendRestarts  the frontend is Initialising                   Closing, Closed      -           InitWait
+//	frontendClosing   the frontend is Closing                        not Closing, Closed  disconnect  Closing
+//	frontendClosed    the frontend is Closed                         not Closed           disconnect  Closed
+//
+// Any other combination does nothing. Once the device has failed (fail:
+// the error node says why, the device is disconnected and Closing is
+// written), only the first five rows apply: a failed device waits for the
+// toolstack to tear it down or write it anew. "stop" ends the goroutine
+// (the device is gone); "again" serves the directory from the start (the
+// toolstack wrote the device anew before this goroutine saw it go).
 
-	advertised atomic.Bool
-	mu         sync.Mutex
-	devices    map[string]*backendDevice // by "<fe>/<devid>"
-	wg         sync.WaitGroup
+// event is what one look at a device found (classify).
+type event int
+
+const (
+	evNone event = iota
+	evGone
+	evRewritten
+	evTeardown
+	evClosedAsAsked
+	evFrontendGone
+	evReadFailed
+	evFrontendReady
+	evFrontendRestarts
+	evFrontendClosing
+	evFrontendClosed
+)
+
+// action is what a row of backendTable does before writing its state.
+type action int
+
+const (
+	actNothing    action = iota
+	actStop              // the device is gone: clear its error directory and return
+	actAgain             // the directory was written anew: release and serve it again
+	actDisconnect        // unmap and unbind what Connect acquired
+	actConnect           // the handler's Connect; failing it fails the device
+	actFail              // the device fails (error node, Closing)
+)
+
+// transition is one row of backendTable.
+type transition struct {
+	on     event
+	from   func(last pv.State) bool // the state this backend last wrote
+	do     action
+	writes pv.State // pv.Absent: writes nothing
 }
 
-type backendDevice struct {
-	dev    Device
-	cancel context.CancelFunc
-	done   chan struct{}
+func anyState(pv.State) bool { return true }
 
-	mu    sync.Mutex
-	state State
-	err   string
+func in(states ...pv.State) func(pv.State) bool {
+	return func(s pv.State) bool { return slices.Contains(states, s) }
 }
 
-// DeviceStatus is a snapshot of one device as its backend sees it.
-type DeviceStatus struct {
-	Device
-	State State
-	Error string // the error node's message, "" if none
+func notIn(states ...pv.State) func(pv.State) bool {
+	return func(s pv.State) bool { return !slices.Contains(states, s) }
 }
 
-func (b *BackendBus) logf(format string, args ...any) {
-	if b.Logf != nil {
-		b.Logf(format, args...)
+var backendTable = []transition{
+	{evGone, anyState, actStop, pv.Absent},
+	{evRewritten, notIn(pv.Unknown, pv.Initialising), actAgain, pv.Absent},
+	{evTeardown, anyState, actDisconnect, pv.Closed},
+	{evClosedAsAsked, anyState, actNothing, pv.Absent},
+	{evFrontendGone, notIn(pv.Closed), actDisconnect, pv.Closed},
+	{evReadFailed, notIn(pv.Closed), actFail, pv.Closing},
+	{evFrontendReady, in(pv.InitWait, pv.Closing), actConnect, pv.Connected},
+	{evFrontendRestarts, in(pv.Closing, pv.Closed), actNothing, pv.InitWait},
+	{evFrontendClosing, notIn(pv.Closing, pv.Closed), actDisconnect, pv.Closing},
+	{evFrontendClosed, notIn(pv.Closed), actDisconnect, pv.Closed},
+}
+
+// afterFailure is how many rows of backendTable apply to a failed device.
+const afterFailure = 5
+
+// lookup returns the row for ev when this backend last wrote last.
+func lookup(ev event, last pv.State, failed bool) (transition, bool) {
+	rows := backendTable
+	if failed {
+		rows = rows[:afterFailure]
 	}
-}
-
-// Advertise writes the driver's schema under backend/<kind>/features.
-func (b *BackendBus) Advertise(ctx context.Context) error {
-	s := b.Driver.Schema(b.BackendID)
-	err := b.Client.Transact(ctx, func(tx *xsclient.Tx) error {
-		if err := tx.Rm(ctx, s.Dir()); err != nil && !errors.Is(err, xsclient.ErrNotFound) {
-			return err
-		}
-		for k, v := range s.Entries() {
-			if err := tx.Write(ctx, s.Dir()+"/"+k, []byte(v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		b.advertised.Store(true)
-	}
-	return err
-}
-
-// Run advertises the schema and serves devices until ctx is done; then every
-// device is disconnected and Run returns.
-func (b *BackendBus) Run(ctx context.Context) error {
-	b.mu.Lock()
-	b.devices = map[string]*backendDevice{}
-	b.mu.Unlock()
-	if !b.advertised.Load() {
-		if err := b.Advertise(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("%s backend: advertising the schema: %w", b.Driver.Kind(), err)
+	for _, t := range rows {
+		if t.on == ev && t.from(last) {
+			return t, true
 		}
 	}
-	root := BackendRoot(b.BackendID, b.Driver.Kind())
-	w, err := b.Client.Watch(ctx, root, "")
+	return transition{}, false
+}
+
+// teardownRequested is the toolstack asking the backend to close the
+// device, as libxl's device removal does: online = 0, or a Closing this
+// backend did not write, or a Closed it did not write (another toolstack
+// might write Closed directly).
+func teardownRequested(online bool, own, last pv.State) bool {
+	return !online || (own == pv.Closing && own != last) || (own == pv.Closed && last != pv.Closed)
+}
+
+// deviceView is what one look at a device read.
+type deviceView struct {
+	dirGone bool
+	online  bool
+	own     pv.State // the backend's state node
+	// backendErr is a read of the backend directory that failed (not: a
+	// node that is absent); nothing after it was read.
+	backendErr   error
+	frontendGone bool
+	front        pv.State
+	frontendErr  error // the same for the frontend directory
+}
+
+// readDevice reads what classify needs. An absent online node is online
+// (libxl always writes it); an online or state node holding garbage is a
+// failed read, never a value.
+func readDevice(ctx context.Context, c *xsclient.Client, dev *Device) (v deviceView) {
+	ok, err := c.Exists(ctx, dev.Backend)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		v.backendErr = err
+		return v
 	}
-	defer func() {
-		w.Close(context.WithoutCancel(ctx))
-		b.mu.Lock()
-		for _, d := range b.devices {
-			d.cancel()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.C:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("%s backend: xenstore connection lost", b.Driver.Kind())
-			}
-			b.scan(ctx, root, ev.Path)
-		}
+	if v.dirGone = !ok; v.dirGone {
+		return v
 	}
+	if v.online, err = ReadBool(ctx, c, dev.Backend+"/"+pv.KeyOnline, true); err != nil {
+		v.backendErr = err
+		return v
+	}
+	if v.own, err = ReadState(ctx, c, dev.Backend); err != nil {
+		v.backendErr = fmt.Errorf("own state: %w", err)
+		return v
+	}
+	if ok, err = c.Exists(ctx, dev.Frontend); err != nil {
+		v.frontendErr = err
+		return v
+	}
+	if v.frontendGone = !ok; v.frontendGone {
+		return v
+	}
+	if v.front, err = ReadState(ctx, c, dev.Frontend); err != nil {
+		v.frontendErr = fmt.Errorf("frontend state: %v", err)
+	}
+	return v
 }
 
-// scan starts a goroutine for every device directory below root that has
-// none. An event below one device only looks at that device.
-func (b *BackendBus) scan(ctx context.Context, root, evPath string) {
-	rel := strings.TrimPrefix(strings.TrimPrefix(evPath, root), "/")
-	parts := strings.SplitN(rel, "/", 3)
-	if len(parts) >= 2 {
-		b.consider(ctx, parts[0], parts[1])
-		return
+// err is the failed read of v, if any.
+func (v deviceView) err() error {
+	if v.backendErr != nil {
+		return v.backendErr
 	}
-	fes, err := b.Client.Directory(ctx, root)
-	if err != nil {
-		return
-	}
-	for _, fe := range fes {
-		if len(parts) == 1 && parts[0] != "" && parts[0] != fe {
-			continue
-		}
-		devs, err := b.Client.Directory(ctx, root+"/"+fe)
-		if err != nil {
-			continue
-		}
-		for _, d := range devs {
-			b.consider(ctx, fe, d)
-		}
-	}
+	return v.frontendErr
 }
 
-func parseID(s string) (uint32, bool) {
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || strconv.FormatUint(n, 10) != s {
-		return 0, false
+// classify turns a look at the device into the event of backendTable it
+// is: the first that applies, in the table's order (a failed read of the
+// backend directory first: nothing else was read).
+func classify(v deviceView, last pv.State) event {
+	teardown := v.backendErr == nil && teardownRequested(v.online, v.own, last)
+	switch {
+	case v.backendErr != nil:
+		return evReadFailed
+	case v.dirGone:
+		return evGone
+	case v.own == pv.Initialising && last != pv.Unknown && last != pv.Initialising:
+		return evRewritten
+	case teardown && !(last == pv.Closed && v.own == pv.Closed):
+		return evTeardown
+	case teardown:
+		return evClosedAsAsked
+	case v.frontendGone:
+		return evFrontendGone
+	case v.frontendErr != nil:
+		return evReadFailed
 	}
-	return uint32(n), true
+	switch v.front {
+	case pv.Initialised, pv.Connected:
+		return evFrontendReady
+	case pv.Initialising:
+		return evFrontendRestarts
+	case pv.Closing:
+		return evFrontendClosing
+	case pv.Closed:
+		return evFrontendClosed
+	}
+	return evNone
 }
 
-func (b *BackendBus) consider(ctx context.Context, feS, devS string) {
-	fe, ok1 := parseID(feS)
-	devid, ok2 := parseID(devS)
-	if !ok1 || !ok2 {
-		return // "features" and anything else that is not a device
-	}
-	key := feS + "/" + devS
-	b.mu.Lock()
-	_, running := b.devices[key]
-	b.mu.Unlock()
-	if running {
-		return
-	}
-	dir := BackendRoot(b.BackendID, b.Driver.Kind()) + "/" + key
-	// The toolstack writes a device in one transaction; until its
-	// frontend link is there the directory is not a device (yet).
-	fpath, err := b.Client.ReadString(ctx, dir+"/frontend")
-	if err != nil {
-		return
-	}
-	if st, err := ReadState(ctx, b.Client, dir); err == nil && st == Closed {
-		return // a device we (or a previous host) already closed
-	}
-	dctx, cancel := context.WithCancel(ctx)
-	d := &backendDevice{
-		dev: Device{Kind: b.Driver.Kind(), BackendID: b.BackendID, FrontendID: fe, DevID: devid,
-			Backend: dir, Frontend: fpath},
-		cancel: cancel, done: make(chan struct{}),
-	}
-	b.mu.Lock()
-	if _, running := b.devices[key]; running {
-		b.mu.Unlock()
-		cancel()
-		return
-	}
-	b.devices[key] = d
-	b.wg.Add(1)
-	b.mu.Unlock()
-	go func() {
-		defer b.wg.Done()
-		defer close(d.done)
-		b.runDevice(dctx, d)
-		cancel()
-		b.mu.Lock()
-		if b.devices[key] == d {
-			delete(b.devices, key)
-		}
-		b.mu.Unlock()
-		// The toolstack may have written the directory anew while
-		// this goroutine was leaving (the watch event that said so
-		// found it still registered): look once more.
-		if ctx.Err() == nil {
-			b.consider(ctx, feS, devS)
-		}
-	}()
-}
-
-// Devices returns a snapshot of the devices being served, sorted.
-func (b *BackendBus) Devices() []DeviceStatus {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []DeviceStatus
-	for _, k := range slices.Sorted(maps.Keys(b.devices)) {
-		d := b.devices[k]
-		d.mu.Lock()
-		out = append(out, DeviceStatus{Device: d.dev, State: d.state, Error: d.err})
-		d.mu.Unlock()
-	}
-	return out
-}
-
-// runDevice serves one device directory until it is gone or ctx is done.
-// A directory the toolstack removed and wrote again (state back to
-// Initialising) before this goroutine saw it go is a new device: it is
-// served again from the start.
-func (b *BackendBus) runDevice(ctx context.Context, d *backendDevice) {
-	for b.serveDevice(ctx, d) {
-		fpath, err := b.Client.ReadString(ctx, d.dev.Backend+"/frontend")
-		if err != nil {
-			return
-		}
-		d.mu.Lock()
-		d.dev.Frontend, d.state, d.err = fpath, Unknown, ""
-		d.mu.Unlock()
-	}
-}
-
-// serveDevice is one device's state machine. It returns when the backend
-// directory is gone or ctx is done (false), or when the directory was
-// written anew (true), having released everything.
+// serveDevice runs the state machine of one device. It returns when the
+// backend directory is gone or ctx is done (false), or when the directory
+// was written anew (true), having released everything.
 func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again bool) {
 	dev := &d.dev
 	c := b.Client
 	var (
 		h         DeviceHandler
-		written   State = Unknown // what this backend last wrote to its state
+		last      = pv.Unknown // what this backend last wrote to its state
 		connected bool
 		failed    bool
-		notes     []string
+		notes     []string // the error node's clauses
 	)
-	setState := func(s State) {
+	setState := func(s pv.State) {
 		if err := SwitchState(ctx, c, dev.Backend, s); err != nil {
 			b.logf("%s: switching to %s: %v", dev, s, err)
 			return
 		}
-		written = s
+		last = s
 		d.mu.Lock()
 		d.state = s
 		d.mu.Unlock()
-	}
-	publishError := func() {
-		msg := strings.Join(notes, "; ")
-		d.mu.Lock()
-		d.err = msg
-		d.mu.Unlock()
-		if msg == "" {
-			ClearError(ctx, c, dev.BackendID, dev.Backend)
-			return
-		}
-		if err := WriteError(ctx, c, dev.BackendID, dev.Backend, msg); err != nil {
-			b.logf("%s: writing the error node: %v", dev, err)
-		}
 	}
 	disconnect := func() {
 		if h != nil && connected {
@@ -328,15 +288,15 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		connected = false
 	}
 	fail := func(err error) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, xsclient.ErrClosed) {
 			return // the host is stopping: not the device's fault
 		}
 		disconnect()
 		failed = true
 		notes = append(notes, err.Error())
 		b.logf("%s: device failed: %v", dev, err)
-		publishError()
-		setState(Closing)
+		b.publishError(ctx, d, notes)
+		setState(pv.Closing)
 	}
 	defer func() {
 		disconnect()
@@ -347,87 +307,62 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		}
 	}()
 
-	// A frontend path that is not the one libxl lays out for this device
-	// would let one guest's device point at another's directory.
-	if want := FrontendPath(dev.FrontendID, dev.Kind, dev.DevID); dev.Frontend != want {
+	// Probe. A frontend path that is not the one libxl lays out for this
+	// device would let one guest's device point at another's directory.
+	if want := pv.FrontendPath(dev.FrontendID, dev.Kind, dev.DevID); dev.Frontend != want {
 		fail(fmt.Errorf("frontend: %q is not %s", dev.Frontend, want))
 	} else {
 		ClearError(ctx, c, dev.BackendID, dev.Backend)
+		var decisions []schema.Decision
 		var err error
-		h, notes, err = b.Driver.Probe(ctx, c, dev)
+		h, decisions, err = b.Driver.Probe(ctx, c, dev)
+		notes = ErrorNotes(decisions)
 		for _, n := range notes {
 			b.logf("%s: %s", dev, n)
 		}
+		if rerr := RecordDecisions(ctx, c, dev, decisions); rerr != nil {
+			b.logf("%s: recording the decisions: %v", dev, rerr)
+		}
+		d.mu.Lock()
+		d.err = strings.Join(notes, "; ")
+		d.mu.Unlock()
 		if err != nil {
 			fail(err)
 		} else {
-			publishError()
-			setState(InitWait)
+			setState(pv.InitWait)
 		}
 	}
 
-	w, err := watchDevice(ctx, c, dev.Backend, dev.Frontend+"/state")
+	w, err := watchDevice(ctx, c, dev.Backend, dev.Frontend+"/"+pv.KeyState)
 	if err != nil {
 		return false
 	}
 	defer w.close(ctx)
-
-	for {
-		if !w.wait(ctx) {
+	for w.wait(ctx) {
+		view := readDevice(ctx, c, dev)
+		if err := view.err(); err != nil && (ctx.Err() != nil || errors.Is(err, xsclient.ErrClosed)) {
 			return false
 		}
-		if ok, err := c.Exists(ctx, dev.Backend); err == nil && !ok {
-			// The toolstack removed the device: its error node
-			// goes with it.
+		ev := classify(view, last)
+		t, ok := lookup(ev, last, failed)
+		if !ok {
+			continue
+		}
+		switch t.do {
+		case actStop:
+			// The toolstack removed the device: its error
+			// directory goes with it.
 			ClearError(ctx, c, dev.BackendID, dev.Backend)
 			return false
-		}
-		// Teardown requested by the toolstack: online=0, or a state we
-		// did not write ourselves (libxl writes Closing).
-		online, _ := ReadBool(ctx, c, dev.Backend+"/online", true)
-		own, ownErr := ReadState(ctx, c, dev.Backend)
-		if ownErr == nil && own == Initialising && written != Unknown && written != Initialising {
+		case actAgain:
 			b.logf("%s: written anew by the toolstack", dev)
 			return true
-		}
-		if !online || (ownErr == nil && own != written && own == Closing) || (ownErr == nil && own == Closed && written != Closed) {
-			// Closed even if the toolstack wrote Closing over our
-			// Closed (libxl would not, another toolstack might).
-			if written != Closed || own != Closed {
-				disconnect()
-				setState(Closed)
-				b.logf("%s: closed", dev)
-			}
-			continue
-		}
-		// The frontend's directory is gone (its domain was released,
-		// perhaps in the middle of connecting): nothing is left to
-		// serve, failed or not.
-		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
-			if written != Closed {
-				disconnect()
-				setState(Closed)
-				b.logf("%s: frontend gone: closed", dev)
-			}
-			continue
-		}
-		if failed {
-			continue
-		}
-		fs, err := ReadState(ctx, c, dev.Frontend)
-		if written == Closed {
-			// Done with this frontend; only a driver coming back
-			// (Initialising, below) reopens the device.
-			if err != nil || fs != Initialising {
-				continue
-			}
-		}
-		if err != nil {
-			fail(fmt.Errorf("frontend state: %v", err))
-			continue
-		}
-		switch fs {
-		case Initialised, Connected:
+		case actDisconnect:
+			disconnect()
+		case actFail:
+			fail(view.err())
+			continue // fail wrote Closing
+		case actConnect:
 			if connected || h == nil {
 				continue
 			}
@@ -436,24 +371,74 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 				continue
 			}
 			connected = true
-			setState(Connected)
-			b.logf("%s: connected", dev)
-		case Initialising:
-			// A frontend coming back after closing (a guest
-			// reloading its driver): offer the device again.
-			if written == Closed || written == Closing {
-				setState(InitWait)
-			}
-		case Closing:
-			if written != Closing {
-				disconnect()
-				setState(Closing)
-			}
-		case Closed:
-			disconnect()
-			if written != Closed {
-				setState(Closed)
+		}
+		if t.writes != pv.Absent {
+			setState(t.writes)
+			switch ev {
+			case evTeardown:
+				b.logf("%s: closed", dev)
+			case evFrontendGone:
+				b.logf("%s: frontend gone: closed", dev)
+			case evFrontendReady:
+				b.logf("%s: connected", dev)
 			}
 		}
+	}
+	return false
+}
+
+// ErrorNotes are the error node's clauses for decisions: one
+// schema.ErrorNote for each request not applied as asked.
+func ErrorNotes(decisions []schema.Decision) []string {
+	var notes []string
+	for _, dec := range decisions {
+		if dec.Action != schema.Apply {
+			notes = append(notes, schema.ErrorNote(dec.Feature, dec.Reason))
+		}
+	}
+	return notes
+}
+
+// RecordDecisions records what the backend decided about each of a
+// device's requests, in one transaction: a decision node per request
+// (pv.DecisionNode, schema.Decision.Record) and, when any was not applied
+// as asked, the error node naming them for people (ErrorNotes). The
+// toolstack reads the decision nodes for its verdict (never the message);
+// the guest can neither read nor write them (they are below the backend's
+// home, as its requests are [n<backend>]).
+func RecordDecisions(ctx context.Context, c *xsclient.Client, dev *Device, decisions []schema.Decision) error {
+	if len(decisions) == 0 {
+		return nil
+	}
+	notes := ErrorNotes(decisions)
+	return c.Transact(ctx, func(tx *xsclient.Tx) error {
+		if err := MustExist(ctx, tx, dev.Backend); err != nil {
+			return err
+		}
+		for _, dec := range decisions {
+			p := pv.DecisionNode(dev.BackendID, dev.Backend, dec.Feature)
+			if p == "" {
+				return fmt.Errorf("xenbus: %s is not under domain %d's home", dev.Backend, dev.BackendID)
+			}
+			if err := tx.Write(ctx, p, []byte(dec.Record())); err != nil {
+				return err
+			}
+		}
+		if len(notes) == 0 {
+			return nil
+		}
+		return WriteError(ctx, tx, dev.BackendID, dev.Backend, strings.Join(notes, "; "))
+	})
+}
+
+// publishError writes notes to the device's error node (failures after the
+// probe: the decisions stay recorded).
+func (b *BackendBus) publishError(ctx context.Context, d *backendDevice, notes []string) {
+	msg := strings.Join(notes, "; ")
+	d.mu.Lock()
+	d.err = msg
+	d.mu.Unlock()
+	if err := WriteError(ctx, b.Client, d.dev.BackendID, d.dev.Backend, msg); err != nil {
+		b.logf("%s: writing the error node: %v", &d.dev, err)
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // FrontDevice names one PV device from the guest's side.
 type FrontDevice struct {
-	Kind      string
+	Kind      pv.Kind
 	DomID     uint32 // the guest
 	DevID     uint32
 	Frontend  string // /local/domain/<domid>/device/<kind>/<devid>
@@ -26,7 +28,7 @@ func (d *FrontDevice) String() string {
 
 // FrontendDriver is one device class's frontend (netfront, blkfront).
 type FrontendDriver interface {
-	Kind() string
+	Kind() pv.Kind
 	New(dev *FrontDevice) FrontendHandler
 }
 
@@ -37,7 +39,7 @@ type FrontendHandler interface {
 	// what the backend offers, sets up rings and event channels, writes
 	// the transport keys and returns the state to switch to (blkfront:
 	// Initialised; netfront: Connected, as Linux's do).
-	Talk(ctx context.Context, c *xsclient.Client) (State, error)
+	Talk(ctx context.Context, c *xsclient.Client) (pv.State, error)
 	// BackendConnected runs when the backend is Connected after Talk; an
 	// error fails the device.
 	BackendConnected(ctx context.Context, c *xsclient.Client) error
@@ -62,14 +64,14 @@ type frontDevice struct {
 	dev    FrontDevice
 	cancel context.CancelFunc
 	mu     sync.Mutex
-	state  State
+	state  pv.State
 	err    string
 }
 
 // FrontStatus is a snapshot of one frontend device.
 type FrontStatus struct {
 	FrontDevice
-	State State
+	State pv.State
 	Error string
 }
 
@@ -98,7 +100,7 @@ func (f *FrontendBus) Run(ctx context.Context) error {
 	f.mu.Lock()
 	f.devices = map[uint32]*frontDevice{}
 	f.mu.Unlock()
-	root := DomainPath(f.DomID) + "/device/" + f.Driver.Kind()
+	root := pv.FrontendRoot(f.DomID, f.Driver.Kind())
 	w, err := f.Client.Watch(ctx, root, "")
 	if err != nil {
 		return err
@@ -147,15 +149,15 @@ func (f *FrontendBus) consider(ctx context.Context, root, s string) {
 		return
 	}
 	dir := root + "/" + s
-	be, err := f.Client.ReadString(ctx, dir+"/backend")
+	be, err := f.Client.ReadString(ctx, dir+"/"+pv.KeyBackend)
 	if err != nil {
 		return
 	}
-	beid, _, err := ReadUint(ctx, f.Client, dir+"/backend-id", 16)
+	beid, _, err := ReadUint(ctx, f.Client, dir+"/"+pv.KeyBackendID, 16)
 	if err != nil {
 		return
 	}
-	if st, err := ReadState(ctx, f.Client, dir); err == nil && st == Closed {
+	if st, err := ReadState(ctx, f.Client, dir); err == nil && st == pv.Closed {
 		return
 	}
 	d := &frontDevice{dev: FrontDevice{Kind: f.Driver.Kind(), DomID: f.DomID, DevID: id,
@@ -190,16 +192,16 @@ func (f *FrontendBus) consider(ctx context.Context, root, s string) {
 
 func (f *FrontendBus) runDevice(ctx context.Context, d *frontDevice) {
 	for f.serveDevice(ctx, d) {
-		be, err := f.Client.ReadString(ctx, d.dev.Frontend+"/backend")
+		be, err := f.Client.ReadString(ctx, d.dev.Frontend+"/"+pv.KeyBackend)
 		if err != nil {
 			return
 		}
-		beid, _, err := ReadUint(ctx, f.Client, d.dev.Frontend+"/backend-id", 16)
+		beid, _, err := ReadUint(ctx, f.Client, d.dev.Frontend+"/"+pv.KeyBackendID, 16)
 		if err != nil {
 			return
 		}
 		d.mu.Lock()
-		d.dev.Backend, d.dev.BackendID, d.state, d.err = be, uint32(beid), Unknown, ""
+		d.dev.Backend, d.dev.BackendID, d.state, d.err = be, uint32(beid), pv.Unknown, ""
 		d.mu.Unlock()
 	}
 }
@@ -210,12 +212,12 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 	h := f.Driver.New(dev)
 	defer h.Disconnect()
 	var (
-		written             State = Unknown
+		written             pv.State = pv.Unknown
 		talked              bool
 		sawBackendConnected bool
 		failed              bool
 	)
-	setState := func(s State) {
+	setState := func(s pv.State) {
 		if err := SwitchState(ctx, c, dev.Frontend, s); err != nil {
 			f.logf("%s: switching to %s: %v", dev, s, err)
 			return
@@ -238,12 +240,12 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 		// The guest's error dir may not exist or be writable; the state
 		// is what the backend and the toolstack act on.
 		_ = WriteError(ctx, c, dev.DomID, dev.Frontend, err.Error())
-		setState(Closing)
+		setState(pv.Closing)
 	}
 	if !strings.HasPrefix(dev.Backend, "/local/domain/") {
 		fail(fmt.Errorf("backend: %q is not a backend path", dev.Backend))
 	}
-	w, err := watchDevice(ctx, c, dev.Backend+"/state", dev.Frontend)
+	w, err := watchDevice(ctx, c, dev.Backend+"/"+pv.KeyState, dev.Frontend)
 	if err != nil {
 		return false
 	}
@@ -255,14 +257,14 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 		if ok, err := c.Exists(ctx, dev.Frontend); err == nil && !ok {
 			return false
 		}
-		if own, err := ReadState(ctx, c, dev.Frontend); err == nil && own == Initialising && written != Unknown && written != Initialising {
+		if own, err := ReadState(ctx, c, dev.Frontend); err == nil && own == pv.Initialising && written != pv.Unknown && written != pv.Initialising {
 			return true // the toolstack wrote the device anew
 		}
 		if failed {
 			continue
 		}
 		bs, err := ReadState(ctx, c, dev.Backend)
-		if errors.Is(err, xsclient.ErrPermission) || errors.Is(err, xsclient.ErrNotFound) {
+		if errors.Is(err, xswire.ErrPermission) || errors.Is(err, xswire.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -273,8 +275,8 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 			continue
 		}
 		switch bs {
-		case InitWait, Initialised, Connected:
-			if written == Closed || written == Closing {
+		case pv.InitWait, pv.Initialised, pv.Connected:
+			if written == pv.Closed || written == pv.Closing {
 				continue
 			}
 			if !talked {
@@ -286,7 +288,7 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 				talked = true
 				setState(next)
 			}
-			if bs == Connected && !sawBackendConnected {
+			if bs == pv.Connected && !sawBackendConnected {
 				// netfront is Connected already (Linux's goes there
 				// straight after talking); blkfront waits for this.
 				if err := h.BackendConnected(ctx, c); err != nil {
@@ -294,14 +296,14 @@ func (f *FrontendBus) serveDevice(ctx context.Context, d *frontDevice) (again bo
 					continue
 				}
 				sawBackendConnected = true
-				if written != Connected {
-					setState(Connected)
+				if written != pv.Connected {
+					setState(pv.Connected)
 				}
 			}
-		case Closing, Closed:
+		case pv.Closing, pv.Closed:
 			h.Disconnect()
-			if written != Closed {
-				setState(Closed)
+			if written != pv.Closed {
+				setState(pv.Closed)
 			}
 		}
 	}

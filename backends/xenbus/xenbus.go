@@ -1,7 +1,15 @@
-// Package xenbus holds the XenBus conventions both ends of a PV device follow
-// over XenStore: the device paths libxl lays out, the XenbusState values of
-// xen/include/public/io/xenbus.h and the helpers to read, switch and wait for
-// them, and the error node a driver writes when it cannot go on.
+// Package xenbus runs the XenBus protocol both ends of a PV device follow
+// over XenStore, with the names package pv defines: reading, switching and
+// waiting for a XenbusState, the error node a driver writes when it cannot
+// go on, the backend's state machine (BackendBus: one driver, every device
+// of its kind; backend.go) and the frontend's (FrontendBus; frontend.go),
+// and the platform a driver stands on (platform.go).
+//
+// Where a feature enters and leaves: a device's config-<feature> requests
+// enter here (ReadConfig) and go to the driver's Probe, which decides about
+// each with schema.Decide; the bus records those decisions (the decision
+// nodes and the error node, RecordDecisions) before the device goes
+// InitWait. What the driver offers leaves through the keys it writes itself.
 //
 // Invariants: states are written as decimal strings, exactly as Linux's
 // xenbus_switch_state does; a state node holding anything else is reported as
@@ -17,109 +25,22 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
-
-// State is a XenbusState (xenbus.h).
-type State int
-
-// XenbusState values.
-const (
-	Unknown       State = 0
-	Initialising  State = 1
-	InitWait      State = 2
-	Initialised   State = 3
-	Connected     State = 4
-	Closing       State = 5
-	Closed        State = 6
-	Reconfiguring State = 7
-	Reconfigured  State = 8
-)
-
-var stateNames = [...]string{"Unknown", "Initialising", "InitWait", "Initialised", "Connected", "Closing", "Closed", "Reconfiguring", "Reconfigured"}
-
-// String returns the name xenbus.h gives s (XenbusStateX without the prefix).
-func (s State) String() string {
-	if s >= 0 && int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
-
-// Valid reports whether s is one of the values xenbus.h defines.
-func (s State) Valid() bool { return s >= Unknown && s <= Reconfigured }
-
-// ErrBadState is wrapped by errors about a state node whose value is not a
-// XenbusState.
-var ErrBadState = errors.New("not a xenbus state")
-
-// ParseState reads the value of a state node. Leading and trailing spaces are
-// not accepted, as Linux's xenbus_read_driver_state (sscanf "%d") would read
-// only a prefix; a peer that writes anything but a plain decimal state is
-// misbehaving and gets an error.
-func ParseState(v string) (State, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || !State(n).Valid() || strconv.Itoa(n) != v {
-		return Unknown, fmt.Errorf("%w: %q", ErrBadState, v)
-	}
-	return State(n), nil
-}
-
-// Kind names a PV device class as it appears in XenStore paths.
-const (
-	KindVif = "vif"
-	KindVbd = "vbd"
-)
-
-// DomainPath is the home of a domain.
-func DomainPath(domid uint32) string { return "/local/domain/" + strconv.FormatUint(uint64(domid), 10) }
-
-// FrontendPath is the frontend directory of a device:
-// /local/domain/<fe>/device/<kind>/<devid>.
-func FrontendPath(fe uint32, kind string, devid uint32) string {
-	return DomainPath(fe) + "/device/" + kind + "/" + strconv.FormatUint(uint64(devid), 10)
-}
-
-// BackendRoot is where a backend domain's devices of one kind live:
-// /local/domain/<be>/backend/<kind>.
-func BackendRoot(be uint32, kind string) string { return DomainPath(be) + "/backend/" + kind }
-
-// BackendPath is the backend directory of a device:
-// /local/domain/<be>/backend/<kind>/<fe>/<devid>.
-func BackendPath(be uint32, kind string, fe, devid uint32) string {
-	return BackendRoot(be, kind) + "/" + strconv.FormatUint(uint64(fe), 10) + "/" + strconv.FormatUint(uint64(devid), 10)
-}
-
-// ErrorPath is the node a driver of domain dom writes its error message to for
-// the device whose directory is devPath (a path under dom's home), as Linux's
-// xenbus_dev_error does: /local/domain/<dom>/error/<devPath relative to the
-// home>/error. devPath outside the home yields "".
-func ErrorPath(dom uint32, devPath string) string {
-	home := DomainPath(dom) + "/"
-	if !strings.HasPrefix(devPath, home) {
-		return ""
-	}
-	return home + "error/" + strings.TrimPrefix(devPath, home) + "/error"
-}
-
-// ErrorDir is the directory holding ErrorPath's node; removing it clears the
-// error.
-func ErrorDir(dom uint32, devPath string) string {
-	p := ErrorPath(dom, devPath)
-	return strings.TrimSuffix(p, "/error")
-}
 
 // ReadState reads <dir>/state. A missing node is Unknown (as Linux reads it);
-// a value that is not a state is an error wrapping ErrBadState.
-func ReadState(ctx context.Context, ops xsclient.Ops, dir string) (State, error) {
-	v, err := ops.Read(ctx, dir+"/state")
-	if errors.Is(err, xsclient.ErrNotFound) {
-		return Unknown, nil
+// a value that is not a state is an error wrapping pv.ErrBadState.
+func ReadState(ctx context.Context, ops xsclient.Ops, dir string) (pv.State, error) {
+	v, err := ops.Read(ctx, dir+"/"+pv.KeyState)
+	if errors.Is(err, xswire.ErrNotFound) {
+		return pv.Unknown, nil
 	}
 	if err != nil {
-		return Unknown, err
+		return pv.Unknown, err
 	}
-	return ParseState(string(v))
+	return pv.ParseState(string(v))
 }
 
 // ErrGone is returned when a device directory no longer exists.
@@ -141,33 +62,34 @@ func MustExist(ctx context.Context, ops xsclient.Ops, dir string) error {
 }
 
 // SwitchState writes s to <dir>/state, if dir still exists.
-func SwitchState(ctx context.Context, c *xsclient.Client, dir string, s State) error {
+func SwitchState(ctx context.Context, c *xsclient.Client, dir string, s pv.State) error {
 	return c.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := MustExist(ctx, tx, dir); err != nil {
 			return err
 		}
-		return tx.Write(ctx, dir+"/state", []byte(strconv.Itoa(int(s))))
+		return tx.Write(ctx, dir+"/"+pv.KeyState, []byte(s.Value()))
 	})
 }
 
 // WriteError writes msg to the error node of the device at devPath, owned by
-// dom (see ErrorPath).
+// dom (pv.ErrorNode).
 func WriteError(ctx context.Context, ops xsclient.Ops, dom uint32, devPath, msg string) error {
-	p := ErrorPath(dom, devPath)
+	p := pv.ErrorNode(dom, devPath)
 	if p == "" {
 		return fmt.Errorf("xenbus: %s is not under domain %d's home", devPath, dom)
 	}
 	return ops.Write(ctx, p, []byte(msg))
 }
 
-// ClearError removes the error node of the device at devPath.
+// ClearError removes the error directory of the device at devPath: the error
+// node and, for a backend, its decision nodes (pv.ErrorDir).
 func ClearError(ctx context.Context, ops xsclient.Ops, dom uint32, devPath string) error {
-	d := ErrorDir(dom, devPath)
+	d := pv.ErrorDir(dom, devPath)
 	if d == "" {
 		return nil
 	}
 	err := ops.Rm(ctx, d)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -176,19 +98,19 @@ func ClearError(ctx context.Context, ops xsclient.Ops, dom uint32, devPath strin
 // WaitState watches <dir>/state until ok accepts the state and returns it.
 // A state node holding garbage is returned as an error at once: the caller
 // decides what the peer's misbehaviour costs it.
-func WaitState(ctx context.Context, c *xsclient.Client, dir string, ok func(State) bool) (State, error) {
-	w, err := c.Watch(ctx, dir+"/state", "")
+func WaitState(ctx context.Context, c *xsclient.Client, dir string, ok func(pv.State) bool) (pv.State, error) {
+	w, err := c.Watch(ctx, dir+"/"+pv.KeyState, "")
 	if err != nil {
-		return Unknown, err
+		return pv.Unknown, err
 	}
 	defer w.Close(context.WithoutCancel(ctx))
 	for {
 		select {
 		case <-ctx.Done():
-			return Unknown, ctx.Err()
+			return pv.Unknown, ctx.Err()
 		case _, open := <-w.C:
 			if !open {
-				return Unknown, xsclient.ErrClosed
+				return pv.Unknown, xsclient.ErrClosed
 			}
 		}
 		s, err := ReadState(ctx, c, dir)
@@ -206,7 +128,7 @@ func WaitState(ctx context.Context, c *xsclient.Client, dir string, ok func(Stat
 // the node.
 func ReadUint(ctx context.Context, ops xsclient.Ops, path string, bits int) (uint64, bool, error) {
 	v, err := ops.Read(ctx, path)
-	if errors.Is(err, xsclient.ErrNotFound) {
+	if errors.Is(err, xswire.ErrNotFound) {
 		return 0, false, nil
 	}
 	if err != nil {
@@ -237,7 +159,7 @@ func ReadConfig(ctx context.Context, ops xsclient.Ops, dir string) (map[string]s
 	}
 	out := map[string]string{}
 	for _, k := range keys {
-		name, ok := strings.CutPrefix(k, "config-")
+		name, ok := strings.CutPrefix(k, pv.ConfigPrefix)
 		if !ok {
 			continue
 		}
@@ -248,4 +170,38 @@ func ReadConfig(ctx context.Context, ops xsclient.Ops, dir string) (map[string]s
 		out[name] = string(v)
 	}
 	return out, nil
+}
+
+// AppendError adds msg as a clause to the error node of a backend's device,
+// keeping the clauses already there (the decisions' and earlier ones) and
+// not repeating one.
+func AppendError(ctx context.Context, c *xsclient.Client, dev *Device, msg string) error {
+	return c.Transact(ctx, func(tx *xsclient.Tx) error {
+		old, err := tx.ReadString(ctx, pv.ErrorNode(dev.BackendID, dev.Backend))
+		if err != nil && !errors.Is(err, xswire.ErrNotFound) {
+			return err
+		}
+		for _, clause := range strings.Split(old, "; ") {
+			if clause == msg {
+				return nil
+			}
+		}
+		if old != "" {
+			msg = old + "; " + msg
+		}
+		return WriteError(ctx, tx, dev.BackendID, dev.Backend, msg)
+	})
+}
+
+// NoteUnavailable is what a data path does when its platform lacks an
+// ability it needs (err wraps platform.ErrUnavailable): it does not start,
+// the device stays connected, and its error node gets the clause
+// "data path: <what does not work>: <err>" (AppendError), which is also
+// returned for the log.
+func NoteUnavailable(ctx context.Context, c *xsclient.Client, dev *Device, what string, err error) (string, error) {
+	msg := "data path: " + what + ": " + err.Error()
+	if c == nil {
+		return msg, nil
+	}
+	return msg, AppendError(ctx, c, dev, msg)
 }

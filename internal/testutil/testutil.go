@@ -2,6 +2,10 @@
 // module share and that depend on nothing of xfeat, so that any package's
 // own tests (sandbox, toolstack) can use them without an import cycle. The
 // end-to-end scaffolding that needs a sandbox host is tests/internal/testenv.
+//
+// need.go is how a test says it cannot run on this machine (Need, NeedRoot,
+// NeedTool, NeedFile): it skips with a message make test summarises, and
+// fails under CI=true, where every test must run.
 package testutil
 
 import (

@@ -21,6 +21,14 @@
 //     a control character or invalid UTF-8 in a spec or in the domain's
 //     name, and an interface name (bridge=, vifname=, ...) Linux refuses.
 //
+// Where a feature enters and leaves: a request enters as a key of a spec
+// string, a shorthand (queues=2: features.go's table maps it to the
+// protocol key pv.KeyMultiQueueMaxQueues) or an item of
+// features=NAME:VALUE, and leaves as a FeatureRequest (the protocol name,
+// the value, how it was spelled and where) in Vif.Features or
+// Disk.Features; booleans are normalised to 0/1 here, everything else is
+// typed against the backend's schema later (toolstack).
+//
 // Invariants: parsing never panics on any input; a spec is accepted by
 // ParseDisk only if libxlutil (current tree) accepts it once its feature
 // keys are removed; every diagnostic carries a Subject range inside the

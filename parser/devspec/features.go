@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -66,47 +67,41 @@ type shorthand struct {
 	kind featureKind
 }
 
-// DeviceType is the kind of a PV device: "vif" or "vbd".
-type DeviceType string
-
-// Device types.
-const (
-	TypeVif  DeviceType = "vif"
-	TypeDisk DeviceType = "vbd"
-)
-
 // Shorthands lists, per device type, the spec keys that request a feature,
 // with the xenstore name each stands for. csum is inverted: netif's key is
 // feature-no-csum-offload, so csum=on requests feature-no-csum-offload=0.
-var shorthands = map[DeviceType][]shorthand{
-	TypeVif: {
-		{"queues", "multi-queue-max-queues", featureString},
-		{"tso4", "feature-gso-tcpv4", featureBool},
-		{"tso6", "feature-gso-tcpv6", featureBool},
-		{"csum", "feature-no-csum-offload", featureBoolInverted},
-		{"sg", "feature-sg", featureBool},
+var shorthands = map[pv.Kind][]shorthand{
+	pv.Vif: {
+		{"queues", pv.KeyMultiQueueMaxQueues, featureString},
+		{"tso4", pv.KeyFeatureGSOTCPv4, featureBool},
+		{"tso6", pv.KeyFeatureGSOTCPv6, featureBool},
+		{"csum", pv.KeyFeatureNoCsumOffload, featureBoolInverted},
+		{"sg", pv.KeyFeatureSG, featureBool},
 	},
-	TypeDisk: {
-		{"queues", "multi-queue-max-queues", featureString},
-		{"max-ring-page-order", "max-ring-page-order", featureString},
-		{"persistent", "feature-persistent", featureBool},
-		{"max-indirect-segments", "feature-max-indirect-segments", featureString},
+	pv.Vbd: {
+		{"queues", pv.KeyMultiQueueMaxQueues, featureString},
+		{pv.KeyMaxRingPageOrder, pv.KeyMaxRingPageOrder, featureString},
+		{"persistent", pv.KeyFeaturePersistent, featureBool},
+		{"max-indirect-segments", pv.KeyFeatureMaxIndirectSegs, featureString},
+		{"discard", pv.KeyFeatureDiscard, featureBool},
 	},
 }
 
-// boolFeatures are xenstore names known to be booleans (every boolean
-// xfeat's backends advertise): a request for them by xenstore name is
-// checked and normalised like the shorthand, so that validate refuses what
-// create would.
-var boolFeatures = map[DeviceType][]string{
-	TypeVif: {"feature-gso-tcpv4", "feature-gso-tcpv6", "feature-no-csum-offload", "feature-sg", "feature-ipv6-csum-offload",
-		"feature-split-event-channels", "feature-multicast-control"},
-	TypeDisk: {"feature-persistent", "feature-flush-cache", "feature-barrier", "feature-discard"},
+// isBool reports whether name is a boolean feature of device kind t (its
+// protocol rule says so): a request for it by xenstore name is checked and
+// normalised like the shorthand, so that validate refuses what create would.
+func isBool(t pv.Kind, name string) bool {
+	for _, r := range schema.Rules(t) {
+		if r.Feature == name {
+			return r.Type == schema.Bool
+		}
+	}
+	return false
 }
 
 // Shorthand returns the xenstore name a shorthand key of device type t
 // stands for.
-func Shorthand(t DeviceType, key string) (name string, ok bool) {
+func Shorthand(t pv.Kind, key string) (name string, ok bool) {
 	for _, s := range shorthands[t] {
 		if s.key == key {
 			return s.name, true
@@ -116,7 +111,7 @@ func Shorthand(t DeviceType, key string) (name string, ok bool) {
 }
 
 // ShorthandKeys returns the shorthand keys of device type t, in table order.
-func ShorthandKeys(t DeviceType) []string {
+func ShorthandKeys(t pv.Kind) []string {
 	var out []string
 	for _, s := range shorthands[t] {
 		out = append(out, s.key)
@@ -124,16 +119,16 @@ func ShorthandKeys(t DeviceType) []string {
 	return out
 }
 
-func knownFeatureNames(t DeviceType) []string {
+func knownFeatureNames(t pv.Kind) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range shorthands[t] {
 		out = append(out, s.key, s.name)
 		seen[s.name] = true
 	}
-	for _, n := range boolFeatures[t] {
-		if !seen[n] {
-			out = append(out, n)
+	for _, r := range schema.Rules(t) {
+		if r.Type == schema.Bool && !seen[r.Feature] {
+			out = append(out, r.Feature)
 		}
 	}
 	return out
@@ -156,7 +151,7 @@ func validFeatureName(n string) bool {
 
 // featureSet collects one device's requests, rejecting duplicates.
 type featureSet struct {
-	t     DeviceType
+	t     pv.Kind
 	list  Features
 	diags parser.Diagnostics
 	where func(start, end int) parser.Range
@@ -202,10 +197,8 @@ func (fs *featureSet) add(spelling, nameAsWritten, value string, start, end, vst
 				"a feature name is a xenstore name: letters, digits, '-' and '_'")
 			return
 		}
-		for _, b := range boolFeatures[fs.t] {
-			if b == name {
-				kind = featureBool
-			}
+		if isBool(fs.t, name) {
+			kind = featureBool
 		}
 		if generic && !fs.checkKnown(name, r) {
 			return

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -15,16 +16,16 @@ import (
 // backend's own extension and only draws a warning.
 
 // otherType is the device type whose features a request on t must not use.
-func otherType(t DeviceType) DeviceType {
-	if t == TypeVif {
-		return TypeDisk
+func otherType(t pv.Kind) pv.Kind {
+	if t == pv.Vif {
+		return pv.Vbd
 	}
-	return TypeVif
+	return pv.Vif
 }
 
 // typeNoun names a device type as a spec list does (vif, disk).
-func typeNoun(t DeviceType) string {
-	if t == TypeDisk {
+func typeNoun(t pv.Kind) string {
+	if t == pv.Vbd {
 		return "disk"
 	}
 	return string(t)
@@ -33,7 +34,7 @@ func typeNoun(t DeviceType) string {
 // knownFor reports whether name (a shorthand key or a xenstore feature name)
 // is a feature of device type t: one of its shorthands, a boolean xfeat
 // normalises, or a feature of the protocol rules (schema.Rules).
-func knownFor(t DeviceType, name string) bool {
+func knownFor(t pv.Kind, name string) bool {
 	if slices.Contains(knownFeatureNames(t), name) {
 		return true
 	}
@@ -64,9 +65,9 @@ func (fs *featureSet) checkKnown(name string, r parser.Range) bool {
 }
 
 // ruleNames lists the features of the protocol rules of t.
-func ruleNames(t DeviceType) []string {
+func ruleNames(t pv.Kind) []string {
 	var out []string
-	for _, r := range schema.Rules(string(t)) {
+	for _, r := range schema.Rules(t) {
 		out = append(out, r.Feature)
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // A feature of the other device type is an error offline, pointing at the
@@ -57,11 +58,11 @@ func TestFeatureOfOtherDeviceType(t *testing.T) {
 		}
 	}
 
-	for _, typ := range []DeviceType{TypeVif, TypeDisk} {
+	for _, typ := range []pv.Kind{pv.Vif, pv.Vbd} {
 		for _, name := range ruleNames(typ) {
 			spec := "features=" + name + ":1"
 			var diags parser.Diagnostics
-			if typ == TypeDisk {
+			if typ == pv.Vbd {
 				_, diags = ParseDisk([]string{"/x,,xvda," + spec}, 0, nil)
 			} else {
 				_, diags = ParseVif(spec, 0, nil)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // Vif is a network device spec as xl's parse_nic_config reads it, plus the
@@ -115,7 +116,7 @@ func parseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics, 
 		errf(i, i+1, "NUL byte in vif spec", "")
 		return v, diags, nil
 	}
-	fs := &featureSet{t: TypeVif, label: label, where: func(s, e int) parser.Range { return where(0, s, e) }}
+	fs := &featureSet{t: pv.Vif, label: label, where: func(s, e int) parser.Range { return where(0, s, e) }}
 
 	// strtok(buf, ","): empty fields vanish; then leading spaces are skipped.
 	for start := 0; start < len(spec); {
@@ -219,7 +220,7 @@ func parseVif(spec string, index int, opts *Options) (*Vif, parser.Diagnostics, 
 			*v.stringField(key) = val
 		case !xlOnly && key == "features":
 			fs.addGeneric(val, vs)
-		case !xlOnly && isShorthand(TypeVif, key):
+		case !xlOnly && isShorthand(pv.Vif, key):
 			fs.add(key, key, val, tokStart, end, vs, end, false)
 		default:
 			unknownVifKey(errf, tokStart, end, tok, xlOnly)
@@ -240,7 +241,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func isShorthand(t DeviceType, key string) bool {
+func isShorthand(t pv.Kind, key string) bool {
 	_, ok := Shorthand(t, key)
 	return ok
 }
@@ -273,7 +274,7 @@ func unknownVifKey(errf func(int, int, string, string), start, end int, tok stri
 	key, _, hasEq := strings.Cut(tok, "=")
 	cands := append([]string{"trusted", "untrusted"}, vifKeys...)
 	if !xlOnly {
-		cands = append(append(cands, "features"), ShorthandKeys(TypeVif)...)
+		cands = append(append(cands, "features"), ShorthandKeys(pv.Vif)...)
 	}
 	detail := ""
 	if s := suggest(key, cands); s != "" {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/xsclient"
@@ -66,9 +66,9 @@ func crashTrial(t *testing.T, trial int) {
 	got := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := sandbox.RunIO(bg, dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+		_, err := sandbox.RunIO(bg, dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
 			RW: "write", BlockSize: 4096 * (1 + trial%4), IODepth: 8, Runtime: 10 * time.Second, Verify: true, FlushEvery: 16}},
-			func(p frontends.Progress) {
+			func(p blkload.Progress) {
 				if p.Durable > durable.Load() {
 					durable.Store(p.Durable)
 				}
@@ -103,8 +103,8 @@ func crashTrial(t *testing.T, trial int) {
 	}
 	for b := 0; b < int(d); b++ {
 		blk := data[b*bs : (b+1)*bs]
-		block, seq, ok := frontends.PatternSeq(blk)
-		if !ok || block != uint64(b) || !frontends.VerifyBlock(blk, block, seq) {
+		block, seq, ok := blkload.PatternSeq(blk)
+		if !ok || block != uint64(b) || !blkload.VerifyBlock(blk, block, seq) {
 			t.Fatalf("trial %d: block %d of %d acknowledged before a completed flush is missing or corrupt after SIGKILL", trial, b, d)
 		}
 	}

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 )
 
@@ -26,7 +27,7 @@ func checkImage(t testing.TB, path string, bs int) int {
 	written := 0
 	for b := 0; b+bs <= len(data); b += bs {
 		blk := data[b : b+bs]
-		block, seq, ok := frontends.PatternSeq(blk)
+		block, seq, ok := blkload.PatternSeq(blk)
 		if !ok {
 			if !bytes.Equal(blk, make([]byte, bs)) {
 				t.Errorf("%s: block %d holds neither zeros nor a written pattern", path, b/bs)
@@ -37,7 +38,7 @@ func checkImage(t testing.TB, path string, bs int) int {
 			t.Errorf("%s: block %d holds the data written to block %d", path, b/bs, block)
 			continue
 		}
-		if !frontends.VerifyBlock(blk, block, seq) {
+		if !blkload.VerifyBlock(blk, block, seq) {
 			t.Errorf("%s: block %d: write #%d is torn or corrupt", path, block, seq)
 			continue
 		}
@@ -88,8 +89,8 @@ func TestFeatureMatrix(t *testing.T) {
 						if (err == nil) != (indirect > 0) {
 							t.Errorf("feature-max-indirect-segments present=%v with max-indirect-segments=%d", err == nil, indirect)
 						}
-						res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
-							RW: "randrw", BlockSize: 64 << 10, IODepth: 8, Runtime: runtime(80*time.Millisecond, 200*time.Millisecond), Verify: true}}, nil)
+						res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
+							RW: "randrw", BlockSize: 64 << 10, IODepth: 8, Runtime: runtime(80*time.Millisecond, 200*time.Millisecond), Verify: true, MinOps: 64}}, nil)
 						if err != nil {
 							t.Fatalf("workload: %v", err)
 						}
@@ -189,10 +190,10 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.Flush(); err != frontends.ErrNotSupported {
+	if err := pl.Flush(); err != blkfront.ErrNotSupported {
 		t.Errorf("flush on a disk without flush or barrier: %v", err)
 	}
-	if err := pl.Discard(0, 4096); err != frontends.ErrNotSupported {
+	if err := pl.Discard(0, 4096); err != blkfront.ErrNotSupported {
 		t.Errorf("discard on a disk without discard: %v", err)
 	}
 	if _, err := pl.WriteAt(data[:4096], 0); err != nil {
@@ -215,7 +216,7 @@ func TestFlushDiscardReadOnly(t *testing.T) {
 	destroy(t, h.XS, dom)
 	if st := h.BackendDevices(); len(st) != 0 {
 		for _, d := range st {
-			if d.State != xenbus.Closed {
+			if d.State != pv.Closed {
 				t.Errorf("device left: %+v", d)
 			}
 		}
@@ -240,8 +241,8 @@ func TestDirectIO(t *testing.T) {
 		img    string
 		direct bool
 	}{{51712, direct, true}, {51728, buffered, false}} {
-		res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: frontends.Workload{
-			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true}}, nil)
+		res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: c.devid, Workload: blkload.Workload{
+			RW: "randrw", BlockSize: 32 << 10, IODepth: 4, Runtime: 150 * time.Millisecond, Verify: true, MinOps: 16}}, nil)
 		if err != nil || res.Verified == 0 {
 			t.Fatalf("disk %d: %v %+v", c.devid, err, res)
 		}

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
-	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 // layoutDomain writes a domain with one vbd the way the toolstack does,
@@ -21,8 +22,8 @@ import (
 func layoutDomain(t *testing.T, xs *xsclient.Client, id uint32, frames int, img string) {
 	t.Helper()
 	ids := strconv.Itoa(int(id))
-	perm := func(ps ...string) []xsclient.Perm {
-		p, err := xsclient.ParsePerms(ps)
+	perm := func(ps ...string) []xswire.Perm {
+		p, err := xswire.ParsePerms(ps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,15 +111,15 @@ func TestSmallGrantTableDegrades(t *testing.T) {
 	if !found {
 		t.Error("no log line says the disk runs degraded")
 	}
-	res, err := frontends.RunWorkload(bg, dev, frontends.Workload{RW: "randrw", BlockSize: 128 << 10, IODepth: 16,
-		Runtime: 300 * time.Millisecond, Verify: true}, nil)
+	res, err := blkload.Run(bg, dev, blkload.Workload{RW: "randrw", BlockSize: 128 << 10, IODepth: 16,
+		Runtime: 300 * time.Millisecond, Verify: true, MinOps: 16}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Verified == 0 {
 		t.Errorf("nothing verified: %+v", res)
 	}
-	if st, _ := h.XS.ReadString(bg, xenbus.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
+	if st, _ := h.XS.ReadString(bg, pv.BackendPath(0, "vbd", 1, 51712)+"/state"); st != "4" {
 		t.Errorf("backend state %s", st)
 	}
 }

@@ -10,12 +10,15 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
@@ -32,22 +35,22 @@ type evilDisk struct {
 	gd    *grant.Domain
 	front *ring.BlkifFront
 	mem   []byte
-	ch    xenbus.Channel
-	data  xenbus.Pages // 16 pages for data
-	refs  []grant.Ref  // data pages granted writable to dom0
-	ro    []grant.Ref  // the same pages granted read-only
-	other []grant.Ref  // the same pages granted to domain 9
+	ch    platform.Channel
+	data  platform.Pages // 16 pages for data
+	refs  []grant.Ref    // data pages granted writable to dom0
+	ro    []grant.Ref    // the same pages granted read-only
+	other []grant.Ref    // the same pages granted to domain 9
 }
 
-func (e *evilDisk) be() string { return xenbus.BackendPath(0, "vbd", e.dom, e.devid) }
+func (e *evilDisk) be() string { return pv.BackendPath(0, "vbd", e.dom, e.devid) }
 
 // connect plays blkfront's part of the handshake with a one-page ring.
-func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestPlatform, dom, devid uint32) *evilDisk {
+func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat platform.Guest, dom, devid uint32) *evilDisk {
 	t.Helper()
-	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(frontends.GrantTable).GrantTable()}
+	e := &evilDisk{t: t, h: h, dom: dom, devid: devid, gd: plat.(blkfront.GrantTable).GrantTable()}
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.InitWait }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s pv.State) bool { return s == pv.InitWait }); err != nil {
 		t.Fatalf("backend never reached InitWait: %v", err)
 	}
 	pg, err := plat.AllocPages(1)
@@ -82,14 +85,14 @@ func connectEvil(t *testing.T, h *host, gxs *xsclient.Client, plat xenbus.GuestP
 			*x.dst = append(*x.dst, r)
 		}
 	}
-	fe := xenbus.FrontendPath(dom, "vbd", devid)
+	fe := pv.FrontendPath(dom, "vbd", devid)
 	for _, kv := range [][2]string{{"ring-ref", strconv.Itoa(int(ref))}, {"event-channel", strconv.Itoa(int(e.ch.Port()))},
 		{"protocol", "x86_64-abi"}, {"state", "3"}} {
 		if err := gxs.Write(ctx, fe+"/"+kv[0], []byte(kv[1])); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Connected }); err != nil {
+	if _, err := xenbus.WaitState(ctx, h.XS, e.be(), func(s pv.State) bool { return s == pv.Connected }); err != nil {
 		t.Fatalf("backend never connected: %v", err)
 	}
 	gxs.Write(ctx, fe+"/state", []byte("4"))
@@ -141,10 +144,10 @@ func (e *evilDisk) waitFailed(why string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	if _, err := xenbus.WaitState(ctx, e.h.XS, e.be(), func(s xenbus.State) bool { return s == xenbus.Closing || s == xenbus.Closed }); err != nil {
+	if _, err := xenbus.WaitState(ctx, e.h.XS, e.be(), func(s pv.State) bool { return s == pv.Closing || s == pv.Closed }); err != nil {
 		e.t.Fatalf("%s: the backend did not disconnect the device: %v", why, err)
 	}
-	msg, err := e.h.XS.ReadString(bg, xenbus.ErrorPath(0, e.be()))
+	msg, err := e.h.XS.ReadString(bg, pv.ErrorNode(0, e.be()))
 	if err != nil || msg == "" {
 		e.t.Errorf("%s: no xenbus error node (%v)", why, err)
 	}
@@ -161,8 +164,8 @@ func TestHostileFrontend(t *testing.T) {
 	var stopGood atomic.Bool
 	go func() {
 		for !stopGood.Load() {
-			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: frontends.Workload{
-				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true}}, nil)
+			res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: good, Devid: 51712, Workload: blkload.Workload{
+				RW: "randrw", BlockSize: 16 << 10, IODepth: 4, Runtime: 200 * time.Millisecond, Verify: true, MinOps: 16}}, nil)
 			if err == nil && res.Verified == 0 {
 				err = fmt.Errorf("the good guest verified nothing: %+v", res)
 			}
@@ -193,9 +196,10 @@ func TestHostileFrontend(t *testing.T) {
 		created <- err
 	}()
 	var g *sandbox.Guest
-	for g == nil {
-		g = h.Guest(evilDom)
-		time.Sleep(5 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); g == nil; time.Sleep(5 * time.Millisecond) {
+		if g = h.Guest(evilDom); g == nil && time.Now().After(deadline) {
+			t.Fatalf("the hostile guest never started (create: %v)", <-created)
+		}
 	}
 	plat := g.Platform()
 	gxs, err := xsclient.Dial(bg, filepath.Join(h.Dir, "domains", strconv.Itoa(evilDom), "socket"))

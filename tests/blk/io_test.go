@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 )
@@ -78,14 +78,33 @@ func TestIOClientGoesAway(t *testing.T) {
 	h := startHost(t, nil)
 	img := image(t, 4<<20)
 	dom := create(t, h.XS, guestCfg("gone", 1024, img+",raw,xvda,rw"))
+	srv, v := h.blkServer(t), h.vbd(t, dom, 51712)
+	count := func() (n uint64) {
+		for _, s := range srv.QueueStats(v) {
+			n += s.Requests
+		}
+		return n
+	}
+	before := count()
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
 	go func() {
-		_, err := sandbox.RunIO(ctx, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
+		_, err := sandbox.RunIO(ctx, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
 			RW: "randwrite", BlockSize: 4096, IODepth: 4, Runtime: time.Minute}}, nil)
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The workload runs (its requests reach the backend) before the
+	// client goes: otherwise there is nothing to stop.
+	for deadline := time.Now().Add(10 * time.Second); count() == before; time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the workload ended before any request reached the backend: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request of the workload reached the backend in 10 s")
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -95,23 +114,24 @@ func TestIOClientGoesAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("RunIO did not return after its context was cancelled")
 	}
-	// Nothing reaches the backend any more.
-	srv, v := h.blkServer(t), h.vbd(t, dom, 51712)
-	count := func() (n uint64) {
-		for _, s := range srv.QueueStats(v) {
-			n += s.Requests
+	// Nothing reaches the backend any more: once the requests in flight
+	// are answered the count stays put (a running workload adds
+	// thousands a second), within 5 s.
+	still := 0
+	for deadline, last := time.Now().Add(5*time.Second), count(); still < 3; {
+		time.Sleep(100 * time.Millisecond)
+		if n := count(); n != last {
+			still, last = 0, n
+		} else {
+			still++
 		}
-		return n
-	}
-	time.Sleep(50 * time.Millisecond)
-	before := count()
-	time.Sleep(300 * time.Millisecond)
-	if after := count(); after != before {
-		t.Errorf("the abandoned workload goes on: %d requests after the client left", after-before)
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned workload goes on: %d requests so far, still growing 5 s after the client left", last-before)
+		}
 	}
 	start := time.Now()
-	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: frontends.Workload{
-		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond}}, nil)
+	res, err := sandbox.RunIO(bg, h.Dir, sandbox.IORequest{Domid: dom, Devid: 51712, Workload: blkload.Workload{
+		RW: "randread", BlockSize: 4096, IODepth: 4, Runtime: 100 * time.Millisecond, MinOps: 16}}, nil)
 	if err != nil || res.Ops == 0 {
 		t.Fatalf("the next workload: %v %+v", err, res)
 	}

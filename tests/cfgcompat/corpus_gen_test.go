@@ -12,7 +12,7 @@ import (
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/{ok,lenient,err}-*.cfg from the generator")
 
-// The corpus is generated once (go test -run TestWriteCorpus -update-corpus)
+// The corpus is generated once (go test -run TestCorpusIsGenerated -update-corpus)
 // and committed, so that the files can be read and run by hand (xfeat parse,
 // xfeat fmt, xl) and changes to them show in review. Hand-written files
 // (hand-*.cfg) sit beside them.
@@ -216,16 +216,46 @@ var lenientSnippets = []struct{ name, text string }{
 	{"unknown-escape-8", "extra = \"\\8\\9\""},
 }
 
-func TestWriteCorpus(t *testing.T) {
-	if !*updateCorpus {
-		t.Skip("run with -update-corpus to regenerate testdata")
-	}
-	r := rand.New(rand.NewSource(42))
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join("testdata", name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+// TestCorpusIsGenerated: the committed generated files are what the
+// generator makes (so that a change to it, or a hand edit of a generated
+// file, shows here); with -update-corpus it rewrites them instead.
+func TestCorpusIsGenerated(t *testing.T) {
+	files := generateCorpus()
+	for name, text := range files {
+		path := filepath.Join("testdata", name)
+		if *updateCorpus {
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%v (go test -run TestCorpusIsGenerated -update-corpus writes it)", err)
+		} else if string(got) != text {
+			t.Errorf("%s differs from the generator's output (go test -run TestCorpusIsGenerated -update-corpus rewrites it)", path)
 		}
 	}
+	// Nothing generated is left over from an older generator (hand-written
+	// files have "hand-" in their names).
+	for _, pat := range []string{"ok-*.cfg", "err-*.cfg", "lenient-*.cfg"} {
+		old, _ := filepath.Glob(filepath.Join("testdata", pat))
+		for _, p := range old {
+			if _, ok := files[filepath.Base(p)]; !ok && !strings.Contains(filepath.Base(p), "hand-") {
+				t.Errorf("%s is not generated any more: remove it", p)
+			}
+		}
+	}
+	if len(files) < 230 {
+		t.Errorf("the generator made only %d files", len(files))
+	}
+}
+
+// generateCorpus returns the generated files of testdata by name.
+func generateCorpus() map[string]string {
+	files := map[string]string{}
+	r := rand.New(rand.NewSource(42))
+	write := func(name, text string) { files[name] = text }
 	for _, typ := range []string{"pv", "pvh", "hvm"} {
 		for i := 0; i < 60; i++ {
 			write(fmt.Sprintf("ok-%s-%02d.cfg", typ, i), guest(r, typ, i))
@@ -253,4 +283,5 @@ func TestWriteCorpus(t *testing.T) {
 	write("lenient-crlf.cfg", strings.ReplaceAll(strings.TrimSuffix(g, "\n")+"\n", "\n", "\r\n"))
 	g = guest(r, "pvh", 201)
 	write("lenient-last-comment.cfg", strings.TrimSuffix(g, "\n")+"\n# no newline at the end")
+	return files
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 )
@@ -81,7 +82,7 @@ func run(t *testing.T, dir string, args ...string) (stdout, stderr string, code 
 }
 
 // offline are the commands a document's example can run without a host.
-var offline = []string{"validate", "spec", "parse", "fmt"}
+var offline = []string{"validate", "spec", "parse", "fmt", "convert"}
 
 // diagnostic matches an error line of validate, spec or create (not a
 // warning).
@@ -258,9 +259,9 @@ func TestSnippetsCreate(t *testing.T) {
 // errors refer the reader to.
 func TestRequestsPageListsEveryFeature(t *testing.T) {
 	shown := strings.Join(renderMan(t, filepath.Join(top, "man", "xfeat-requests.5")), "\n")
-	for _, typ := range []devspec.DeviceType{devspec.TypeVif, devspec.TypeDisk} {
+	for _, typ := range []pv.Kind{pv.Vif, pv.Vbd} {
 		names := devspec.ShorthandKeys(typ)
-		for _, r := range schema.Rules(string(typ)) {
+		for _, r := range schema.Rules(typ) {
 			names = append(names, r.Feature)
 		}
 		for _, n := range names {

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 type showJSON struct {
@@ -157,9 +159,7 @@ func TestCreateShowDestroy(t *testing.T) {
 // xenstore-read and xenstore-write on the guest's own domain socket.
 func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 	for _, tool := range []string{"xenstore-read", "xenstore-write", "xenstore-ls"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install xenstore-utils (make deps)", tool)
-		}
+		testutil.NeedTool(t, tool, "xenstore-utils")
 	}
 	h := startHost(t, nil)
 	cfg := guestCfg(t, images(t, 2, 8<<20))
@@ -208,7 +208,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 		if out, err := run("xenstore-read", p); err == nil {
 			t.Errorf("the guest read %s: %q", p, out)
 		}
-		if _, err := guest.Read(ctx, p); !errors.Is(err, xsclient.ErrPermission) {
+		if _, err := guest.Read(ctx, p); !errors.Is(err, xswire.ErrPermission) {
 			t.Errorf("guest read of %s: %v, want EACCES", p, err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestGuestCannotReadConfigOrWriteBackend(t *testing.T) {
 			if out, err := run("xenstore-write", dir+"/"+key, "16"); err == nil {
 				t.Errorf("the guest wrote %s/%s: %q", dir, key, out)
 			}
-			if err := guest.WriteString(ctx, dir+"/"+key, "16"); !errors.Is(err, xsclient.ErrPermission) {
+			if err := guest.WriteString(ctx, dir+"/"+key, "16"); !errors.Is(err, xswire.ErrPermission) {
 				t.Errorf("guest write of %s/%s: %v, want EACCES", dir, key, err)
 			}
 		}
@@ -522,11 +522,9 @@ func TestConcurrentCreators(t *testing.T) {
 // whose runtime directory has no host: create starts one, says so, and the
 // guest comes up in it.
 func TestStartsSandboxWhenNothingAnswers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run xfeat as another user (nobody)")
-	}
+	testutil.NeedRoot(t, "to run xfeat as another user (nobody)")
 	if _, err := os.Stat("/var/run/xenstored/socket"); err == nil {
-		t.Skip("a real xenstored socket exists: create would use it")
+		testutil.Need(t, "a machine without Xen", "a real xenstored answers on /var/run/xenstored/socket, and create would use it")
 	}
 	runtime, err := os.MkdirTemp("", "xfrt")
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkfront"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/parser/devspec"
 	"github.com/xfeat/xfeat/sandbox"
@@ -112,7 +112,7 @@ func budgetOf(t *testing.T, h *host, cfg string) toolstack.Budget {
 // what the plan counted, exactly.
 func checkTakes(t *testing.T, h *host, domid uint32, b toolstack.Budget) {
 	t.Helper()
-	gt, ok := h.Guest(domid).Platform().(frontends.GrantTable)
+	gt, ok := h.Guest(domid).Platform().(blkfront.GrantTable)
 	if !ok {
 		t.Fatal("the guest platform has no grant table")
 	}

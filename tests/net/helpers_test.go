@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"github.com/xfeat/xfeat/backends/frontends"
+
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
@@ -36,26 +38,29 @@ var xfeatBin string
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
-		// Every test that runs the binary needs root and skips without.
+		// Every test that runs the binary needs root and stops without
+		// it (needRoot: a skip, or a failure under CI).
 		os.Exit(m.Run())
 	}
 	testenv.MainWithXfeat(m, "xfeat-net-bin", &xfeatBin)
 }
 
-// needRoot skips a test that needs TAP devices, bridges and namespaces.
+// needRoot stops a test that needs TAP devices, bridges and namespaces,
+// and the given tools, on a machine without them (testutil.Need: a skip,
+// or a failure under CI).
 func needRoot(t testing.TB, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN) for TAP devices, bridges and network namespaces")
-	}
-	if _, err := os.Stat(tap.TunPath); err != nil {
-		t.Skipf("needs %s: %v", tap.TunPath, err)
-	}
+	testutil.NeedRoot(t, "CAP_NET_ADMIN for TAP devices, bridges and network namespaces")
+	testutil.NeedFile(t, tap.TunPath, "TAP devices")
 	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (make deps installs it): %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, toolPackage[tool])
 	}
+}
+
+// toolPackage is the Debian package of each tool the tests run (mk/netdata.mk
+// lists them for make deps).
+var toolPackage = map[string]string{
+	"ip": "iproute2", "iperf3": "iperf3", "ethtool": "ethtool", "ping": "iputils-ping", "setpriv": "util-linux",
 }
 
 func randHex(n int) string {
@@ -128,7 +133,7 @@ type guest struct {
 func (h *host) createGuest(t testing.TB, suffix string, hostByte int, vifOpts string) *guest {
 	t.Helper()
 	g := &guest{name: "xfn" + h.tag + suffix, addr: fmt.Sprintf("198.18.7.%d", hostByte), vifname: "xfv" + h.tag + suffix, ifname: "eth0"}
-	g.netns = frontends.NetnsName(g.name)
+	g.netns = netfront.NetnsName(g.name)
 	spec := fmt.Sprintf("bridge=%s,mac=00:16:3e:7a:00:%02x,ip=%s/24,vifname=%s", h.bridge, hostByte, g.addr, g.vifname)
 	if vifOpts != "" {
 		spec += "," + vifOpts

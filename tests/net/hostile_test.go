@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/netfront"
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/ring"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 )
 
 // hostileGuest is a guest whose netfront data path the test stopped: the
@@ -23,8 +24,8 @@ import (
 type hostileGuest struct {
 	*guest
 	h    *host
-	dev  *frontends.NetDevice
-	q    *frontends.NetQueue
+	dev  *netfront.Device
+	q    *netfront.Queue
 	page []byte // a page granted read-only to dom0, holding a valid frame
 	ref  uint32
 }
@@ -107,7 +108,7 @@ func (g *hostileGuest) responses(t *testing.T, n int) []ring.NetifTxResponse {
 }
 
 func (g *hostileGuest) backendDir() string {
-	return xenbus.BackendPath(0, xenbus.KindVif, g.domid, 0)
+	return pv.BackendPath(0, pv.Vif, g.domid, 0)
 }
 
 // waitFailed waits until the backend gave up on the device (Closing or
@@ -118,8 +119,8 @@ func (g *hostileGuest) waitFailed(t *testing.T, want string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		st, _ := xenbus.ReadState(ctx, g.h.xs, g.backendDir())
-		msg, _ := g.h.xs.ReadString(ctx, xenbus.ErrorPath(0, g.backendDir()))
-		if (st == xenbus.Closing || st == xenbus.Closed) && strings.Contains(msg, want) {
+		msg, _ := g.h.xs.ReadString(ctx, pv.ErrorNode(0, g.backendDir()))
+		if (st == pv.Closing || st == pv.Closed) && strings.Contains(msg, want) {
 			t.Logf("backend %s, error node: %s", st, msg)
 			return
 		}
@@ -132,7 +133,7 @@ func (g *hostileGuest) waitFailed(t *testing.T, want string) {
 
 func (g *hostileGuest) mustStayConnected(t *testing.T) {
 	t.Helper()
-	if st, err := xenbus.ReadState(context.Background(), g.h.xs, g.backendDir()); err != nil || st != xenbus.Connected {
+	if st, err := xenbus.ReadState(context.Background(), g.h.xs, g.backendDir()); err != nil || st != pv.Connected {
 		t.Fatalf("backend state %v %v, want Connected (a bad packet is dropped, not fatal)", st, err)
 	}
 }

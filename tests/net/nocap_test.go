@@ -13,6 +13,7 @@ import (
 	"github.com/xfeat/xfeat/backends/netback"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/backends/xenbus"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/tests/internal/testenv"
 	"github.com/xfeat/xfeat/toolstack"
@@ -33,11 +34,11 @@ func TestWithoutTunTheControlPlaneStands(t *testing.T) {
 		t.Fatalf("create: %v\nhost log:\n%s", err, h.log)
 	}
 	defer toolstack.Destroy(ctx, h.xs, got.Domid, 10*time.Second)
-	be := xenbus.BackendPath(0, xenbus.KindVif, got.Domid, 0)
-	if st, err := xenbus.ReadState(ctx, h.xs, be); err != nil || st != xenbus.Connected {
+	be := pv.BackendPath(0, pv.Vif, got.Domid, 0)
+	if st, err := xenbus.ReadState(ctx, h.xs, be); err != nil || st != pv.Connected {
 		t.Fatalf("backend state %v %v, want Connected", st, err)
 	}
-	msg, err := h.xs.ReadString(ctx, xenbus.ErrorPath(0, be))
+	msg, err := h.xs.ReadString(ctx, pv.ErrorNode(0, be))
 	if err != nil || !strings.Contains(msg, "needs CAP_NET_ADMIN") {
 		t.Fatalf("error node %q (%v), want it to say the data path needs CAP_NET_ADMIN", msg, err)
 	}
@@ -85,8 +86,8 @@ func TestWithoutCapNetAdmin(t *testing.T) {
 		t.Fatalf("create: %v\nhost log:\n%s", err, log.String())
 	}
 	defer toolstack.Destroy(ctx, xs, got.Domid, 10*time.Second)
-	be := xenbus.BackendPath(0, xenbus.KindVif, got.Domid, 0)
-	msg, err := xs.ReadString(ctx, xenbus.ErrorPath(0, be))
+	be := pv.BackendPath(0, pv.Vif, got.Domid, 0)
+	msg, err := xs.ReadString(ctx, pv.ErrorNode(0, be))
 	if err != nil || !strings.Contains(msg, "needs CAP_NET_ADMIN") || !strings.Contains(msg, "operation not permitted") {
 		t.Fatalf("error node %q (%v), want it to say the data path needs CAP_NET_ADMIN\nhost log:\n%s", msg, err, log.String())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/backends/evtchn"
 	"github.com/xfeat/xfeat/backends/grant"
 	"github.com/xfeat/xfeat/backends/ring"
+	"github.com/xfeat/xfeat/internal/testutil"
 )
 
 // The request plan, as in testdata/xfeat_host.h.
@@ -64,6 +65,8 @@ var (
 // cprogs compiles the C programs once per test binary.
 func cprogs(t *testing.T) (front, back string) {
 	t.Helper()
+	testutil.NeedTool(t, "gcc", "gcc")
+	testutil.NeedFile(t, "/usr/include/xen/io/ring.h", "Xen's public headers (Debian package libxen-dev)")
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "ringinterop")
 		if buildErr != nil {

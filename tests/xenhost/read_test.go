@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 )
 
@@ -81,7 +82,7 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif.json"; echo $? > "$XH_OUT/fe
 $XFEAT features disk -o json > "$XH_OUT/features-vbd.json"; echo $? > "$XH_OUT/features-vbd.rc"
 xh_destroy_all
 $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_OUT/features-vif-nodev.rc"
-`, nil, 5*time.Minute)
+`, nil, 10*time.Minute)
 
 	for _, rc := range []string{"list.rc", "show-vif.rc", "show-vbd.rc", "features-vif.rc", "features-vbd.rc", "features-vif-nodev.rc"} {
 		if got := strings.TrimSpace(file(t, r, rc)); got != "0" {
@@ -126,7 +127,7 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_
 		}
 		// Every feature the protocol defines for the type is listed, in
 		// the rules' order, with no request and verdict default.
-		rules := schema.Rules(c.kind)
+		rules := schema.Rules(pv.Kind(c.kind))
 		if len(s.Features) != len(rules) {
 			t.Errorf("%s: %d features, want the %d the protocol defines", c.file, len(s.Features), len(rules))
 		}
@@ -180,8 +181,8 @@ $XFEAT features vif -o json > "$XH_OUT/features-vif-nodev.json"; echo $? > "$XH_
 		if f.Schema != "none" || f.Source != c.source {
 			t.Errorf("%s: schema %q source %q; want none, %q", c.file, f.Schema, f.Source, c.source)
 		}
-		if len(f.Features) != len(schema.Rules(c.kind)) {
-			t.Errorf("%s: %d features, want %d", c.file, len(f.Features), len(schema.Rules(c.kind)))
+		if len(f.Features) != len(schema.Rules(pv.Kind(c.kind))) {
+			t.Errorf("%s: %d features, want %d", c.file, len(f.Features), len(schema.Rules(pv.Kind(c.kind))))
 		}
 		for _, ft := range f.Features {
 			if ft.Name == "multi-queue-max-queues" {

@@ -15,19 +15,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 const testXenstore = "/usr/lib/xen-4.17/bin/test-xenstore"
 
+// needTool returns the path of a XenStore client (see testutil.NeedTool).
 func needTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install xenstore-utils and xen-utils-4.17 (make deps)", name)
+	pkg := "xenstore-utils"
+	if name == testXenstore {
+		pkg = "xen-utils-4.17"
 	}
-	return p
+	return testutil.NeedTool(t, name, pkg)
 }
 
 // startDaemon runs the daemon in-process on a socket in a temporary rundir.
@@ -263,7 +266,7 @@ func TestGuestThroughDomainSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if _, err := g.Read(ctx, "/secret/key"); !errors.Is(err, xsclient.ErrPermission) {
+	if _, err := g.Read(ctx, "/secret/key"); !errors.Is(err, xswire.ErrPermission) {
 		t.Errorf("guest READ of an n0 node: %v, want EACCES", err)
 	}
 	r = run(t, guest, "xenstore-ls", "/secret")

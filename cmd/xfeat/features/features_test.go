@@ -26,7 +26,7 @@ func TestNewCmdFeaturesFlags(t *testing.T) {
 			cmdtest.CheckUsageError(t, fmt.Sprintf("%q", tc.argv), err, tc.err)
 			continue
 		}
-		if err != nil || got.Kind != tc.kind || got.Backend != tc.backend || got.Output != tc.out {
+		if err != nil || string(got.Kind) != tc.kind || got.Backend != tc.backend || got.Output != tc.out {
 			t.Errorf("%q: %v %+v", tc.argv, err, got)
 		}
 	}

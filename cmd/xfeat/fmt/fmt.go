@@ -15,6 +15,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/parser"
+	"github.com/xfeat/xfeat/parser/devspec"
 )
 
 // FmtOptions are the inputs of `xfeat fmt`.
@@ -25,6 +26,7 @@ type FmtOptions struct {
 	Write bool
 	Diff  bool
 	Check bool
+	ForXl bool
 }
 
 // NewCmdFmt builds `xfeat fmt`.
@@ -50,18 +52,33 @@ become LF, and the file ends with a newline.
   --check  print the names of files that are not formatted, and exit 1 if
            there is one; nothing is written
 
+  --for-xl print the file as xl must get it: every xfeat feature request
+           (the shorthand keys and features= of vif and disk specs, see
+           xfeat-requests(5)) taken out of its spec with one separating
+           comma, everything else byte for byte as written, comments and
+           layout included; what was taken out is listed on stderr. xl
+           ignores an unknown vif key with a warning but refuses a disk that
+           has one, so this is the file to give xl create. A file that also
+           needs repairs xl would otherwise refuse (above) is printed in
+           canonical style. The file must be valid (xfeat validate); it is
+           never written back (-w and --check do not apply).
+
 A file xl would reject is reported (every problem, FILE:LINE:COLUMN: message)
 and left untouched. Exit status: 0 on success, 1 when a file is rejected,
 cannot be read or written, or (with --check) is not formatted; 2 on a usage
 error.`,
 		Example: `  xfeat fmt guest.cfg
   xfeat fmt -w /etc/xen/*.cfg
-  xfeat fmt --check /etc/xen/*.cfg || echo "run xfeat fmt -w"`,
+  xfeat fmt --check /etc/xen/*.cfg || echo "run xfeat fmt -w"
+  xfeat fmt --for-xl guest.cfg > guest.xl.cfg && xl create guest.xl.cfg`,
 		Args: cmdutil.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Files = args
 			if opts.Write && opts.Check {
 				return cmdutil.FlagErrorf("-w and --check cannot be used together")
+			}
+			if opts.ForXl && (opts.Write || opts.Check) {
+				return cmdutil.FlagErrorf("--for-xl prints the file for xl; it cannot be combined with -w or --check")
 			}
 			for _, f := range args {
 				if f == "-" && opts.Write {
@@ -77,6 +94,7 @@ error.`,
 	cmd.Flags().BoolVarP(&opts.Write, "write", "w", false, "write the result to the file instead of standard output")
 	cmd.Flags().BoolVarP(&opts.Diff, "diff", "d", false, "print a unified diff of the changes")
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "exit 1 and name the files that are not formatted")
+	cmd.Flags().BoolVar(&opts.ForXl, "for-xl", false, "take out xfeat's feature requests, keeping everything else as written")
 	return cmd
 }
 
@@ -108,8 +126,12 @@ func fmtOne(opts *FmtOptions, file string) error {
 	if f == nil {
 		return cmdutil.ErrSilent
 	}
-	out, err := parser.Format(f)
-	if err != nil {
+	var out []byte
+	if opts.ForXl {
+		if out, err = forXl(opts, f, src); err != nil {
+			return err
+		}
+	} else if out, err = parser.Format(f); err != nil {
 		return fmt.Errorf("%s: %v", name, err)
 	}
 	changed := !bytes.Equal(out, src)
@@ -133,6 +155,25 @@ func fmtOne(opts *FmtOptions, file string) error {
 		return err
 	}
 	return nil
+}
+
+// forXl returns the file xl must get (devspec.ForXl), canonical where a
+// repair xl needs remains; what was taken out is listed on stderr.
+func forXl(opts *FmtOptions, f *parser.File, src []byte) ([]byte, error) {
+	if _, diags := devspec.CheckFile(f); diags.HasErrors() {
+		if err := diags.Errs().Fprint(opts.IO.ErrOut, src, opts.IO.ErrColorEnabled()); err != nil {
+			return nil, err
+		}
+		return nil, cmdutil.ErrSilent
+	}
+	out, removed, err := devspec.XlFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", f.Filename, err)
+	}
+	for _, r := range removed {
+		fmt.Fprintf(opts.IO.ErrOut, "%s: %s: took out %s\n", r.Range, r.Device, r.Text)
+	}
+	return out, nil
 }
 
 // writeAtomic replaces path with data: a temporary file in the same

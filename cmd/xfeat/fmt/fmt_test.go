@@ -126,9 +126,44 @@ func TestFmtCheckAndDiff(t *testing.T) {
 }
 
 func TestFmtUsage(t *testing.T) {
-	for _, args := range [][]string{{"fmt"}, {"fmt", "-w", "--check", "x"}, {"fmt", "-w", "-"}} {
+	for _, args := range [][]string{{"fmt"}, {"fmt", "-w", "--check", "x"}, {"fmt", "-w", "-"},
+		{"fmt", "--for-xl", "-w", "x"}, {"fmt", "--for-xl", "--check", "x"}} {
 		if code, _, _ := run(t, "", args...); code != cmdutil.ExitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestFmtForXl: --for-xl takes xfeat's requests out of the specs and keeps
+// everything else as written; the file on disk is not touched; what was
+// taken out is listed on stderr with its position.
+func TestFmtForXl(t *testing.T) {
+	src := "# guest\nname = 'g'  # n\nvif = [ 'bridge=br0,queues=2', # two\n        \"mac=00:16:3e:00:00:01,features=queues:2\\\\;feature-sg:0\" ]\n" +
+		"disk = [ \"/x.img,raw,xvda,rw,max-ring-page-order=0,persistent=off\" ]\n"
+	want := "# guest\nname = 'g'  # n\nvif = [ 'bridge=br0', # two\n        \"mac=00:16:3e:00:00:01\" ]\n" +
+		"disk = [ \"/x.img,raw,xvda,rw\" ]\n"
+	p := writeFile(t, src, 0o644)
+	code, out, errOut := run(t, "", "fmt", "--for-xl", p)
+	if code != 0 || out != want {
+		t.Fatalf("exit %d\n%s\nwant\n%s\nstderr %s", code, out, want, errOut)
+	}
+	for _, line := range []string{":3:21: vif #0: took out queues=2", ":4:32: vif #1: took out features=queues:2\\;feature-sg:0",
+		":5:30: disk #0: took out max-ring-page-order=0", ":5:52: disk #0: took out persistent=off"} {
+		if !strings.Contains(errOut, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, errOut)
+		}
+	}
+	if b, _ := os.ReadFile(p); string(b) != src {
+		t.Error("--for-xl changed the file")
+	}
+	// A file xl would need repaired (CRLF) comes out canonical.
+	code, out, _ = run(t, "name = 'g'\r\nvif = [ 'bridge=br0,queues=2' ]\r\n", "fmt", "--for-xl", "-")
+	if code != 0 || out != "name = \"g\"\nvif = [\"bridge=br0\"]\n" {
+		t.Errorf("CRLF file: exit %d %q", code, out)
+	}
+	// An invalid file is refused, nothing printed.
+	code, out, errOut = run(t, "name = 'g'\ndisk = [ '/x,raw,xvda,persistent=maybe' ]\n", "fmt", "--for-xl", "-")
+	if code != 1 || out != "" || !strings.Contains(errOut, "persistent") {
+		t.Errorf("invalid file: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -72,9 +72,12 @@ works against the host:
 Backend limits (flags of run and start) set what each backend advertises as
 its own maximum (the schema's -defval) and which features it supports at all;
 a device asking for more is clamped, one asking for a disabled feature is
-refused, both named in the device's xenbus error node
-(/local/domain/0/error/backend/TYPE/DOMID/DEVID/error, one
-"config-NAME: reason" clause per feature) and in the log. A guest that writes
+refused. Each backend records what it did with every request in
+/local/domain/0/error/backend/TYPE/DOMID/DEVID/feature/NAME ("apply VALUE",
+"clamp VALUE", "refuse" or "ignore"; what xfeat show's verdict reads), and
+names what it did not apply as asked in the device's xenbus error node (the
+"error" key beside it, one "config-NAME: reason" clause per feature) and in
+the log. A guest that writes
 garbage (bad ring references, a queue layout that does not add up, missing
 keys) makes only its own device fail: Closing, with the reason in that node.
 

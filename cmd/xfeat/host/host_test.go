@@ -14,6 +14,7 @@ import (
 
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/sandbox"
 )
 
@@ -77,9 +78,7 @@ func xfeatBinary(t *testing.T) string {
 }
 
 func TestDetachedHost(t *testing.T) {
-	if _, err := exec.LookPath("xenstore-ls"); err != nil {
-		t.Skip("xenstore-ls (xenstore-utils) not installed")
-	}
+	testutil.NeedTool(t, "xenstore-ls", "xenstore-utils")
 	bin := xfeatBinary(t)
 	dir, err := os.MkdirTemp("", "xfd")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xfeat/xfeat/backends/frontends"
+	"github.com/xfeat/xfeat/backends/frontends/blkload"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/parser/devspec"
@@ -34,7 +34,7 @@ type IOOptions struct {
 	Disk     string // DOM/VDEV as given
 	Domain   string
 	Vdev     uint32
-	Workload frontends.Workload
+	Workload blkload.Workload
 	Output   cmdutil.Output
 }
 
@@ -166,7 +166,7 @@ func ioRun(opts *IOOptions) error {
 		return err
 	}
 	live := opts.IO.IsStderrTTY()
-	progress := func(p frontends.Progress) {
+	progress := func(p blkload.Progress) {
 		if live {
 			fmt.Fprintf(opts.IO.ErrOut, "\r%5.1fs  %10.0f IOPS  %9.1f MB/s  %d ops\x1b[K",
 				p.Elapsed.Seconds(), p.IOPS, p.MBps, p.Ops)

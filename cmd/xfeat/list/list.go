@@ -96,7 +96,7 @@ func listRun(opts *ListOptions) error {
 			tp.Row(fmt.Sprint(d.ID), name, "-", "-", "-")
 		}
 		for _, dev := range d.Devices {
-			tp.Row(fmt.Sprint(d.ID), name, dev.Name(), toolstack.StateName(dev.BackendState), toolstack.StateName(dev.FrontendState))
+			tp.Row(fmt.Sprint(d.ID), name, dev.Name(), dev.BackendState.String(), dev.FrontendState.String())
 		}
 	}
 	return tp.Render()

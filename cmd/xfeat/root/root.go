@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	convertcmd "github.com/xfeat/xfeat/cmd/xfeat/convert"
 	createcmd "github.com/xfeat/xfeat/cmd/xfeat/create"
 	destroycmd "github.com/xfeat/xfeat/cmd/xfeat/destroy"
 	featurescmd "github.com/xfeat/xfeat/cmd/xfeat/features"
@@ -84,6 +85,7 @@ var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return fmtcmd.NewCmdFmt(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return speccmd.NewCmdSpec(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return validatecmd.NewCmdValidate(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return convertcmd.NewCmdConvert(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return iocmd.NewCmdIO(f, nil) },

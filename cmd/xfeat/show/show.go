@@ -1,5 +1,8 @@
 // Package show implements `xfeat show`: one device's features, requested
-// against advertised, effective and negotiated, with a verdict each.
+// against advertised, effective and negotiated, with a verdict each. The
+// device enters as TYPE DOM/DEVID; everything shown comes from
+// toolstack.Show (the verdicts from schema.Rule.Judge) and leaves as a
+// table, TSV or JSON: this package only prints.
 package show
 
 import (
@@ -16,6 +19,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/internal/cli/tableprinter"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
@@ -26,7 +30,7 @@ type ShowOptions struct {
 	IO       *iostreams.IOStreams
 	XenStore func(ctx context.Context, flag string, startSandbox bool) (*xsclient.Client, error)
 
-	Kind         string // vif or vbd
+	Kind         pv.Kind
 	Domain       string // id or name
 	Devid        uint32
 	Output       cmdutil.Output
@@ -34,18 +38,18 @@ type ShowOptions struct {
 }
 
 // ParseKind accepts vif, vbd and disk (an alias of vbd).
-func ParseKind(s string) (string, error) {
+func ParseKind(s string) (pv.Kind, error) {
 	switch s {
 	case "vif":
-		return toolstack.KindVif, nil
+		return pv.Vif, nil
 	case "vbd", "disk":
-		return toolstack.KindVbd, nil
+		return pv.Vbd, nil
 	}
 	return "", cmdutil.FlagErrorf("unknown device type %q: use vif, vbd or disk", s)
 }
 
 // ParseDevice splits DOM/DEVID. A vbd's DEVID may be its vdev (xvda).
-func ParseDevice(kind, s string) (string, uint32, error) {
+func ParseDevice(kind pv.Kind, s string) (string, uint32, error) {
 	dom, dev, ok := strings.Cut(s, "/")
 	if !ok || dom == "" || dev == "" {
 		return "", 0, cmdutil.FlagErrorf("device %q is not DOM/DEVID (for example 5/0, or guest/xvda for a disk)", s)
@@ -53,7 +57,7 @@ func ParseDevice(kind, s string) (string, uint32, error) {
 	if n, err := strconv.ParseUint(dev, 10, 32); err == nil {
 		return dom, uint32(n), nil
 	}
-	if kind == toolstack.KindVbd {
+	if kind == pv.Vbd {
 		if n, err := devspec.VdevNumber(dev); err == nil {
 			return dom, n, nil
 		}
@@ -76,23 +80,30 @@ by side:
     EFFECTIVE   what the backend put into effect (its key in the backend dir)
     NEGOTIATED  what the guest chose (its key in the frontend dir)
     VERDICT     applied, clamped (a maximum the backend lowered), refused
-                (the backend did not honour it, or reported it in its
-                xenbus error node), default (nothing requested), pending
-                (the backend or the guest has not got that far)
+                (the backend did not honour it: so it recorded, or so its
+                keys show), unenforceable (the backend decides it only when
+                it connects, and the request was not its own choice),
+                default (nothing requested), pending (the backend or the
+                guest has not got that far)
 
 TYPE is vif, vbd or disk (an alias of vbd). DOM is a domain id or name (a
 number that is one domain's id and another's name is refused); DEVID the device id (a disk's may be given as its vdev, e.g. xvda). The
 backend is located through the toolstack's own record under /libxl, not the
-guest-writable frontend directory. A backend that advertises no schema (the
-stock Linux backends) shows what it offers in its own keys as EFFECTIVE,
-and "schema" is "none".
+guest-writable frontend directory. The verdict follows what the backend
+recorded it decided (/local/domain/BE/error/backend/TYPE/DOMID/DEVID/feature/),
+else the values. On a real Xen host the local domain's stock Linux
+backends advertise no schema: they are described by their module
+parameters (see xfeat-features(1)), ADVERTISED is what those say, and
+"schema" is "stock"; xfeat create recorded the decision for them. Another
+backend that advertises no schema shows what it offers in its own keys as
+EFFECTIVE, and "schema" is "none".
 
 Output: on a terminal a table (coloured unless NO_COLOR is set), headed by
 the device and the states of its ends; otherwise one tab-separated line per
 feature (name, requested, advertised, effective, negotiated, verdict; "-"
 for an absent value). With -o json:
 {"device": "vif 8/0", "backend": PATH, "frontend": PATH,
- "schema": "advertised"|"none", "state": {"backend": N, "frontend": N},
+ "schema": "advertised"|"stock"|"none", "state": {"backend": N, "frontend": N},
  "features": [{"name", "requested", "advertised", "effective",
                "negotiated", "verdict"}]}
 with null where a value or state is absent.
@@ -137,7 +148,11 @@ func showRun(opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := toolstack.Show(ctx, c, ref)
+	host, err := toolstack.DetectHost(ctx, c, toolstack.HostProbe{})
+	if err != nil {
+		return err
+	}
+	rep, err := toolstack.ShowFor(ctx, c, host, ref)
 	if err != nil {
 		return err
 	}
@@ -148,8 +163,11 @@ func showRun(opts *ShowOptions) error {
 	if tp.IsTTY() {
 		fmt.Fprintf(opts.IO.Out, "%s  backend %s (%s)  frontend %s (%s)\n", rep.Device,
 			rep.Backend, stateName(rep.State.Backend), rep.Frontend, stateName(rep.State.Frontend))
-		if rep.Schema == toolstack.SchemaNone {
+		switch rep.Schema {
+		case toolstack.SchemaNone:
 			fmt.Fprintln(opts.IO.Out, "the backend advertises no feature schema: EFFECTIVE is what it offers in its own keys")
+		case toolstack.SchemaStock:
+			fmt.Fprintln(opts.IO.Out, "a stock Linux backend: ADVERTISED is what its module parameters say")
 		}
 		if rep.Error != "" {
 			fmt.Fprintf(opts.IO.Out, "backend error: %s\n", tableprinter.Safe(rep.Error))
@@ -162,11 +180,11 @@ func showRun(opts *ShowOptions) error {
 	return tp.Render()
 }
 
-func stateName(s *int) string {
+func stateName(s *pv.State) string {
 	if s == nil {
-		return "absent"
+		return pv.Absent.String()
 	}
-	return toolstack.StateName(*s)
+	return s.String()
 }
 
 // Cell renders an optional value: "-" when absent.
@@ -187,6 +205,8 @@ func verdictColour(v schema.Verdict) []color.Attribute {
 		return []color.Attribute{color.FgRed, color.Bold}
 	case schema.Pending:
 		return []color.Attribute{color.FgCyan}
+	case schema.Unenforced:
+		return []color.Attribute{color.FgMagenta}
 	}
 	return nil
 }

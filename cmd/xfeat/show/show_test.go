@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/sandbox"
 	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
@@ -26,7 +27,7 @@ import (
 func TestNewCmdShowArgs(t *testing.T) {
 	for _, tc := range []struct {
 		argv  string
-		kind  string
+		kind  pv.Kind
 		dom   string
 		devid uint32
 		out   cmdutil.Output

@@ -12,6 +12,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/cmdutil/cmdtest"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
 func TestFlags(t *testing.T) {
@@ -89,7 +90,7 @@ func TestSaveOnTermRestoreOnStart(t *testing.T) {
 	if err := c.WriteString(ctx, "/keep/me", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetPerms(ctx, "/keep/me", []xsclient.Perm{{Domid: 3, Access: 'r'}}); err != nil {
+	if err := c.SetPerms(ctx, "/keep/me", []xswire.Perm{{Domid: 3, Access: 'r'}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Introduce(ctx, 3, 0, 1); err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,9 +53,12 @@ type VM struct {
 }
 
 // CPU model: -cpu max crashes a PV dom0 early and plain qemu64 lacks the
-// SSSE3 that busybox and glibc use. KVM cannot be used: it stops at Xen's
-// first CET instruction (an emulation failure on rdsspq), so TCG it is.
-const qemuCPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
+// SSSE3 that busybox and glibc use; qemu64 with SSSE3 and SSE4 added boots,
+// but libvirt's libxl driver cannot match its CPUID to a model ("Cannot
+// find suitable CPU model for given data") and refuses to start. Nehalem
+// has all of it and is a model libvirt knows. KVM cannot be used: it stops
+// at Xen's first CET instruction (an emulation failure on rdsspq), so TCG.
+const qemuCPU = "Nehalem"
 
 // Boot starts the machine and waits until dom0 is ready (or, with Shell,
 // until QEMU exits).
@@ -103,14 +107,14 @@ func Boot(ctx context.Context, cfg Config) (*VM, error) {
 		return nil, err
 	}
 	args := []string{
-		"-accel", "tcg", "-cpu", qemuCPU,
+		"-accel", "tcg", "-cpu", cpuModel(),
 		"-m", strconv.Itoa(cfg.MemoryMiB), "-smp", "2", "-no-reboot", "-nic", "none",
 		"-kernel", xen,
 		"-append", fmt.Sprintf("console=com1 com1=115200,8n1 dom0_mem=%dM,max:%dM dom0_max_vcpus=2 noreboot", cfg.Dom0MiB, cfg.Dom0MiB),
 		// QEMU's multiboot loader takes modules separated by commas, each
 		// "file args": dom0's kernel with its command line, then its initramfs.
 		"-initrd", fmt.Sprintf("%s console=hvc0 xenhost_init=%s,%s", k.Image, init, filepath.Join(cfg.Dir, "dom0-initrd.gz")),
-		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on",
+		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + cfg.Dir + ",mount_tag=xenhostshare,security_model=passthrough",
 	}
 	if cfg.Shell {
@@ -120,6 +124,9 @@ func Boot(ctx context.Context, cfg Config) (*VM, error) {
 	}
 	vm := &VM{cfg: cfg, console: newTail(256 << 10), exited: make(chan struct{}), Kernel: k}
 	vm.cmd = exec.Command("qemu-system-x86_64", args...)
+	// The machine dies with the process that booted it (a test binary
+	// killed by its -timeout leaves no QEMU behind).
+	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(cfg.Dir, "console.log"))
 	if err != nil {
 		return nil, err
@@ -277,4 +284,12 @@ func (t *tail) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.buf...)
+}
+
+// cpuModel is qemuCPU, or XENHOST_CPU when set (for trying another model).
+func cpuModel() string {
+	if m := os.Getenv("XENHOST_CPU"); m != "" {
+		return m
+	}
+	return qemuCPU
 }

@@ -32,6 +32,10 @@ xh_disk() {
 # block script is too slow under emulation: libxl kills it after 10 s).
 xh_block_script() { echo "$(dirname "$XH_LIB")/block"; }
 
+# xh_vif_script: the vif hotplug script to give as script= (Debian's
+# vif-bridge is too slow under emulation for more than one vif).
+xh_vif_script() { echo "$(dirname "$XH_LIB")/vif"; }
+
 # xh_guest_wait NAME [SECONDS]: wait until guest NAME's console shows its
 # report is complete ("XG done"); copy the console log to $XH_OUT.
 xh_guest_wait() {
@@ -46,6 +50,18 @@ xh_guest_wait() {
 	tr -d '\r' < "$log" > "$XH_OUT/guest-$name.log" 2>/dev/null
 	echo "guest $name: no complete report after ${limit}s" >&2
 	return 1
+}
+
+# xh_gotest NAME [FLAGS...]: run the Go test binary InstallTest put in the
+# share as bin/NAME.test, verbose, in a fresh directory of dom0's /tmp, with
+# the flags given (-test.run, -test.bench...). Its output goes to stdout and
+# $XH_OUT/NAME.out; the exit status is the test binary's.
+xh_gotest() {
+	local name=$1 dir
+	shift
+	dir=$(mktemp -d /tmp/gotest.XXXXXX) || return 1
+	(cd "$dir" && exec "$XH_SHARE/bin/$name.test" -test.v -test.count=1 "$@") 2>&1 | tee "$XH_OUT/$name.out"
+	return "${PIPESTATUS[0]}"
 }
 
 # xh_xenstore FILE: the whole XenStore tree with permissions, into $XH_OUT/FILE.

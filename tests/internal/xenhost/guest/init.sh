@@ -12,7 +12,18 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
-while read -r ko; do insmod "$ko"; done < /lib/modules/load
+# A module's parameters on the kernel command line (xen_blkfront.max_queues=1),
+# given to insmod as modprobe gives them ('-' and '_' alike in the name).
+params() {
+	for a in $(cat /proc/cmdline); do
+		case $a in *.*=*) ;; *) continue ;; esac
+		[ "$(echo "${a%%.*}" | tr - _)" = "$1" ] && echo "${a#*.}"
+	done
+}
+while read -r ko; do
+	m=$(basename "$ko" .ko | tr - _)
+	insmod "$ko" $(params "$m")
+done < /lib/modules/load
 ip link set lo up
 
 # Every xenbus device must have its interface or disk, at most 60 s.

@@ -6,41 +6,41 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xfeat/xfeat/xsclient"
+	"github.com/xfeat/xfeat/xswire"
 )
 
-// This file is the driver's only use of the project's xs_wire codec: the
+// This file is the driver's only use of the project's xs_wire codec (package xswire): the
 // rest of the driver sees frames and the names below.
 
 // Message types the driver sends or reads.
 const (
-	tControl     = uint32(xsclient.TypeControl)
-	tDirectory   = uint32(xsclient.TypeDirectory)
-	tRead        = uint32(xsclient.TypeRead)
-	tGetPerms    = uint32(xsclient.TypeGetPerms)
-	tWatch       = uint32(xsclient.TypeWatch)
-	tUnwatch     = uint32(xsclient.TypeUnwatch)
-	tTxStart     = uint32(xsclient.TypeTransactionStart)
-	tTxEnd       = uint32(xsclient.TypeTransactionEnd)
-	tIntroduce   = uint32(xsclient.TypeIntroduce)
-	tRelease     = uint32(xsclient.TypeRelease)
-	tGetDomPath  = uint32(xsclient.TypeGetDomainPath)
-	tWrite       = uint32(xsclient.TypeWrite)
-	tMkdir       = uint32(xsclient.TypeMkdir)
-	tRm          = uint32(xsclient.TypeRm)
-	tSetPerms    = uint32(xsclient.TypeSetPerms)
-	tWatchEvent  = uint32(xsclient.TypeWatchEvent)
-	tError       = uint32(xsclient.TypeError)
-	tIsIntro     = uint32(xsclient.TypeIsDomainIntroduced)
-	tResume      = uint32(xsclient.TypeResume)
-	tSetTarget   = uint32(xsclient.TypeSetTarget)
-	tResetWatch  = uint32(xsclient.TypeResetWatches)
-	tDirPart     = uint32(xsclient.TypeDirectoryPart)
-	headerSize   = xsclient.HeaderSize
-	payloadMax   = xsclient.PayloadMax
-	absPathMax   = xsclient.AbsPathMax
-	messageMax   = xsclient.MessageMax
-	domidSelf    = xsclient.DomidSelf
+	tControl     = uint32(xswire.TypeControl)
+	tDirectory   = uint32(xswire.TypeDirectory)
+	tRead        = uint32(xswire.TypeRead)
+	tGetPerms    = uint32(xswire.TypeGetPerms)
+	tWatch       = uint32(xswire.TypeWatch)
+	tUnwatch     = uint32(xswire.TypeUnwatch)
+	tTxStart     = uint32(xswire.TypeTransactionStart)
+	tTxEnd       = uint32(xswire.TypeTransactionEnd)
+	tIntroduce   = uint32(xswire.TypeIntroduce)
+	tRelease     = uint32(xswire.TypeRelease)
+	tGetDomPath  = uint32(xswire.TypeGetDomainPath)
+	tWrite       = uint32(xswire.TypeWrite)
+	tMkdir       = uint32(xswire.TypeMkdir)
+	tRm          = uint32(xswire.TypeRm)
+	tSetPerms    = uint32(xswire.TypeSetPerms)
+	tWatchEvent  = uint32(xswire.TypeWatchEvent)
+	tError       = uint32(xswire.TypeError)
+	tIsIntro     = uint32(xswire.TypeIsDomainIntroduced)
+	tResume      = uint32(xswire.TypeResume)
+	tSetTarget   = uint32(xswire.TypeSetTarget)
+	tResetWatch  = uint32(xswire.TypeResetWatches)
+	tDirPart     = uint32(xswire.TypeDirectoryPart)
+	headerSize   = xswire.HeaderSize
+	payloadMax   = xswire.PayloadMax
+	absPathMax   = xswire.AbsPathMax
+	messageMax   = xswire.MessageMax
+	domidSelf    = xswire.DomidSelf
 	noSuchLength = ^uint32(0)
 )
 
@@ -60,14 +60,14 @@ func newFrame(typ, reqID, txID uint32, payload []byte) frame {
 // bytes encodes f: its header (with f.Len as given) and its payload.
 func (f frame) bytes() []byte {
 	b := make([]byte, 0, headerSize+len(f.Payload))
-	b = xsclient.AppendHeader(b, xsclient.Header{Type: xsclient.MsgType(f.Type), ReqID: f.ReqID, TxID: f.TxID, Len: f.Len})
+	b = xswire.AppendHeader(b, xswire.Header{Type: xswire.MsgType(f.Type), ReqID: f.ReqID, TxID: f.TxID, Len: f.Len})
 	return append(b, f.Payload...)
 }
 
 // readFrame reads one message a daemon sent; buf holds at least messageMax
 // bytes. A daemon never sends more than payloadMax bytes of payload.
 func readFrame(r io.Reader, buf []byte) (frame, error) {
-	h, p, err := xsclient.ReadMessage(r, buf)
+	h, p, err := xswire.ReadMessage(r, buf)
 	if err != nil {
 		return frame{}, err
 	}
@@ -80,7 +80,7 @@ func decodeFrame(b []byte) (f frame, n int, ok bool, err error) {
 	if len(b) < headerSize {
 		return frame{}, 0, false, nil
 	}
-	h, err := xsclient.DecodeHeader(b)
+	h, err := xswire.DecodeHeader(b)
 	if err != nil {
 		return frame{}, 0, false, err
 	}
@@ -91,7 +91,7 @@ func decodeFrame(b []byte) (f frame, n int, ok bool, err error) {
 	return frame{Type: uint32(h.Type), ReqID: h.ReqID, TxID: h.TxID, Len: h.Len, Payload: append([]byte(nil), b[headerSize:n]...)}, n, true, nil
 }
 
-func typeName(t uint32) string { return xsclient.MsgType(t).String() }
+func typeName(t uint32) string { return xswire.MsgType(t).String() }
 
 // strs is the payload of NUL-terminated strings (what libxenstore sends).
 func strs(ss ...string) []byte {
@@ -103,7 +103,7 @@ func strs(ss ...string) []byte {
 }
 
 // splitStrings splits a payload of NUL-terminated strings.
-func splitStrings(p []byte) []string { return xsclient.SplitStrings(p) }
+func splitStrings(p []byte) []string { return xswire.SplitStrings(p) }
 
 // quote shows a payload readably in reports (NULs as \x00).
 func quote(p []byte) string {
