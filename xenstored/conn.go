@@ -63,6 +63,11 @@ type conn struct {
 		inWrite int // replies in the write under way
 		writing bool
 		closed  bool
+		// held: events are being queued by a request (or in-process
+		// call) not yet done; pending is not handed to a write until
+		// Server.kickLocked clears it, so that a write under way cannot
+		// take half of them and let the rest escape coalescing.
+		held bool
 	}
 	writeStart atomic.Int64 // Server.now when the current write began; 0: none
 	kick       chan struct{}
@@ -178,7 +183,7 @@ func (c *conn) writer() {
 func (c *conn) waitOutstanding() {
 	c.out.Lock()
 	for !c.out.closed && c.out.replies+c.out.inWrite >= c.s.q.Outstanding {
-		if !c.out.writing {
+		if !c.out.writing && !c.out.held {
 			c.drainLocked()
 			continue
 		}
@@ -201,7 +206,7 @@ func (c *conn) flush() {
 // it is released during each write.
 func (c *conn) drainLocked() {
 	c.out.writing = true
-	for len(c.out.pending) > 0 && !c.out.closed {
+	for len(c.out.pending) > 0 && !c.out.closed && !c.out.held {
 		buf := c.out.pending
 		c.out.pending, c.out.spare = c.out.spare[:0], nil
 		clear(c.out.events)
@@ -324,9 +329,9 @@ func (c *conn) event(path, token string) {
 	c.out.pending = append(c.out.pending, 0)
 	c.out.pending = append(c.out.pending, token...)
 	c.out.pending = append(c.out.pending, 0)
-	writing := c.out.writing
+	c.out.held = true
 	c.out.Unlock()
-	if !writing && !c.kickQueued {
+	if !c.kickQueued {
 		c.kickQueued = true
 		c.s.st.kicks = append(c.s.st.kicks, c)
 	}

@@ -152,12 +152,16 @@ func (s *Server) initTree() {
 	add("/tool/xenstored")
 }
 
-// kickLocked wakes the writers of the connections that were given watch
-// events since the last call. Whoever takes the tree lock and may fire
-// events calls it before unlocking. Must hold s.st.
+// kickLocked releases the watch events queued since the last call (see
+// conn.out.held) and wakes those connections' writers. Whoever takes the
+// tree lock and may fire events calls it before unlocking. Must hold s.st.
 func (s *Server) kickLocked() {
 	for _, c := range s.st.kicks {
 		c.kickQueued = false
+		c.out.Lock()
+		c.out.held = false
+		c.out.cond.Broadcast() // waitOutstanding may wait for it
+		c.out.Unlock()
 		select {
 		case c.kick <- struct{}{}:
 		default:
