@@ -240,3 +240,58 @@ func TestRmStaleChildInTransactionAsC(t *testing.T) {
 	a.wantErr(xswire.TypeRm, id, nul("/t"), "EIO")
 	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
 }
+
+// In a transaction, a node it has not written is read from the store, as
+// C 4.17 reads it: another connection's change shows (and fails the
+// commit); one the transaction wrote is its own copy.
+func TestTransactionReadsThroughAsC(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	a := newRaw(t, pipeConn(t, s, 0))
+	b := newRaw(t, pipeConn(t, s, 0))
+	a.wantOK(xswire.TypeWrite, 0, "/t/x\x00a")
+	a.wantOK(xswire.TypeWrite, 0, "/t/w\x00a")
+	id := txID(t, a.wantOK(xswire.TypeTransactionStart, 0, nul("")))
+	if got := a.wantOK(xswire.TypeRead, id, nul("/t/x")); got != "a" {
+		t.Fatalf("tx read %q", got)
+	}
+	a.wantOK(xswire.TypeWrite, id, "/t/w\x00mine")
+	b.wantOK(xswire.TypeWrite, 0, "/t/x\x00b")
+	b.wantOK(xswire.TypeWrite, 0, "/t/w\x00theirs")
+	b.wantOK(xswire.TypeWrite, 0, "/t/new\x00n")
+	if got := a.wantOK(xswire.TypeRead, id, nul("/t/x")); got != "b" {
+		t.Errorf("node only read, after another connection wrote it: tx read %q, want %q", got, "b")
+	}
+	if got := a.wantOK(xswire.TypeRead, id, nul("/t/w")); got != "mine" {
+		t.Errorf("node the transaction wrote: tx read %q, want %q", got, "mine")
+	}
+	if got := a.wantOK(xswire.TypeDirectory, id, nul("/t")); got != nul("x", "w", "new") {
+		t.Errorf("directory not written in the transaction: %q", got)
+	}
+	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
+}
+
+// RM in a transaction of a node it wrote, whose parent another connection
+// removed since: C 4.17 cannot read the parent and answers EINVAL.
+func TestRmParentGoneInTransactionAsC(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	a := newRaw(t, pipeConn(t, s, 0))
+	b := newRaw(t, pipeConn(t, s, 0))
+	a.wantOK(xswire.TypeWrite, 0, "/r/p/b\x00v")
+	id := txID(t, a.wantOK(xswire.TypeTransactionStart, 0, nul("")))
+	a.wantOK(xswire.TypeWrite, id, "/r/p/b\x00w")
+	b.wantOK(xswire.TypeRm, 0, nul("/r/p"))
+	a.wantErr(xswire.TypeRm, id, nul("/r/p/b"), "EINVAL")
+	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
+}
+
+// txID is a TRANSACTION_START reply's id.
+func txID(t *testing.T, reply string) uint32 {
+	t.Helper()
+	v, err := strconv.ParseUint(strings.TrimSuffix(reply, "\x00"), 10, 32)
+	if err != nil {
+		t.Fatalf("TRANSACTION_START reply %q", reply)
+	}
+	return uint32(v)
+}
