@@ -82,11 +82,65 @@ func (s xsSide) reply() string {
 }
 
 // xsAllowed are the differences between C xenstored 4.17 and ours that
-// are deliberate or harmless; each says how to recognise it.
+// cannot be removed; each says why and how to recognise it. Everything
+// else that differs fails the test.
 var xsAllowed = []struct {
 	name, why string
 	match     func(d xsDiff) bool
-}{}
+}{
+	{
+		name: "xenconsoled writes to C only",
+		why: "xenconsoled, a client of C's that does not go through the proxy, writes a guest's " +
+			"console/tty on C (/dev/pts/N) after libxl created it empty through the proxy: a read " +
+			"of it through the proxy differs, and C alone sends the watch event for that write",
+		match: func(d xsDiff) bool {
+			return strings.HasPrefix(d.Mode, "proxy:") && d.reqType() == "READ" &&
+				strings.HasSuffix(d.Request.Payload, `/console/tty\0"`) &&
+				d.C.Reply != nil && d.C.Reply.Type == "READ" && d.Ours.Reply != nil
+		},
+	},
+	{
+		name: "extra events on C from outside the proxy",
+		why: "over a whole proxied connection, C sent the events ours sent and more, each either " +
+			"for console/tty (xenconsoled's write, above) or @releaseDomain, which C also fires " +
+			"when the hypervisor reports a domain dying (VIRQ_DOM_EXC); `xfeat xenstored` is " +
+			"not told of domains by the hypervisor and fires it on RELEASE only",
+		match: func(d xsDiff) bool {
+			if !strings.HasPrefix(d.Mode, "proxy:") || d.What != "events (whole connection)" {
+				return false
+			}
+			extra := map[string]int{}
+			for _, e := range d.C.Events {
+				extra[e.Payload]++
+			}
+			for _, e := range d.Ours.Events {
+				if extra[e.Payload] == 0 {
+					return false // ours sent one C did not
+				}
+				extra[e.Payload]--
+			}
+			for p, n := range extra {
+				if n > 0 && !strings.HasPrefix(p, `"@releaseDomain\0`) && !strings.Contains(p, `/console/tty\0`) {
+					return false
+				}
+			}
+			return true
+		},
+	},
+}
+
+// xsNotSent are requests the generator never sends, each for a reason in
+// C xenstored 4.17, so they are not compared.
+var xsNotSent = []string{
+	"a single-path request (READ, DIRECTORY, GET_PERMS, MKDIR, RM) whose payload is not exactly one " +
+		"NUL-terminated string: C answers with whatever errno an earlier call left behind, or not at all, " +
+		"and a READ of two strings once stopped it; ours answers EINVAL",
+	"SET_PERMS on @introduceDomain or @releaseDomain: from a guest it stops C 4.17.7 at once, from dom0 " +
+		"later requests see garbage permissions; ours sets them (xenstored's unit tests cover it)",
+	"SET_PERMS whose owner is a domain id no domain has but one could have (7): C asks the hypervisor " +
+		"and answers ENOENT; ours cannot know the domains the hypervisor has and refuses only ids no domain " +
+		"can have (32752 and above), which the generator does send",
+}
 
 // TestXenstoreDifferential: the same requests sent to C xenstored (the
 // real host's) and to `xfeat xenstored` get the same replies and the same
@@ -107,12 +161,12 @@ func TestXenstoreDifferential(t *testing.T) {
 c1=$(xh_guest_cfg xsd1); c2=$(xh_guest_cfg xsd2); cx=$(xh_guest_cfg xsdiff-xl)
 xl create -p "$c1" || exit 1
 xl create -p "$c2" || exit 1
-/xenhost/bin/xsdiff -guests "$(xl domid xsd1),$(xl domid xsd2)" -xl-cfg "$cx" -n 3000 -random-secs 10 \
+/xenhost/bin/xsdiff -guests "$(xl domid xsd1),$(xl domid xsd2)" -xl-cfg "$cx" -n 1200 -random-secs 5 \
 	-out "$XH_OUT/xsdiff.json" -logdir "$XH_OUT"
 rc=$?
 xl destroy xsd1; xl destroy xsd2
 exit $rc
-`, nil, 12*time.Minute)
+`, nil, 5*time.Minute)
 	rep := decode[xsReport](t, "xsdiff.json", file(t, r, "xsdiff.json"))
 
 	if rep.CopiedNodes < 50 {
@@ -149,8 +203,8 @@ exit $rc
 		}
 		used[name]++
 	}
-	if rep.Dropped > 0 && t.Failed() {
-		t.Logf("(%d further differences of the same kinds not kept in the report)", rep.Dropped)
+	if rep.Dropped > 0 {
+		t.Errorf("%d differences were counted but not kept in the report, so not judged", rep.Dropped)
 	}
 
 	// Counts, for the closing note.
@@ -167,9 +221,16 @@ exit $rc
 		t.Logf("%-28s %5d requests compared, %5d matched (%d through a normalisation), %d events, %d differences",
 			m, s.Requests, s.Matched, s.Normalised, s.Events, s.Differences)
 	}
-	t.Logf("total: %d requests compared, %d matched", total, matched)
-	for name, n := range used {
-		t.Logf("allowed difference %q: %d", name, n)
+	listed := 0
+	for _, n := range used {
+		listed += n
+	}
+	t.Logf("compared %d requests, %d matched, %d listed differences", total, matched, listed)
+	for _, a := range xsAllowed {
+		t.Logf("listed difference %q (%d): %s", a.name, used[a.name], a.why)
+	}
+	for _, w := range xsNotSent {
+		t.Logf("not sent: %s", w)
 	}
 	for p, s := range rep.Phases {
 		t.Logf("phase %s: %.1f s", p, s)
