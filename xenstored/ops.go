@@ -379,15 +379,6 @@ func opRm(c *conn, h xswire.Header, p []byte, v view) errno {
 // descendants). The subtree is collected first, so that a transaction's
 // node quota fails before anything changed. Must hold Server.st.
 func (s *Server) rmLocked(v view, n *node) errno {
-	par, e := v.get(parentPath(n.path))
-	if e != eOK {
-		return e
-	}
-	if par == nil {
-		// Only a transaction can see this: it changed n, and another
-		// connection removed n's parent since. C 4.17 answers EINVAL.
-		return eINVAL
-	}
 	var nodes []*node
 	var collect func(n *node) errno
 	collect = func(n *node) errno {
@@ -398,8 +389,8 @@ func (s *Server) rmLocked(v view, n *node) errno {
 			}
 			if cn == nil {
 				// Only a transaction can see this: its copy of n lists
-				// a child it has not changed, which another connection
-				// has removed since. C 4.17 takes it for corruption: EIO.
+				// a child it never read, which another connection has
+				// removed since. C 4.17 takes it for corruption: EIO.
 				return eIO
 			}
 			if e := collect(cn); e != eOK {
@@ -412,20 +403,26 @@ func (s *Server) rmLocked(v view, n *node) errno {
 	if e := collect(n); e != eOK {
 		return e
 	}
+	par, e := v.get(parentPath(n.path))
+	if e != eOK {
+		return e
+	}
 	for _, x := range nodes {
 		v.fire(x.path, x != n, x.perms, nil)
 		v.del(x.path)
 		v.ownedDelta(x.owner(), -1)
 	}
-	pm := v.mutable(par)
-	name := baseName(n.path)
-	for i, ch := range pm.children {
-		if ch == name {
-			pm.children = append(pm.children[:i], pm.children[i+1:]...)
-			break
+	if par != nil {
+		pm := v.mutable(par)
+		name := baseName(n.path)
+		for i, ch := range pm.children {
+			if ch == name {
+				pm.children = append(pm.children[:i], pm.children[i+1:]...)
+				break
+			}
 		}
+		v.set(pm)
 	}
-	v.set(pm)
 	return eOK
 }
 

@@ -158,8 +158,7 @@ type view struct {
 }
 
 // get returns the node at path (nil if absent). In a transaction the first
-// access records the node's generation, and a node the transaction has not
-// changed is the store's current one; eNOSPC when an unprivileged
+// access records the node's generation; eNOSPC when an unprivileged
 // transaction touches more nodes than its quota.
 func (v view) get(path string) (*node, errno) {
 	g := v.s.st.nodes[path]
@@ -167,13 +166,7 @@ func (v view) get(path string) (*node, errno) {
 		return g, eOK
 	}
 	if a := v.tx.acc[path]; a != nil {
-		if a.modified {
-			return a.n, eOK // the transaction's own copy, or removed in it
-		}
-		// Only read so far: read from the store, as C 4.17 does (it
-		// copies a node into a transaction only when it writes it). A
-		// change by another connection shows, and fails the commit.
-		return g, eOK
+		return a.n, eOK
 	}
 	if v.c != nil && !v.c.priv && len(v.tx.acc) >= v.s.q.TransactionNodes {
 		return nil, eNOSPC
