@@ -240,3 +240,29 @@ func TestRmStaleChildInTransactionAsC(t *testing.T) {
 	a.wantErr(xswire.TypeRm, id, nul("/t"), "EIO")
 	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
 }
+
+// RM in a transaction of a node it wrote, whose parent (not read by the
+// transaction) another connection removed since: C 4.17 reads the parent
+// first, finds none and answers EINVAL (seen on the real host).
+func TestRmParentGoneInTransactionAsC(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	a := newRaw(t, pipeConn(t, s, 0))
+	b := newRaw(t, pipeConn(t, s, 0))
+	a.wantOK(xswire.TypeWrite, 0, "/r/p/b\x00v")
+	id := txID(t, a.wantOK(xswire.TypeTransactionStart, 0, nul("")))
+	a.wantOK(xswire.TypeWrite, id, "/r/p/b\x00w")
+	b.wantOK(xswire.TypeRm, 0, nul("/r/p"))
+	a.wantErr(xswire.TypeRm, id, nul("/r/p/b"), "EINVAL")
+	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
+}
+
+// txID is a TRANSACTION_START reply's id.
+func txID(t *testing.T, reply string) uint32 {
+	t.Helper()
+	v, err := strconv.ParseUint(strings.TrimSuffix(reply, "\x00"), 10, 32)
+	if err != nil {
+		t.Fatalf("TRANSACTION_START reply %q", reply)
+	}
+	return uint32(v)
+}

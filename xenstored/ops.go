@@ -379,6 +379,16 @@ func opRm(c *conn, h xswire.Header, p []byte, v view) errno {
 // descendants). The subtree is collected first, so that a transaction's
 // node quota fails before anything changed. Must hold Server.st.
 func (s *Server) rmLocked(v view, n *node) errno {
+	par, e := v.get(parentPath(n.path))
+	if e != eOK {
+		return e
+	}
+	if par == nil {
+		// Only a transaction can see this: it holds n, and another
+		// connection removed n's parent, which the transaction had not
+		// read, since. C 4.17 reads the parent first and answers EINVAL.
+		return eINVAL
+	}
 	var nodes []*node
 	var collect func(n *node) errno
 	collect = func(n *node) errno {
@@ -403,26 +413,20 @@ func (s *Server) rmLocked(v view, n *node) errno {
 	if e := collect(n); e != eOK {
 		return e
 	}
-	par, e := v.get(parentPath(n.path))
-	if e != eOK {
-		return e
-	}
 	for _, x := range nodes {
 		v.fire(x.path, x != n, x.perms, nil)
 		v.del(x.path)
 		v.ownedDelta(x.owner(), -1)
 	}
-	if par != nil {
-		pm := v.mutable(par)
-		name := baseName(n.path)
-		for i, ch := range pm.children {
-			if ch == name {
-				pm.children = append(pm.children[:i], pm.children[i+1:]...)
-				break
-			}
+	pm := v.mutable(par)
+	name := baseName(n.path)
+	for i, ch := range pm.children {
+		if ch == name {
+			pm.children = append(pm.children[:i], pm.children[i+1:]...)
+			break
 		}
-		v.set(pm)
 	}
+	v.set(pm)
 	return eOK
 }
 
