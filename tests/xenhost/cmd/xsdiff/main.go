@@ -7,7 +7,7 @@
 //   - generated: seeded random requests on two dom0 connections and on
 //     each paused guest's connection (its xenbus ring on C's side, its
 //     domain socket on ours), then each guest's quotas, the protocol's
-//     limits, and clean-up;
+//     limits, hand-written transaction conflicts, and clean-up;
 //   - proxy: a socket that libxenstore clients use through XENSTORED_PATH
 //     (Xen's test-xenstore, Debian's xenstore-* tools, xl): each request
 //     goes to both daemons and C's reply goes back to the client.
@@ -301,8 +301,11 @@ func run(r *report, cSock, xfeat, rundir, logDir string, n int, testXS string, r
 	}
 	phase("quota")
 	g.limits(d.pairs[0])
+	if err := g.transactions(d.pairs[0], d.pairs[1]); err != nil {
+		return err
+	}
 	g.cleanup(d.pairs[0])
-	phase("limits+cleanup")
+	phase("limits+transactions+cleanup")
 	if g.fatal != nil {
 		return g.fatal
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -118,3 +119,82 @@ func (g *gen) cleanup(p *pair) {
 	}
 	g.one(mode, p, request{typ: tResetWatch, tx: -1})
 }
+
+// transactions runs hand-written sequences in which another connection
+// changes what an open transaction holds, on dom0 pairs a and b: what
+// the transaction then reads, lists and removes, and its commit. Random
+// sequences rarely meet these.
+func (g *gen) transactions(a, b *pair) error {
+	if a.name != "dom0a" || b.name != "dom0b" {
+		return fmt.Errorf("transactions: want pairs dom0a and dom0b, got %s and %s", a.name, b.name)
+	}
+	for len(a.tx) > 0 && !a.dead {
+		g.one("transactions", a, request{typ: tTxEnd, tx: 0, payload: strs("F")})
+	}
+	return g.script("transactions", strings.NewReader(txScript), io.Discard)
+}
+
+// txScript: each transaction is index 0, the only one open on dom0a.
+const txScript = `
+# A node read in the transaction, then written outside: the transaction
+# keeps what it read; a node it had not read is read from the store.
+dom0a WRITE - "/xsdiff-tx/t/x\x00a"
+dom0a TRANSACTION_START - "\x00"
+dom0a READ 0 "/xsdiff-tx/t/x\x00"
+dom0b WRITE - "/xsdiff-tx/t/x\x00b"
+dom0a READ 0 "/xsdiff-tx/t/x\x00"
+dom0a DIRECTORY 0 "/xsdiff-tx/t\x00"
+dom0b WRITE - "/xsdiff-tx/t/new\x00n"
+dom0a DIRECTORY 0 "/xsdiff-tx/t\x00"
+dom0a READ 0 "/xsdiff-tx/t/new\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# RM of a node the transaction wrote, its parent removed outside.
+dom0a WRITE - "/xsdiff-tx/r/p/b\x00v"
+dom0a TRANSACTION_START - "\x00"
+dom0a WRITE 0 "/xsdiff-tx/r/p/b\x00w"
+dom0b RM - "/xsdiff-tx/r/p\x00"
+dom0a RM 0 "/xsdiff-tx/r/p/b\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# RM of a subtree whose child, read in the transaction, was removed outside.
+dom0a WRITE - "/xsdiff-tx/s/a/x\x00v"
+dom0a TRANSACTION_START - "\x00"
+dom0a READ 0 "/xsdiff-tx/s/a/x\x00"
+dom0a WRITE 0 "/xsdiff-tx/s/a\x00w"
+dom0b RM - "/xsdiff-tx/s/a/x\x00"
+dom0a READ 0 "/xsdiff-tx/s/a/x\x00"
+dom0a RM 0 "/xsdiff-tx/s\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# RM of a subtree whose child, not read, was removed outside.
+dom0a WRITE - "/xsdiff-tx/u/a/x\x00v"
+dom0a TRANSACTION_START - "\x00"
+dom0a WRITE 0 "/xsdiff-tx/u/a\x00w"
+dom0b RM - "/xsdiff-tx/u/a/x\x00"
+dom0a RM 0 "/xsdiff-tx/u\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# A node absent when the transaction first looked, created outside.
+dom0a WRITE - "/xsdiff-tx/v\x00"
+dom0a TRANSACTION_START - "\x00"
+dom0a READ 0 "/xsdiff-tx/v/c\x00"
+dom0b WRITE - "/xsdiff-tx/v/c\x00new"
+dom0a READ 0 "/xsdiff-tx/v/c\x00"
+dom0a DIRECTORY 0 "/xsdiff-tx/v\x00"
+dom0a WRITE 0 "/xsdiff-tx/v/c\x00mine"
+dom0a READ 0 "/xsdiff-tx/v/c\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# ... and a subtree below such a node, then removed in the transaction.
+dom0a WRITE - "/xsdiff-tx/w\x00"
+dom0a TRANSACTION_START - "\x00"
+dom0a READ 0 "/xsdiff-tx/w/p/c\x00"
+dom0b WRITE - "/xsdiff-tx/w/p/c\x00x"
+dom0a READ 0 "/xsdiff-tx/w/p\x00"
+dom0a DIRECTORY 0 "/xsdiff-tx/w/p\x00"
+dom0a RM 0 "/xsdiff-tx/w/p\x00"
+dom0a TRANSACTION_END 0 "T\x00"
+# Both change the same node; the one that commits second fails.
+dom0a TRANSACTION_START - "\x00"
+dom0a WRITE 0 "/xsdiff-tx/c\x00a"
+dom0b WRITE - "/xsdiff-tx/c\x00b"
+dom0a TRANSACTION_END 0 "T\x00"
+dom0a READ - "/xsdiff-tx/c\x00"
+dom0a RM - "/xsdiff-tx\x00"
+`

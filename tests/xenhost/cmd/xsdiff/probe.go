@@ -12,7 +12,10 @@ import (
 // pair's name, TYPE a message type's name or number, TX "-", "bad" or the
 // index of an open transaction, PAYLOAD Go-quoted), and prints what each
 // daemon did: for investigating a difference by hand (-probe FILE).
-func (g *gen) probe(in io.Reader, out io.Writer) error {
+func (g *gen) probe(in io.Reader, out io.Writer) error { return g.script("probe", in, out) }
+
+// script runs requests in the probe format as mode.
+func (g *gen) script(mode string, in io.Reader, out io.Writer) error {
 	names := map[string]uint32{}
 	for t := uint32(0); t < 23; t++ {
 		names[typeName(t)] = t
@@ -61,7 +64,7 @@ func (g *gen) probe(in io.Reader, out io.Writer) error {
 			return fmt.Errorf("probe: payload %s: %v", f[3], err)
 		}
 		r.payload = []byte(pl)
-		c, o := g.one("probe", p, r)
+		c, o := g.one(mode, p, r)
 		fmt.Fprintf(out, "> %s\n", line)
 		for s, x := range [2]outcome{c, o} {
 			fmt.Fprintf(out, "  %-4s %s", sideNames[s], x.fate)
