@@ -16,8 +16,7 @@
 // lists (owner first, its letter the default for everyone else, then an
 // ACL), inheritance on create, error masking on unreadable nodes,
 // transactions that fail with eAGAIN at commit when a node they read
-// changed (generation counts) and that keep what they read (a node they
-// found absent is looked up again, as C keeps no copy of it), watches that fire once when set and then on
+// changed (generation counts), watches that fire once when set and then on
 // every change at or below the path (and for a watched node when an
 // ancestor is removed), sent only to watchers that may read the node
 // (XSA-115) and are told once when several watches of one connection with
@@ -48,8 +47,7 @@
 //     holding it, never the other way round. No socket I/O happens under
 //     the tree lock.
 //   - Nodes in Server.st.nodes are replaced, not modified, while any
-//     transaction is open, so a node a transaction holds never changes
-//     under it.
+//     transaction is open, so a transaction's view never changes under it.
 //   - Each connection's output is bounded (Config.MaxConnOutput) and each
 //     write has a deadline (Config.WriteTimeout): a client that stops
 //     reading is disconnected; the others keep going.
