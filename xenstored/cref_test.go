@@ -266,30 +266,3 @@ func txID(t *testing.T, reply string) uint32 {
 	}
 	return uint32(v)
 }
-
-// A node a transaction found absent is read from the store again (C 4.17
-// copies into a transaction only the nodes it found): made by another
-// connection, it shows; removing it in the transaction fails (EIO, C
-// cannot delete the copy it does not have); the commit fails.
-func TestTransactionAbsentNodeReadAgainAsC(t *testing.T) {
-	goroutineLeakCheck(t)
-	s := newTestServer(t, Config{})
-	a := newRaw(t, pipeConn(t, s, 0))
-	b := newRaw(t, pipeConn(t, s, 0))
-	a.wantOK(xswire.TypeWrite, 0, nul("/v"))
-	id := txID(t, a.wantOK(xswire.TypeTransactionStart, 0, nul("")))
-	a.wantErr(xswire.TypeRead, id, nul("/v/p/c"), "ENOENT")
-	b.wantOK(xswire.TypeWrite, 0, "/v/p/c\x00new")
-	if got := a.wantOK(xswire.TypeRead, id, nul("/v/p/c")); got != "new" {
-		t.Errorf("node found absent, then made outside: tx read %q", got)
-	}
-	if got := a.wantOK(xswire.TypeDirectory, id, nul("/v")); got != "" {
-		t.Errorf("node read (found) before: tx directory %q, want its copy's (none)", got)
-	}
-	a.wantErr(xswire.TypeRm, id, nul("/v/p"), "EIO")
-	a.wantOK(xswire.TypeWrite, id, "/v/p/c\x00mine")
-	if got := a.wantOK(xswire.TypeRead, id, nul("/v/p/c")); got != "mine" {
-		t.Errorf("after writing it: tx read %q", got)
-	}
-	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
-}

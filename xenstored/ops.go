@@ -392,9 +392,6 @@ func (s *Server) rmLocked(v view, n *node) errno {
 	var nodes []*node
 	var collect func(n *node) errno
 	collect = func(n *node) errno {
-		if v.uncopied(n.path) {
-			return eIO // C: deleting its transaction copy fails
-		}
 		for _, ch := range n.children {
 			cn, e := v.get(childPath(n.path, ch))
 			if e != eOK {

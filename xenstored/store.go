@@ -166,12 +166,6 @@ func (v view) get(path string) (*node, errno) {
 		return g, eOK
 	}
 	if a := v.tx.acc[path]; a != nil {
-		if a.gen == noGen && !a.modified {
-			// C 4.17 keeps a copy of a node the transaction read, but
-			// not of one it found absent: that one is read from the
-			// store again, and shows if another connection made it.
-			return g, eOK
-		}
 		return a.n, eOK
 	}
 	if v.c != nil && !v.c.priv && len(v.tx.acc) >= v.s.q.TransactionNodes {
@@ -317,15 +311,4 @@ func (s *Server) commitLocked(tx *txn) errno {
 		s.fireLocked(p, a.exact, perms, a.origPerms)
 	}
 	return eOK
-}
-
-// uncopied reports whether the transaction found path absent, has not
-// changed it, and another connection has made it since: C 4.17 holds no
-// copy of such a node in the transaction, so it cannot remove it there.
-func (v view) uncopied(path string) bool {
-	if v.tx == nil {
-		return false
-	}
-	a := v.tx.acc[path]
-	return a != nil && a.gen == noGen && !a.modified && v.s.st.nodes[path] != nil
 }
