@@ -266,3 +266,21 @@ func txID(t *testing.T, reply string) uint32 {
 	}
 	return uint32(v)
 }
+
+// RM in a transaction of a node another connection made after the
+// transaction read its parent: the transaction's parent does not list it.
+// C 4.17 removes the node, then cannot find it in the parent's list and
+// answers EIO (seen on the real host, a guest's RM).
+func TestRmNodeUnlistedInTransactionAsC(t *testing.T) {
+	goroutineLeakCheck(t)
+	s := newTestServer(t, Config{})
+	a := newRaw(t, pipeConn(t, s, 0))
+	b := newRaw(t, pipeConn(t, s, 0))
+	a.wantOK(xswire.TypeWrite, 0, nul("/t"))
+	id := txID(t, a.wantOK(xswire.TypeTransactionStart, 0, nul("")))
+	a.wantOK(xswire.TypeDirectory, id, nul("/t"))
+	b.wantOK(xswire.TypeWrite, 0, "/t/a\x00v")
+	a.wantOK(xswire.TypeRead, id, nul("/t/a"))
+	a.wantErr(xswire.TypeRm, id, nul("/t/a"), "EIO")
+	a.wantErr(xswire.TypeTransactionEnd, id, nul("T"), "EAGAIN")
+}

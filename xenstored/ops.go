@@ -2,6 +2,7 @@ package xenstored
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -418,14 +419,17 @@ func (s *Server) rmLocked(v view, n *node) errno {
 		v.del(x.path)
 		v.ownedDelta(x.owner(), -1)
 	}
-	pm := v.mutable(par)
 	name := baseName(n.path)
-	for i, ch := range pm.children {
-		if ch == name {
-			pm.children = append(pm.children[:i], pm.children[i+1:]...)
-			break
-		}
+	i := slices.Index(par.children, name)
+	if i < 0 {
+		// Only a transaction can see this: it holds the parent as it
+		// was before another connection made n, and n as made. C 4.17
+		// removes the subtree, then cannot find n in the parent's list
+		// and answers EIO (the commit fails with EAGAIN).
+		return eIO
 	}
+	pm := v.mutable(par)
+	pm.children = slices.Delete(pm.children, i, i+1)
 	v.set(pm)
 	return eOK
 }
