@@ -7,18 +7,19 @@ import (
 )
 
 // Quotas limit what one unprivileged domain may use, as C xenstored's
-// hard quotas do (tools/xenstored/domain.c). Privileged connections are not
-// limited, except by the protocol's own payload and path maxima. A zero
-// field means the C default; a negative one means no limit.
+// hard quotas do (tools/xenstored/domain.c), counted as C 4.17 counts
+// them. Privileged connections are not limited, except by the protocol's
+// own payload maximum and by PathMax, which C applies to every connection.
+// A zero field means the C default; a negative one means no limit.
 type Quotas struct {
 	Nodes            int // nodes owned by the domain (1000)
-	Watches          int // watches of the domain (128)
-	Transactions     int // open transactions of the domain (10)
+	Watches          int // watches of the domain (128; as C, it may hold one more)
+	Transactions     int // open transactions of the domain (10; as C, it may hold one more)
 	Outstanding      int // replies queued but not yet read, per connection (20)
 	TransactionNodes int // nodes one transaction may touch (1024)
 	NodePerms        int // entries in a node's permission list (5)
-	NodeSize         int // bytes of a node: header, perms, value, child names (2048)
-	PathMax          int // path length below /local/domain/<id>/ (2048)
+	NodeSize         int // a node stays below this many bytes: 24-byte header, 8 a permission, value, child names (2048)
+	PathMax          int // path length below /local/domain/<id>/, or of the whole path elsewhere; every connection (2048)
 	Payload          int // request payload bytes, any connection (4096, the protocol maximum)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"io"
 	"net"
 	"os"
@@ -41,10 +42,11 @@ type conn struct {
 	hook    func() // run after the request, with no lock held
 
 	// Must hold s.st.
-	watches []*watch
-	txs     map[uint32]*txn
-	nextTx  uint32
-	gone    bool // removed from the server's tables
+	kickQueued bool // in Server.st.kicks
+	watches    []*watch
+	txs        map[uint32]*txn
+	nextTx     uint32
+	gone       bool // removed from the server's tables
 
 	out struct {
 		sync.Mutex
@@ -52,9 +54,20 @@ type conn struct {
 		pending []byte // messages not yet handed to a write
 		spare   []byte
 		replies int // replies in pending: outstanding requests
+		// events indexes the watch events in pending by a hash of
+		// their payload, to the offset of their header: an event
+		// identical to one still pending is dropped, as C 4.17 does
+		// (XSA-326). Emptied when pending is handed to a write.
+		events  map[uint64]int
+		evHash  maphash.Hash
 		inWrite int // replies in the write under way
 		writing bool
 		closed  bool
+		// held: events are being queued by a request (or in-process
+		// call) not yet done; pending is not handed to a write until
+		// Server.kickLocked clears it, so that a write under way cannot
+		// take half of them and let the rest escape coalescing.
+		held bool
 	}
 	writeStart atomic.Int64 // Server.now when the current write began; 0: none
 	kick       chan struct{}
@@ -170,7 +183,7 @@ func (c *conn) writer() {
 func (c *conn) waitOutstanding() {
 	c.out.Lock()
 	for !c.out.closed && c.out.replies+c.out.inWrite >= c.s.q.Outstanding {
-		if !c.out.writing {
+		if !c.out.writing && !c.out.held {
 			c.drainLocked()
 			continue
 		}
@@ -193,9 +206,10 @@ func (c *conn) flush() {
 // it is released during each write.
 func (c *conn) drainLocked() {
 	c.out.writing = true
-	for len(c.out.pending) > 0 && !c.out.closed {
+	for len(c.out.pending) > 0 && !c.out.closed && !c.out.held {
 		buf := c.out.pending
 		c.out.pending, c.out.spare = c.out.spare[:0], nil
+		clear(c.out.events)
 		c.out.inWrite, c.out.replies = c.out.replies, 0
 		c.out.Unlock()
 		// The janitor closes the connection if this write takes longer
@@ -268,8 +282,14 @@ func (c *conn) replyErr(req xswire.Header, e errno) {
 	c.queue(xswire.Header{Type: xswire.TypeError, ReqID: req.ReqID, TxID: req.TxID}, nil, s, true)
 }
 
-// event queues a watch event and makes sure it gets written even if this
-// connection's reader is idle. Called from any connection's goroutine.
+// event queues a watch event; the connection's writer is woken once the
+// request (or in-process call) that caused it is done (Server.kickLocked),
+// so that every event it causes is queued, and identical ones coalesced,
+// before any is written. Must hold Server.st; called from any connection's
+// goroutine.
+// An event identical to one not yet handed to a write is dropped, as C
+// xenstored 4.17 drops it (a change seen by several watches with the same
+// token is told once); @introduceDomain and @releaseDomain never are.
 func (c *conn) event(path, token string) {
 	if len(path)+len(token)+2 > xswire.PayloadMax {
 		return // C xenstored drops over-long events too
@@ -286,18 +306,48 @@ func (c *conn) event(path, token string) {
 		}
 		return
 	}
+	var key uint64
+	dedup := len(path) > 0 && path[0] != '@'
+	if dedup {
+		c.out.evHash.Reset()
+		c.out.evHash.WriteString(path)
+		c.out.evHash.WriteByte(0)
+		c.out.evHash.WriteString(token)
+		key = c.out.evHash.Sum64()
+		if off, ok := c.out.events[key]; ok && off < len(c.out.pending) && pendingEvent(c.out.pending[off:], path, token) {
+			c.out.Unlock()
+			return
+		}
+		if c.out.events == nil {
+			c.out.events = make(map[uint64]int)
+		}
+		c.out.events[key] = len(c.out.pending)
+	}
 	h := xswire.Header{Type: xswire.TypeWatchEvent, Len: uint32(len(path) + len(token) + 2)}
 	c.out.pending = xswire.AppendHeader(c.out.pending, h)
 	c.out.pending = append(c.out.pending, path...)
 	c.out.pending = append(c.out.pending, 0)
 	c.out.pending = append(c.out.pending, token...)
 	c.out.pending = append(c.out.pending, 0)
-	writing := c.out.writing
+	c.out.held = true
 	c.out.Unlock()
-	if !writing {
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
+	if !c.kickQueued {
+		c.kickQueued = true
+		c.s.st.kicks = append(c.s.st.kicks, c)
 	}
+}
+
+// pendingEvent: b starts with the watch event path, token.
+func pendingEvent(b []byte, path, token string) bool {
+	n := xswire.HeaderSize + len(path) + len(token) + 2
+	if len(b) < n {
+		return false
+	}
+	h, err := xswire.DecodeHeader(b)
+	if err != nil || h.Type != xswire.TypeWatchEvent || int(h.Len) != len(path)+len(token)+2 {
+		return false
+	}
+	p := b[xswire.HeaderSize:n]
+	return string(p[:len(path)]) == path && p[len(path)] == 0 &&
+		string(p[len(path)+1:len(path)+1+len(token)]) == token && p[n-xswire.HeaderSize-1] == 0
 }

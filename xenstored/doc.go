@@ -19,13 +19,23 @@
 // changed (generation counts), watches that fire once when set and then on
 // every change at or below the path (and for a watched node when an
 // ancestor is removed), sent only to watchers that may read the node
-// (XSA-115), @introduceDomain/@releaseDomain, and C's per-domain quotas
-// with their default values; exceeding a quota answers eNOSPC, as C
-// xenstored does (E2BIG for the watch count, EINVAL for the path length).
+// (XSA-115) and are told once when several watches of one connection with
+// the same token see the change (C drops an event identical to one still
+// queued, XSA-326), @introduceDomain/@releaseDomain (whose permissions can
+// be set but, as in C, not read), permission entries read as C reads them
+// (strtol, 32 bits), and C's per-domain quotas with their default values;
+// exceeding a quota answers eNOSPC, as C xenstored does (E2BIG for the
+// watch count, EINVAL for the path length). C 4.17 on a real Xen host is
+// the reference: tests/xenhost/xsdiff_test.go compares the two request by
+// request, and lists where they knowingly differ.
 // Two quotas differ in form: outstanding replies are limited per connection
 // (a real guest has one ring; a domain socket accepts at most
 // Config.MaxDomainConns connections), and C's per-domain memory quota is
 // replaced by the per-connection output bound below.
+//
+// XS_CONTROL, which carries C's debugging and live-update commands
+// (xenstore-control), is privileged as in C and has no command here: it
+// answers EINVAL, as C does a command it does not know.
 //
 // Invariants:
 //   - Every request gets exactly one reply (an errno for bad input) or its

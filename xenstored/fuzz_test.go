@@ -72,6 +72,7 @@ func FuzzRequest(f *testing.F) {
 			}
 			c.out.Lock()
 			c.out.pending, c.out.replies = c.out.pending[:0], 0
+			clear(c.out.events)
 			c.out.Unlock()
 			c.handle(xswire.Header{Type: typ, ReqID: 7, TxID: tx, Len: uint32(len(p))}, p)
 			c.hook = nil

@@ -2,6 +2,7 @@ package xenstored
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,7 @@ func init() {
 		xswire.TypeSetTarget:          {fn: opSetTarget, priv: true},
 		xswire.TypeResetWatches:       {fn: opResetWatches},
 		xswire.TypeDirectoryPart:      {fn: opDirectoryPart},
+		xswire.TypeControl:            {fn: opControl, priv: true},
 	}
 }
 
@@ -56,6 +58,7 @@ func (c *conn) handle(h xswire.Header, p []byte) {
 	s := c.s
 	s.st.Lock()
 	defer s.st.Unlock()
+	defer s.kickLocked()
 	if c.gone {
 		return // released: the connection is closing
 	}
@@ -138,19 +141,18 @@ func (c *conn) canon(arg []byte, allowSpecial bool) (string, errno) {
 	if len(p) > 1 && p[len(p)-1] == '/' || bytes.Contains(p, []byte("//")) || len(p) > xswire.AbsPathMax {
 		return "", eINVAL
 	}
-	if !c.priv {
-		// C measures the path-max quota below /local/domain/<id>/.
-		l := len(p)
-		if bytes.HasPrefix(p, []byte("/local/domain/")) {
-			rest := p[len("/local/domain/"):]
-			i := bytes.IndexByte(rest, '/')
-			if i > 0 && i <= 5 && allDigits(rest[:i]) {
-				l -= len("/local/domain/") + i + 1
-			}
+	// C 4.17 measures the path-max quota below /local/domain/<id>/, or
+	// the whole path elsewhere, for every connection: dom0's too.
+	l := len(p)
+	if bytes.HasPrefix(p, []byte("/local/domain/")) {
+		rest := p[len("/local/domain/"):]
+		i := bytes.IndexByte(rest, '/')
+		if i > 0 && i <= 5 && allDigits(rest[:i]) {
+			l -= len("/local/domain/") + i + 1
 		}
-		if l > c.s.q.PathMax {
-			return "", eINVAL
-		}
+	}
+	if l > c.s.q.PathMax {
+		return "", eINVAL
 	}
 	return transientString(p), eOK
 }
@@ -229,7 +231,7 @@ func opWrite(c *conn, h xswire.Header, p []byte, v view) errno {
 	case e != eOK:
 		return e
 	default:
-		if !c.priv && n.size()-len(n.value)+len(value) > c.s.q.NodeSize {
+		if !c.priv && n.size()-len(n.value)+len(value) >= c.s.q.NodeSize {
 			return eNOSPC
 		}
 		m := v.mutable(n)
@@ -303,7 +305,7 @@ func (c *conn) create(v view, path string, value []byte) errno {
 		if i := strings.IndexByte(first, '/'); i >= 0 {
 			first = first[:i]
 		}
-		if 16+8*len(perms)+len(value) > c.s.q.NodeSize || a.size()+len(first)+1 > c.s.q.NodeSize {
+		if nodeHeaderSize+permSize*len(perms)+len(value) >= c.s.q.NodeSize || a.size()+len(first)+1 >= c.s.q.NodeSize {
 			return eNOSPC
 		}
 	}
@@ -378,6 +380,16 @@ func opRm(c *conn, h xswire.Header, p []byte, v view) errno {
 // descendants). The subtree is collected first, so that a transaction's
 // node quota fails before anything changed. Must hold Server.st.
 func (s *Server) rmLocked(v view, n *node) errno {
+	par, e := v.get(parentPath(n.path))
+	if e != eOK {
+		return e
+	}
+	if par == nil {
+		// Only a transaction can see this: it holds n, and another
+		// connection removed n's parent, which the transaction had not
+		// read, since. C 4.17 reads the parent first and answers EINVAL.
+		return eINVAL
+	}
 	var nodes []*node
 	var collect func(n *node) errno
 	collect = func(n *node) errno {
@@ -386,10 +398,14 @@ func (s *Server) rmLocked(v view, n *node) errno {
 			if e != eOK {
 				return e
 			}
-			if cn != nil {
-				if e := collect(cn); e != eOK {
-					return e
-				}
+			if cn == nil {
+				// Only a transaction can see this: its copy of n lists
+				// a child it never read, which another connection has
+				// removed since. C 4.17 takes it for corruption: EIO.
+				return eIO
+			}
+			if e := collect(cn); e != eOK {
+				return e
 			}
 		}
 		nodes = append(nodes, n) // post-order: children first
@@ -398,60 +414,49 @@ func (s *Server) rmLocked(v view, n *node) errno {
 	if e := collect(n); e != eOK {
 		return e
 	}
-	par, e := v.get(parentPath(n.path))
-	if e != eOK {
-		return e
-	}
 	for _, x := range nodes {
 		v.fire(x.path, x != n, x.perms, nil)
 		v.del(x.path)
 		v.ownedDelta(x.owner(), -1)
 	}
-	if par != nil {
-		pm := v.mutable(par)
-		name := baseName(n.path)
-		for i, ch := range pm.children {
-			if ch == name {
-				pm.children = append(pm.children[:i], pm.children[i+1:]...)
-				break
-			}
-		}
-		v.set(pm)
+	name := baseName(n.path)
+	i := slices.Index(par.children, name)
+	if i < 0 {
+		// Only a transaction can see this: it holds the parent as it
+		// was before another connection made n, and n as made. C 4.17
+		// removes the subtree, then cannot find n in the parent's list
+		// and answers EIO (the commit fails with EAGAIN).
+		return eIO
 	}
+	pm := v.mutable(par)
+	pm.children = slices.Delete(pm.children, i, i+1)
+	v.set(pm)
 	return eOK
 }
 
+// opGetPerms: a special node's permissions cannot be read back (C 4.17
+// answers EINVAL), only set.
 func opGetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
-	path, e := c.pathArg(p, true)
+	path, e := c.pathArg(p, false)
 	if e != eOK {
 		return e
 	}
-	var perms []Perm
-	if path[0] == '@' {
-		ps, ok := c.s.st.special[path]
-		if !ok {
-			return eNOENT
-		}
-		if permFor(c, ps)&permRead == 0 {
-			return eACCES
-		}
-		perms = ps
-	} else {
-		n, e := c.getNode(v, path, permRead)
-		if e != eOK {
-			return e
-		}
-		perms = n.perms
+	n, e := c.getNode(v, path, permRead)
+	if e != eOK {
+		return e
 	}
 	b := c.outBuf[:0]
-	for _, x := range perms {
-		b = append(x.AppendWire(b), 0)
+	for _, x := range n.perms {
+		b = append(appendWirePerm(b, x), 0)
 	}
 	c.outBuf = b
 	c.reply(h, b)
 	return eOK
 }
 
+// opSetPerms checks in C 4.17's order: the argument count, the guest's
+// entry quota, each entry's syntax, the owner's existence (ENOENT), then
+// the path and the caller's rights on the node.
 func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [1][]byte
 	n := args(p, argv[:])
@@ -461,10 +466,6 @@ func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 	if !c.priv && n-1 > c.s.q.NodePerms {
 		return eNOSPC
 	}
-	path, e := c.canon(argv[0], true)
-	if e != eOK {
-		return e
-	}
 	perms := make([]Perm, 0, n-1)
 	rest := p[len(argv[0])+1:]
 	for len(rest) > 0 {
@@ -472,25 +473,39 @@ func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 		if i < 0 {
 			break
 		}
-		x, err := xswire.ParsePerm(string(rest[:i]))
-		if err != nil {
+		x, ok := parseWirePerm(rest[:i])
+		if !ok {
 			return eINVAL
 		}
 		perms = append(perms, x)
 		rest = rest[i+1:]
 	}
+	if !ownerMayExist(perms[0].Domid) {
+		return eNOENT
+	}
+	path, e := c.canon(argv[0], true)
+	if e != eOK {
+		return e
+	}
 	if path[0] == '@' {
-		old, ok := c.s.st.special[path]
-		if !ok {
-			return eNOENT
+		// path points into the request: the map keeps its own key.
+		var name string
+		switch path {
+		case specialIntroduce:
+			name = specialIntroduce
+		case specialRelease:
+			name = specialRelease
+		default:
+			return eINVAL
 		}
+		old := c.s.st.special[name]
 		if permFor(c, old)&(permWrite|permOwner) != permWrite|permOwner {
 			return eACCES
 		}
 		if !c.priv && perms[0].Domid != old[0].Domid {
 			return ePERM
 		}
-		c.s.st.special[path] = perms
+		c.s.st.special[name] = perms
 		c.replyOK(h)
 		return eOK
 	}
@@ -502,7 +517,7 @@ func opSetPerms(c *conn, h xswire.Header, p []byte, v view) errno {
 		if perms[0].Domid != nd.owner() {
 			return ePERM
 		}
-		if nd.size()-8*len(nd.perms)+8*len(perms) > c.s.q.NodeSize {
+		if nd.size()-permSize*len(nd.perms)+permSize*len(perms) >= c.s.q.NodeSize {
 			return eNOSPC
 		}
 	}
@@ -676,6 +691,9 @@ func opWatch(c *conn, h xswire.Header, p []byte, v view) errno {
 		return eINVAL
 	}
 	relative := len(argv[0]) == 0 || argv[0][0] != '/' && argv[0][0] != '@'
+	if len(argv[0]) > xswire.RelPathMax && argv[0][0] == '@' {
+		return eINVAL // C: a special path is held to the relative maximum
+	}
 	path, e := c.canon(argv[0], true)
 	if e != eOK {
 		return e
@@ -686,7 +704,7 @@ func opWatch(c *conn, h xswire.Header, p []byte, v view) errno {
 			return eEXIST
 		}
 	}
-	if c.dom != nil && c.dom.nwatches >= s.q.Watches {
+	if c.dom != nil && c.dom.nwatches > s.q.Watches { // C: a count above the quota
 		return e2BIG // C xenstored's answer to the watch quota
 	}
 	w := &watch{c: c, path: strings.Clone(path), token: string(argv[1])}
@@ -699,14 +717,17 @@ func opWatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	return eOK
 }
 
+// opUnwatch looks the watch up by its path made absolute, unchecked: a
+// path no watch can have is simply not found (ENOENT), as in C.
 func opUnwatch(c *conn, h xswire.Header, p []byte, v view) errno {
 	var argv [2][]byte
 	if args(p, argv[:]) != 2 {
 		return eINVAL
 	}
-	path, e := c.canon(argv[0], true)
-	if e != eOK {
-		return e
+	path := transientString(argv[0])
+	if len(argv[0]) == 0 || argv[0][0] != '/' && argv[0][0] != '@' {
+		c.pathBuf = append(append(append(c.pathBuf[:0], c.prefix...), '/'), argv[0]...)
+		path = transientString(c.pathBuf)
 	}
 	for _, w := range c.watches {
 		if w.path == path && w.token == string(argv[1]) {
@@ -722,7 +743,7 @@ func opTransactionStart(c *conn, h xswire.Header, p []byte, v view) errno {
 	if v.tx != nil {
 		return eBUSY // no nested transactions
 	}
-	if c.dom != nil && c.dom.ntxs >= c.s.q.Transactions {
+	if c.dom != nil && c.dom.ntxs > c.s.q.Transactions { // C: a count above the quota
 		return eNOSPC
 	}
 	for c.nextTx == 0 || c.txs[c.nextTx] != nil {
@@ -870,6 +891,13 @@ func opSetTarget(c *conn, h xswire.Header, p []byte, v view) errno {
 	d.hasTarget, d.target = true, tdomid
 	c.replyOK(h)
 	return eOK
+}
+
+// opControl: XS_CONTROL carries C xenstored's debugging and live-update
+// commands (xenstore-control), privileged. This daemon has none of them,
+// so it answers every command as C answers one it does not know.
+func opControl(c *conn, h xswire.Header, p []byte, v view) errno {
+	return eINVAL
 }
 
 func opResetWatches(c *conn, h xswire.Header, p []byte, v view) errno {

@@ -33,6 +33,7 @@ type Server struct {
 		watches map[string][]*watch
 		domains map[uint32]*domain
 		conns   map[*conn]struct{}
+		kicks   []*conn // connections with events queued, to wake (kickLocked)
 		closed  bool
 	}
 
@@ -149,6 +150,25 @@ func (s *Server) initTree() {
 	add("/", "tool")
 	add("/tool", "xenstored")
 	add("/tool/xenstored")
+}
+
+// kickLocked releases the watch events queued since the last call (see
+// conn.out.held) and wakes those connections' writers. Whoever takes the
+// tree lock and may fire events calls it before unlocking. Must hold s.st.
+func (s *Server) kickLocked() {
+	for _, c := range s.st.kicks {
+		c.kickQueued = false
+		c.out.Lock()
+		c.out.held = false
+		c.out.cond.Broadcast() // waitOutstanding may wait for it
+		c.out.Unlock()
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	clear(s.st.kicks)
+	s.st.kicks = s.st.kicks[:0]
 }
 
 func (s *Server) listen() error {
@@ -370,6 +390,7 @@ func (s *Server) Introduce(domid uint32, gfn uint64, evtchn uint32) error {
 	}
 	s.st.Lock()
 	d, e := s.introduceLocked(domid, gfn, evtchn)
+	s.kickLocked()
 	s.st.Unlock()
 	if e != eOK {
 		return &xswire.Error{Errno: string(e), Op: "INTRODUCE"}
@@ -387,6 +408,7 @@ func (s *Server) Release(domid uint32) error {
 	}
 	s.st.Lock()
 	d, e := s.releaseLocked(domid)
+	s.kickLocked()
 	s.st.Unlock()
 	if e != eOK {
 		return &xswire.Error{Errno: string(e), Op: "RELEASE"}

@@ -46,7 +46,7 @@ func (s *Server) Save(path string) error {
 	sf := stateFile{Version: stateVersion, Generation: s.st.gen, Special: map[string][]string{}}
 	var walk func(n *node)
 	walk = func(n *node) {
-		sf.Nodes = append(sf.Nodes, stateNode{Path: n.path, Value: n.value, Perms: xswire.FormatPerms(n.perms)})
+		sf.Nodes = append(sf.Nodes, stateNode{Path: n.path, Value: n.value, Perms: formatPerms(n.perms)})
 		for _, ch := range n.children {
 			if cn := s.st.nodes[childPath(n.path, ch)]; cn != nil {
 				walk(cn)
@@ -55,7 +55,7 @@ func (s *Server) Save(path string) error {
 	}
 	walk(s.st.nodes["/"])
 	for k, ps := range s.st.special {
-		sf.Special[k] = xswire.FormatPerms(ps)
+		sf.Special[k] = formatPerms(ps)
 	}
 	for _, d := range s.st.domains {
 		sd := stateDomain{ID: d.id, GFN: d.gfn, Evtchn: d.evtchn}
@@ -131,7 +131,7 @@ func Restore(cfg Config, path string) (*Server, error) {
 
 func (s *Server) load(sf *stateFile) error {
 	for i, sn := range sf.Nodes {
-		perms, err := xswire.ParsePerms(sn.Perms)
+		perms, err := parsePerms(sn.Perms)
 		if err != nil || len(perms) == 0 {
 			return fmt.Errorf("node %q: bad permissions %q", sn.Path, sn.Perms)
 		}
@@ -166,7 +166,7 @@ func (s *Server) load(sf *stateFile) error {
 		if k != specialIntroduce && k != specialRelease {
 			return fmt.Errorf("unknown special node %q", k)
 		}
-		ps, err := xswire.ParsePerms(ss)
+		ps, err := parsePerms(ss)
 		if err != nil || len(ps) == 0 {
 			return fmt.Errorf("special node %q: bad permissions", k)
 		}
@@ -183,6 +183,28 @@ func (s *Server) load(sf *stateFile) error {
 		s.st.domains[sd.ID] = d
 	}
 	return nil
+}
+
+// formatPerms and parsePerms are the state file's permission lists, in
+// the wire form GET_PERMS uses (ids a client set beyond 16 bits included).
+func formatPerms(ps []Perm) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(appendWirePerm(nil, p))
+	}
+	return out
+}
+
+func parsePerms(ss []string) ([]Perm, error) {
+	ps := make([]Perm, 0, len(ss))
+	for _, s := range ss {
+		p, ok := parseWirePerm([]byte(s))
+		if !ok {
+			return nil, fmt.Errorf("bad permission %q", s)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 func validAbsPath(p string) bool {

@@ -46,10 +46,19 @@ func (n *node) clone() *node {
 	return &c
 }
 
+// Sizes in C xenstored 4.17's node record (struct xs_tdb_record_hdr, 24
+// bytes with its padding, and struct xs_permissions).
+const (
+	nodeHeaderSize = 24
+	permSize       = 8
+)
+
 // size is the node's size as C xenstored accounts it for the node-size
-// quota: header, 8 bytes per permission, value, NUL-terminated child names.
+// quota: header, permissions, value, NUL-terminated child names. A
+// guest's write fails when the node would reach the quota (C: size >=
+// quota).
 func (n *node) size() int {
-	s := 16 + 8*len(n.perms) + len(n.value)
+	s := nodeHeaderSize + permSize*len(n.perms) + len(n.value)
 	for _, c := range n.children {
 		s += len(c) + 1
 	}
