@@ -105,3 +105,10 @@ const (
 	KeyDirectIOSafe  = "direct-io-safe"
 	KeySpecification = "specification"
 )
+
+// Keys a hotplug script writes in a device's backend directory (Xen's
+// tools/hotplug/Linux: block, vif-common.sh, xen-hotplug-common.sh).
+const (
+	KeyPhysicalDevice = "physical-device" // vbd: the block device, major:minor in hex
+	KeyHotplugStatus  = "hotplug-status"  // "connected" once the script succeeded
+)
