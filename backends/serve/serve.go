@@ -31,8 +31,9 @@
 // one of its types is loaded (both would serve every device of the
 // type), nor where another server has the type (a lock file per type);
 // every mapping, bound port and TAP a device acquired is released when
-// the device goes; on stop every device is disconnected and Closed
-// (xenbus.BackendBus.CloseOnStop), so a guest sees its backend go; lines
+// the device goes; on stop every device past InitWait is disconnected and
+// Closed (xenbus.BackendBus.CloseOnStop), so a guest sees its backend go,
+// and one still InitWait is left for the next run; lines
 // about a guest's devices are limited per domain (internal/hostlog).
 package serve
 
@@ -221,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.taps = &netback.TapPath{XenStore: cfg.XenStore, Logf: s.prefixed("netback"),
 				Taps: &netback.HostTaps{TunPath: cfg.TunPath, Logf: s.prefixed("netback")}}
 			s.netback = &netback.Driver{Limits: cfg.Netback, Platform: s.plat, Logf: s.prefixed("netback"), DataPath: s.taps}
-			s.vifs = &vifDriver{Driver: s.netback, tunPath: cfg.TunPath, logf: s.prefixed("netback")}
+			s.vifs = &vifDriver{Driver: s.netback, tunPath: cfg.TunPath, logf: s.prefixed("netback"), xs: cfg.XenStore}
 			bus.Driver, bus.Logf = s.vifs, s.prefixed("netback")
 		case pv.Vbd:
 			s.blkback = &blkback.Driver{Limits: cfg.Blkback, Platform: s.plat, Logf: s.prefixed("blkback"),
@@ -315,10 +316,15 @@ func (s *Server) Devices() []xenbus.DeviceStatus {
 }
 
 // Run advertises each type's schema and serves its devices until ctx is
-// done; then every device is disconnected and Closed, the schemas are
-// removed and the devices closed. An error in one type's bus stops all.
+// done; then every device past InitWait is disconnected and Closed (with
+// its interface, for a vif), and the schemas are removed. A device still
+// InitWait is left so, its vif interface kept, for the next run. An error
+// in one type's bus stops all.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.shutdown()
+	if s.vifs != nil {
+		s.vifs.run = ctx
+	}
 	for _, b := range s.buses {
 		if err := b.Advertise(ctx); err != nil {
 			return fmt.Errorf("%s backend: advertising the schema: %w", b.Driver.Kind(), err)
@@ -357,9 +363,6 @@ func (s *Server) shutdown() {
 		if err := s.cfg.XenStore.Rm(ctx, dir); err != nil && !errors.Is(err, xswire.ErrNotFound) {
 			s.logf("%s backend: removing the schema: %v", b.Driver.Kind(), err)
 		}
-	}
-	if s.vifs != nil {
-		s.vifs.releaseAll()
 	}
 	if s.taps != nil {
 		s.taps.Close()

@@ -216,28 +216,47 @@ func waitValue(t *testing.T, xs *xsclient.Client, path, want string) {
 
 // Run advertises each type's schema in the domain's home and serves its
 // devices; a vif's host interface exists from the probe (under the name
-// xl's hotplug script expects), before any frontend. On stop every device
-// is Closed, its interface removed, the schemas removed and the platform
-// closed.
+// xl's hotplug script expects), before any frontend, and goes with the
+// device. A server that stops leaves the devices still waiting for their
+// frontend as they are, interfaces included, for its next run, which takes
+// them over; it Closes those past InitWait and removes their interfaces.
+// The schemas go with the server, and the platform is closed.
 func TestRunAndStop(t *testing.T) {
 	testutil.NeedRoot(t, "CAP_NET_ADMIN to reserve a vif's TAP")
 	testutil.NeedFile(t, tap.TunPath, "TAP devices")
 	xs := store(t)
 	img := testutil.Image(t, 1<<20)
-	plat := &noXen{}
-	s, err := New(context.Background(), Config{XenStore: xs, Sysfs: t.TempDir(), LockDir: t.TempDir(), Platform: plat, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
+	locks := t.TempDir()
+	start := func() (*noXen, func() error) {
+		plat := &noXen{}
+		s, err := New(context.Background(), Config{XenStore: xs, Sysfs: t.TempDir(), LockDir: locks, Platform: plat, Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var runErr error
+		wg.Go(func() { runErr = s.Run(ctx) })
+		stopped := false
+		stop := func() error {
+			if !stopped {
+				stopped = true
+				cancel()
+				wg.Wait()
+			}
+			return runErr
+		}
+		t.Cleanup(func() { stop() })
+		return plat, stop
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var runErr error
-	wg.Go(func() { runErr = s.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	ctx := context.Background()
+	plat, stop := start()
 
 	fe := uint32(20000 + os.Getpid()%10000) // an interface name of this test's own
-	vif, _ := device(t, xs, pv.Vif, fe, 0, pv.KeyScript, "/etc/xen/scripts/vif-bridge", pv.KeyMAC, "00:16:3e:00:00:01")
-	vbd, _ := device(t, xs, pv.Vbd, fe, 51712, pv.KeyParams, img, pv.KeyMode, "w")
+	ifname := fmt.Sprintf("vif%d.0", fe)
+	t.Cleanup(func() { tap.DeleteLink(ifname) })
+	vif, vifFe := device(t, xs, pv.Vif, fe, 0, pv.KeyScript, "/etc/xen/scripts/vif-bridge", pv.KeyMAC, "00:16:3e:00:00:01")
+	vbd, vbdFe := device(t, xs, pv.Vbd, fe, 51712, pv.KeyParams, img, pv.KeyMode, "w")
 	waitValue(t, xs, vif+"/state", "2")
 	waitValue(t, xs, vbd+"/state", "2")
 	for _, k := range Kinds {
@@ -245,11 +264,11 @@ func TestRunAndStop(t *testing.T) {
 			t.Errorf("no %s schema advertised", k)
 		}
 	}
-	ifname := fmt.Sprintf("vif%d.0", fe)
 	l, err := netlink.LinkByName(ifname)
 	if err != nil || l.Type() != "tuntap" {
 		t.Fatalf("at InitWait, %s: %v %v; want the reserved TAP", ifname, l, err)
 	}
+	index := l.Attrs().Index
 
 	// A device the toolstack removes takes its interface with it.
 	gone, _ := device(t, xs, pv.Vif, fe, 1, pv.KeyMAC, "00:16:3e:00:00:02", pv.KeyVifname, fmt.Sprintf("xft%d", fe))
@@ -269,25 +288,53 @@ func TestRunAndStop(t *testing.T) {
 		}
 	}
 
-	cancel()
-	wg.Wait()
-	if runErr != nil {
-		t.Fatalf("Run: %v", runErr)
+	// Stopped while the devices wait for their frontends: left as they are.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	for _, be := range []string{vif, vbd} {
-		if got, _ := xs.ReadString(context.Background(), be+"/state"); got != "6" {
-			t.Errorf("%s: state %q after stop, want 6 (Closed)", be, got)
+		if got, _ := xs.ReadString(ctx, be+"/state"); got != "2" {
+			t.Errorf("%s: state %q after stop, want 2 (InitWait: nothing to close)", be, got)
 		}
 	}
 	for _, k := range Kinds {
-		if _, err := xs.Read(context.Background(), pv.SchemaDir(0, k)); !errors.Is(err, xswire.ErrNotFound) {
+		if _, err := xs.Read(ctx, pv.SchemaDir(0, k)); !errors.Is(err, xswire.ErrNotFound) {
 			t.Errorf("%s schema after stop: %v", k, err)
 		}
 	}
-	if _, err := netlink.LinkByName(ifname); err == nil {
-		t.Errorf("%s still there after stop", ifname)
+	if l, err := netlink.LinkByName(ifname); err != nil || l.Attrs().Index != index {
+		t.Fatalf("after stop, %s: %v %v; want the same TAP kept for the next run", ifname, l, err)
 	}
 	if !plat.closed {
 		t.Error("the platform was not closed")
+	}
+
+	// The next run takes them over; the frontends start, their devices
+	// get past InitWait (and fail: this platform maps nothing).
+	_, stop = start()
+	waitValue(t, xs, pv.SchemaDir(0, pv.Vif)+"/"+pv.KeyMultiQueueMaxQueues+"-defval", "4")
+	for _, fd := range []string{vifFe, vbdFe} {
+		if err := xs.WriteString(ctx, fd+"/state", "3"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitValue(t, xs, vif+"/state", "5")
+	waitValue(t, xs, vbd+"/state", "5")
+	if l, err := netlink.LinkByName(ifname); err != nil || l.Attrs().Index != index {
+		t.Fatalf("the second run's %s: %v %v; want the first run's TAP taken over", ifname, l, err)
+	}
+	if msg, _ := xs.ReadString(ctx, pv.ErrorNode(0, vbd)); !strings.Contains(msg, "not available on this platform") {
+		t.Errorf("vbd error node %q: want the missing ability named", msg)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, be := range []string{vif, vbd} {
+		if got, _ := xs.ReadString(ctx, be+"/state"); got != "6" {
+			t.Errorf("%s: state %q after the second stop, want 6 (Closed)", be, got)
+		}
+	}
+	if _, err := netlink.LinkByName(ifname); err == nil {
+		t.Errorf("%s still there after its device was Closed", ifname)
 	}
 }

@@ -19,11 +19,16 @@ import (
 // (tap.Reserve), before the backend goes InitWait: xl's vif hotplug script
 // runs then and needs it. The reservation is counted per device directory
 // (a device probed again keeps its interface) and released when the last
-// handler lets go of it, when the directory is gone or the server stops.
+// handler lets go of it: when the directory is gone, or when the server
+// stops and the device was Closed. A device the server leaves InitWait
+// keeps its interface, on its bridge, for the server's next run.
 type vifDriver struct {
 	*netback.Driver
 	tunPath string
 	logf    func(format string, args ...any)
+	xs      *xsclient.Client
+	// run is Run's context: once it is done, the server stops.
+	run context.Context
 
 	mu       sync.Mutex
 	reserved map[string]*reservation // by backend directory
@@ -102,22 +107,26 @@ func (d *vifDriver) release(dev *xenbus.Device) {
 	}
 	delete(d.reserved, dev.Backend)
 	d.mu.Unlock()
+	if d.run != nil && d.run.Err() != nil && !d.closed(dev) {
+		d.logf("%s: host interface %s kept for the next run (the device waits for its frontend)", dev, r.name)
+		return
+	}
 	if err := tap.Release(r.ifindex); err != nil {
 		d.logf("%s: removing host interface %s: %v", dev, r.name, err)
 	}
 }
 
-// releaseAll removes every interface still reserved (the server stops).
-func (d *vifDriver) releaseAll() {
-	d.mu.Lock()
-	rs := d.reserved
-	d.reserved = nil
-	d.mu.Unlock()
-	for _, r := range rs {
-		if err := tap.Release(r.ifindex); err != nil {
-			d.logf("removing host interface %s: %v", r.name, err)
-		}
+// closed says whether dev is Closed or gone (as the bus leaves a device it
+// stopped serving), asked when the server stops.
+func (d *vifDriver) closed(dev *xenbus.Device) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownLimit)
+	defer cancel()
+	ok, err := d.xs.Exists(ctx, dev.Backend)
+	if err != nil || !ok {
+		return true
 	}
+	st, err := xenbus.ReadState(ctx, d.xs, dev.Backend)
+	return err != nil || st == pv.Closed
 }
 
 // vifHandler is a vif's netback handler holding its interface.

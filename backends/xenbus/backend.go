@@ -94,8 +94,9 @@ type DeviceHandler interface {
 // recorded and offered as if they had been there from the start.
 //
 // When the bus stops (its context ends) with CloseOnStop set, every device
-// is disconnected and Closed is written, as Linux's backend drivers do
-// when they are unloaded: the frontend sees its backend go.
+// that got past InitWait is disconnected and Closed is written, as Linux's
+// backend drivers do when they are unloaded: the frontend sees its backend
+// go. A device still InitWait is left so, for a backend started again.
 
 // event is what one look at a device found (classify).
 type event int
@@ -430,8 +431,10 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 			}
 		}
 	}
-	if ctx.Err() != nil && b.CloseOnStop && last != pv.Unknown && last != pv.Closed {
-		// The bus stops: nothing serves the device any more.
+	if ctx.Err() != nil && b.CloseOnStop && last != pv.Unknown && last != pv.InitWait && last != pv.Closed {
+		// The bus stops: nothing serves the device any more. One still
+		// waiting for its frontend (InitWait) holds nothing: left so, a
+		// backend started again serves it.
 		disconnect()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeOnStopLimit)
 		defer cancel()
