@@ -32,6 +32,10 @@ xh_disk() {
 # block script is too slow under emulation: libxl kills it after 10 s).
 xh_block_script() { echo "$(dirname "$XH_LIB")/block"; }
 
+# xh_vif_script: the vif hotplug script to give as script= (Debian's
+# vif-bridge also takes longer than libxl's 10 s under emulation).
+xh_vif_script() { echo "$(dirname "$XH_LIB")/vif"; }
+
 # xh_guest_wait NAME [SECONDS]: wait until guest NAME's console shows its
 # report is complete ("XG done"); copy the console log to $XH_OUT.
 xh_guest_wait() {

@@ -3,7 +3,9 @@
 # blkfront, waits for every device the toolstack gave it, and reports on its
 # console (hvc0, logged by dom0's xenconsoled) one line per fact:
 #
-#   XG <dev> <key> <value>     dev is vif/<id> or vbd/<id> (the xenbus device)
+#   XG <dev> <key> <value>     dev is vif/<id> or vbd/<id> (the xenbus device),
+#                              or guest (vcpus, irq.<name>: an event channel's
+#                              interrupts)
 #   XO <line>                  output of the command given as xg.run=
 #
 # then runs xg.run (base64 of a shell snippet, from the kernel command line
@@ -12,7 +14,12 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
-while read -r ko; do insmod "$ko"; done < /lib/modules/load
+# Module parameters come from the kernel command line as modprobe takes
+# them (xen_blkfront.max_ring_page_order=4): insmod does not look there.
+while read -r ko; do
+	m=$(basename "$ko" .ko | tr - _)
+	insmod "$ko" $(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$m\.//p")
+done < /lib/modules/load
 ip link set lo up
 
 # Every xenbus device must have its interface or disk, at most 60 s.
@@ -32,6 +39,9 @@ while ! ready && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
 report() {
 	p=$1
 	echo "$p guest vcpus $(grep -c ^processor /proc/cpuinfo)"
+	# Event channel interrupts, one line per channel (netfront's eth0-q0-tx,
+	# eth0-q0-rx..., blkfront's vbd-0, vbd-1... per ring), summed over CPUs.
+	awk -v p="$p" '/xen-dyn/ { n = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i; print p " guest irq." $NF " " n }' /proc/interrupts
 	for d in /sys/bus/xen/devices/vif-*; do
 		[ -e "$d" ] || continue
 		dev=vif/${d##*/vif-}
