@@ -419,3 +419,162 @@ func TestToLibvirtStrict(t *testing.T) {
 		t.Errorf("--strict: output %q, diagnostics %v", out, diags)
 	}
 }
+
+// TestHVMOneDisplay: libvirt starts one display for an HVM guest (its libxl
+// driver takes the first <graphics>), where xl starts VNC and SDL together.
+// The XML has the display libvirt's converter writes for the same file;
+// the other is reported, and kept: --from libvirt gives the file's keys
+// back. An XML with two displays gives the first (another one is
+// reported).
+func TestHVMOneDisplay(t *testing.T) {
+	for _, c := range []struct {
+		name, keys, want, warn string
+	}{
+		{"both", "vnc = 1\nsdl = 1\ndisplay = \":1\"\n", "vnc", "both.cfg:4:1 sdl=1 alongside vnc=1: libvirt starts one display for an HVM guest, the VNC one"},
+		{"sdl", "sdl = 1\nxauthority = \"/root/.Xauthority\"\n", "sdl", "sdl.cfg:3:1 sdl=1 without vnc=: libvirt starts the SDL display alone, not libxl's default VNC one as well"},
+		{"sdlonly", "vnc = 0\nsdl = 1\n", "sdl", ""},
+		{"default", "", "vnc", ""},
+	} {
+		src := "name = \"g\"\ntype = \"hvm\"\n" + c.keys
+		x, diags := toXML(t, c.name+".cfg", src, convert.Options{})
+		if x == nil {
+			t.Fatalf("%s: %v", c.name, diags)
+		}
+		gs := find(readElems(t, x), "devices", "graphics")
+		if len(gs) != 1 || !gs[0].has("type="+c.want) {
+			t.Errorf("%s: graphics %v, want one %s display\n%s", c.name, gs, c.want, x)
+		}
+		// No vnclisten, no address: libvirt's converter writes none
+		// (libvirt then listens on 127.0.0.1, as libxl).
+		for _, g := range gs {
+			if len(find(g, "listen")) > 0 || strings.Contains(strings.Join(g.attrs, " "), "listen=") {
+				t.Errorf("%s: a listen address no key asked for: %v\n%s", c.name, g.attrs, x)
+			}
+		}
+		var warned []string
+		for _, d := range diags {
+			if d.Severity == parser.DiagWarning {
+				warned = append(warned, d.Subject.String()+" "+d.Summary)
+			}
+		}
+		if c.warn != "" && !strings.Contains(strings.Join(warned, "\n"), c.warn) {
+			t.Errorf("%s: no warning %q in\n%s", c.name, c.warn, strings.Join(warned, "\n"))
+		}
+		if c.warn == "" && len(warned) > 0 {
+			t.Errorf("%s: warnings %q", c.name, warned)
+		}
+		back, d := convert.FromLibvirt(c.name+".xml", x, convert.Options{})
+		if back == nil {
+			t.Fatalf("%s: %v", c.name, d)
+		}
+		// The source's settings come back, and no other display key.
+		sf, _ := parser.Parse("src.cfg", []byte(src), parser.Options{})
+		bf, _ := parser.Parse("back.cfg", back, parser.Options{})
+		for _, k := range []string{"vnc", "sdl", "display", "xauthority", "vncunused", "vnclisten"} {
+			a, b := sf.Lookup(k), bf.Lookup(k)
+			if (a == nil) != (b == nil) || a != nil && a.Value.Str != b.Value.Str {
+				t.Errorf("%s: %s is %v in the source, %v back from the XML:\n%s", c.name, k, a, b, back)
+			}
+		}
+	}
+	// Two displays in the XML of an HVM guest: the first is the one.
+	const two = `<domain type='xen'>
+  <name>g</name>
+  <os><type arch='x86_64' machine='xenfv'>hvm</type></os>
+  <devices>
+    <graphics type='sdl' display=':0'/>
+    <graphics type='vnc' port='-1' autoport='yes'/>
+  </devices>
+</domain>
+`
+	cfg, diags := convert.FromLibvirt("two.xml", []byte(two), convert.Options{})
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	f, _ := parser.Parse("two.cfg", cfg, parser.Options{})
+	if v := f.Lookup("vnc"); v == nil || v.Value.Str != "0" || f.Lookup("sdl") == nil || f.Lookup("vncunused") != nil {
+		t.Errorf("two displays: got\n%s", cfg)
+	}
+	found := false
+	for _, d := range diags {
+		found = found || d.Severity == parser.DiagWarning && d.Subject != nil && d.Subject.Start.Line == 6
+	}
+	if !found {
+		t.Errorf("the second display is not reported: %v", diags)
+	}
+}
+
+// TestPVDisplay: a PV guest's vfb is a <graphics> only when it starts a
+// display libvirt can describe; vnc=0 (no display to xl) or a type xl does
+// not know stays whole in the metadata, reported, and comes back.
+func TestPVDisplay(t *testing.T) {
+	for _, c := range []struct {
+		vfb, want string
+	}{
+		{"vnc=1,vncunused=1", "vnc"},
+		{"type=vnc,vncdisplay=1,vncunused=0", "vnc"},
+		{"type=sdl,display=:0", "sdl"},
+		{"vnc=0", ""},
+		{"type=sdl,sdl=0", ""},
+		{"type=spice", ""},
+		{"vnc=1,sdl=1", ""},
+	} {
+		src := "name = \"g\"\nkernel = \"/k\"\nvfb = [ \"" + c.vfb + "\" ]\n"
+		x, diags := toXML(t, "pv.cfg", src, convert.Options{})
+		if x == nil {
+			t.Fatalf("%s: %v", c.vfb, diags)
+		}
+		gs := find(readElems(t, x), "devices", "graphics")
+		switch {
+		case c.want == "" && len(gs) != 0:
+			t.Errorf("%s: graphics %v, want none", c.vfb, gs)
+		case c.want != "" && (len(gs) != 1 || !gs[0].has("type="+c.want)):
+			t.Errorf("%s: graphics %v, want one %s", c.vfb, gs, c.want)
+		}
+		warned := false
+		for _, d := range diags {
+			warned = warned || d.Severity == parser.DiagWarning && strings.HasPrefix(d.Summary, "vfb ")
+		}
+		if warned != (c.want == "") {
+			t.Errorf("%s: warned %v: %v", c.vfb, warned, diags)
+		}
+		back, d := convert.FromLibvirt("pv.xml", x, convert.Options{})
+		if back == nil || !strings.Contains(string(back), c.vfb) {
+			t.Errorf("%s: back to xl.cfg: %v\n%s", c.vfb, d, back)
+		}
+	}
+}
+
+// TestHVMPAE: libvirt's libxl driver turns PAE on for every x86_64 HVM
+// guest, so pae=0 is <pae/> (as libvirt's converter writes it), reported,
+// and kept: --from libvirt gives pae=0 back.
+func TestHVMPAE(t *testing.T) {
+	src := "name = \"g\"\ntype = \"hvm\"\npae = 0\nacpi = 0\n"
+	x, diags := toXML(t, "pae.cfg", src, convert.Options{})
+	if x == nil {
+		t.Fatal(diags)
+	}
+	dom := readElems(t, x)
+	if len(find(dom, "features", "pae")) != 1 || len(find(dom, "features", "acpi")) != 0 {
+		t.Errorf("features: want pae and no acpi\n%s", x)
+	}
+	found := false
+	for _, d := range diags {
+		found = found || d.Severity == parser.DiagWarning && d.Subject.String() == "pae.cfg:3:1" &&
+			d.Summary == "pae=0: libvirt turns PAE on for every x86_64 HVM guest"
+	}
+	if !found {
+		t.Errorf("pae=0 not reported: %v", diags)
+	}
+	if _, d := toXML(t, "pae.cfg", src, convert.Options{Strict: true}); !d.HasErrors() {
+		t.Error("--strict takes pae=0")
+	}
+	back, d := convert.FromLibvirt("pae.xml", x, convert.Options{})
+	if back == nil {
+		t.Fatal(d)
+	}
+	f, _ := parser.Parse("back.cfg", back, parser.Options{})
+	if v := f.Lookup("pae"); v == nil || v.Value.Str != "0" {
+		t.Errorf("pae back from the XML: %v\n%s", v, back)
+	}
+}

@@ -30,15 +30,15 @@
 // bootloader; on_poweroff, on_reboot, on_crash; max_grant_frames and
 // max_event_channels as attributes of <controller type='xenbus'>;
 // e820_host as <features><xen><e820_host state=>; for HVM guests pae,
-// acpi, apic, hap, viridian, boot, vnc/sdl as <graphics> and serial; a PV
-// guest's single vfb as <graphics>. A vif is an <interface> (type bridge
-// when bridge= is set or the script is vif-bridge, else ethernet; mac,
-// source bridge, ip, script, model — type=vif as <model type='netfront'/>
-// —, vifname as <target dev>, backend as <backenddomain>, rate as
-// <bandwidth><outbound average=>, mtu); a disk is a <disk> (format and
-// backendtype as <driver type= name=>, target as <source file=|dev=>, vdev
-// as <target dev= bus=>, access=ro as <readonly/>, devtype=cdrom,
-// backend, discard as <driver discard=>).
+// acpi, apic, hap, viridian, boot, vnc/sdl as one <graphics> and serial;
+// a PV or PVH guest's single vfb as <graphics>. A vif is an <interface>
+// (type bridge when bridge= is set or the script is vif-bridge, else
+// ethernet; mac, source bridge, ip, script, model — type=vif as <model
+// type='netfront'/> —, vifname as <target dev>, backend as
+// <backenddomain>, rate as <bandwidth><outbound average=>, mtu); a disk
+// is a <disk> (format and backendtype as <driver type= name=>, target as
+// <source file=|dev=>, vdev as <target dev= bus=>, access=ro as
+// <readonly/>, devtype=cdrom, backend, discard as <driver discard=>).
 //
 // Feature requests (devspec's names) go into libvirt's elements where one
 // exists: multi-queue-max-queues is <driver queues=> of an interface and
@@ -49,6 +49,10 @@
 //
 // # Deliberate differences from libvirt's converter
 //
+// tests/xenhost compares the XML with what libvirt 9's own converter
+// (virsh domxml-from-native xen-xl, on a real Xen host) makes of the same
+// files, on the elements both write. These are the differences it allows:
+//
 //   - A disk without backendtype= gets no <driver name=>: libxl picks the
 //     backend, where libvirt's converter writes name='qemu' (qdisk).
 //   - rate= becomes the average (KiB/s) that libvirt's libxl driver turns
@@ -56,21 +60,36 @@
 //     and G of a rate as 1024 and 1024², xl as 1000 and 1000², and drops
 //     the interval. The exact rate is kept in the metadata.
 //   - Defaults are libxl's: an HVM guest gets <graphics type='vnc'> unless
-//     vnc=0 and boots "cda" unless boot= says otherwise; nothing is written
-//     for an unset uuid (libvirt's converter makes up a random one), unset
-//     on_* actions (libvirt writes restart for on_crash, whose xl default
-//     is destroy), memory or vcpus.
-//   - Numbers are read as xl reads them (strtol base 0: 010 is 8), not as
-//     libvirt does (base 10).
+//     vnc=0 or only sdl=1 is set, and boots "cda" unless boot= says
+//     otherwise; nothing is written for an unset uuid (libvirt's converter
+//     makes up a random one), unset on_* actions (libvirt writes restart
+//     for on_crash, whose xl default is destroy), memory or vcpus.
+//   - A vif without mac= gets no <mac>: libvirt's converter writes
+//     00:00:00:00:00:00, which defining the domain would keep; without it
+//     a MAC is made up when the domain is created (xl) or defined
+//     (libvirt).
 //   - A bridge with a '.' is a bridge name, not Open vSwitch's BRIDGE.VLAN.
 //   - e820_host=0 is written as <e820_host state='off'/>.
 //   - Implicit devices (the PV <console>, xen <input>s, <memballoon>) and
 //     <clock> are not written; reading, they are taken silently.
 //   - What libvirt's converter drops silently is kept: mtu, backend and
 //     queues as libvirt elements, gatewaydev, trusted and the rest in the
-//     metadata, with a warning. A bare flag such as trusted, which makes
-//     libvirt's converter fail, is just another key.
+//     metadata, with a warning.
+//   - The file is read as xl reads it. libvirt reads xl.cfg with a reader
+//     of its own, which refuses hexadecimal numbers, +=, an escaped quote
+//     and a comment inside a list, and reads some things otherwise: a
+//     number with a leading 0 (010 is ten to libvirt, eight to xl), a
+//     string with escapes (taken as written) and a key set twice (its
+//     first value, where xl takes the last). Its converter also refuses
+//     cpus as a list and a vif item without '=' (a flag such as trusted).
+//     xfeat converts all of these.
 //
+// Where xl and libvirt differ, the XML says what libvirt does, and what
+// xl would do otherwise is kept in the metadata, with a warning: an HVM
+// guest with vnc=1 and sdl=1 (xl starts both) gets the VNC display only,
+// as libvirt starts one display, its first; pae=0 is <pae/>, as libvirt's
+// libxl driver turns PAE on for every x86_64 HVM guest.
+
 // # Invariants
 //
 // Every XML written passes libvirt's RNG schema (virt-xml-validate);

@@ -531,18 +531,19 @@ func (r *reader) serials(d *node) {
 	r.set("serial", "serial", parser.ListValue(items...))
 }
 
-// graphics maps <graphics>: for an HVM guest the first vnc and the first
-// sdl one to xl's top-level keys (no vnc one is vnc = 0: libvirt's libxl
-// driver turns off the VNC that libxl would start); for a PV guest the
-// first one to a vfb.
+// graphics maps the first vnc or sdl <graphics>, the one display libvirt's
+// libxl driver starts, to xl's top-level keys for an HVM guest (no vnc one
+// is vnc = 0: libvirt's libxl driver turns off the VNC that libxl would
+// start) or to a vfb for a PV guest. Another display is reported: xl
+// would start it too.
 func (r *reader) graphics(d *node) {
 	gs := d.children("", "graphics")
 	var vnc, sdl *node
 	for _, g := range gs {
 		switch typ, _ := g.attr("type"); {
-		case typ == "vnc" && vnc == nil && (r.hvm || sdl == nil):
+		case typ == "vnc" && vnc == nil && sdl == nil:
 			vnc = g
-		case typ == "sdl" && sdl == nil && (r.hvm || vnc == nil):
+		case typ == "sdl" && sdl == nil && vnc == nil:
 			sdl = g
 		default:
 			g.used = false

@@ -20,11 +20,13 @@ import (
 )
 
 // corpus returns the xl.cfg files of the repository's corpus: the
-// generated and hand-written files of tests/cfgcompat and the examples.
+// generated and hand-written files of tests/cfgcompat, the examples and
+// this package's own (written for the comparison with libvirt's converter
+// in tests/xenhost).
 func corpus(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, g := range []string{"../tests/cfgcompat/testdata/*.cfg", "../examples/*.cfg"} {
+	for _, g := range []string{"../tests/cfgcompat/testdata/*.cfg", "../examples/*.cfg", "testdata/*.cfg"} {
 		m, err := filepath.Glob(g)
 		if err != nil {
 			t.Fatal(err)
@@ -299,7 +301,9 @@ func xlMeaning(f *parser.File) map[string]string {
 		}
 	}
 	if typ == "hvm" {
-		m["(pae)"] = bool01(num("pae", 1))
+		// libvirt turns PAE on for every x86_64 HVM guest: pae=0 is kept
+		// by the spelling record only.
+		m["(pae)"] = "1"
 		m["(acpi)"] = bool01(num("acpi", 1))
 		m["(apic)"] = bool01(num("apic", 1))
 		m["(hap)"] = bool01(num("hap", 1))
@@ -309,8 +313,19 @@ func xlMeaning(f *parser.File) map[string]string {
 			b = "cda" // libxl's default
 		}
 		m["(boot)"] = b
-		// libxl's display defaults: VNC on, on a free display, on 127.0.0.1.
-		if m["(vnc)"] = bool01(num("vnc", 1)); m["(vnc)"] == "1" {
+		// The one display libvirt starts for an HVM guest, where xl starts
+		// VNC and SDL together (the spelling record keeps the other):
+		// VNC when vnc= is on, libxl's default when neither is set (on a
+		// free display, on 127.0.0.1), else SDL.
+		_, vncSet := str("vnc")
+		vnc, sdl := bool01(num("vnc", 1)), bool01(num("sdl", 0))
+		switch {
+		case vnc == "1" && vncSet:
+			sdl = "0"
+		case sdl == "1":
+			vnc = "0"
+		}
+		if m["(vnc)"] = vnc; m["(vnc)"] == "1" {
 			if m["(vncunused)"] = bool01(num("vncunused", 1)); m["(vncunused)"] == "0" {
 				m["(vncdisplay)"] = num("vncdisplay", 0)
 			}
@@ -324,7 +339,7 @@ func xlMeaning(f *parser.File) map[string]string {
 				}
 			}
 		}
-		if m["(sdl)"] = bool01(num("sdl", 0)); m["(sdl)"] == "1" {
+		if m["(sdl)"] = sdl; m["(sdl)"] == "1" {
 			for _, k := range []string{"display", "xauthority"} {
 				if v, ok := str(k); ok {
 					m["("+k+")"] = v
@@ -339,6 +354,9 @@ func xlMeaning(f *parser.File) map[string]string {
 			}
 		}
 	}
+	if s := f.Lookup("vfb"); s != nil && typ != "hvm" {
+		m["vfb"] = vfbMeaning(s.Value)
+	}
 	for _, k := range []string{"max_grant_frames", "max_event_channels"} {
 		if _, ok := str(k); ok && num(k, 0) != "0" {
 			m["("+k+")"] = num(k, 0)
@@ -350,6 +368,33 @@ func xlMeaning(f *parser.File) map[string]string {
 		m["e820_host"] = s.Value.String()
 	}
 	return m
+}
+
+// vfbMeaning is what xl makes of a single vfb spec: its keys, type=vnc
+// or type=sdl as the vnc and sdl keys it sets, with xl's defaults (VNC on,
+// SDL off).
+func vfbMeaning(v *parser.Value) string {
+	if v.Kind != parser.KindList || len(v.Items) != 1 || v.Items[0].Kind != parser.KindString {
+		return v.String()
+	}
+	kv := map[string]string{"vnc": "1", "sdl": "0"}
+	for _, it := range strings.Split(v.Items[0].Str, ",") {
+		k, val, _ := strings.Cut(strings.TrimLeft(it, " \t"), "=")
+		switch {
+		case k == "type" && val == "vnc":
+			kv["vnc"], kv["sdl"] = "1", "0"
+		case k == "type" && val == "sdl":
+			kv["vnc"], kv["sdl"] = "0", "1"
+		default:
+			kv[k] = val
+		}
+	}
+	var parts []string
+	for k, val := range kv {
+		parts = append(parts, k+"="+val)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 func bool01(s string) string {

@@ -308,13 +308,20 @@ func (w *writer) features() *node {
 			def bool
 		}{{"pae", true}, {"acpi", true}, {"apic", true}, {"viridian", false}} {
 			on := k.def
-			if s := w.get(k.key); s != nil {
+			s := w.get(k.key)
+			if s != nil {
 				b, ok := xlBool(s.Value)
 				if !ok {
 					w.errorf(s.Value.Range, k.key+" is not a number as xl reads it", "write 1 or 0")
 					continue
 				}
 				on = b
+			}
+			if k.key == "pae" && !on {
+				// libvirt's libxl driver turns PAE on for every x86_64
+				// HVM guest, and every HVM guest of libvirt's is x86_64.
+				w.warn(s.NameRange, "pae=0: libvirt turns PAE on for every x86_64 HVM guest", keptDetail)
+				on = true
 			}
 			if on {
 				f.add(el(k.key))
@@ -416,15 +423,32 @@ func (w *writer) serial() []*node {
 }
 
 // graphics maps an HVM guest's vnc and sdl keys, or a PV guest's single
-// vfb, to <graphics>. An HVM guest has VNC unless vnc=0: libxl's default
-// (listening on 127.0.0.1, on the first free display), which libvirt's
-// converter does not write.
+// vfb, to <graphics>: one display, as libvirt starts one. An HVM guest has
+// VNC unless vnc=0 or only sdl=1 is set: libxl's default (on the first
+// free display, on 127.0.0.1 as libvirt's libxl driver too listens when
+// no address is given), which libvirt's converter does not write.
 func (w *writer) graphics() []*node {
 	if w.hvm {
 		var out []*node
-		vncOn := true
+		vncOn, vncSet := true, false
 		if vnc, vs := w.number("vnc", 0); vs != nil {
-			vncOn = vnc != 0
+			vncOn, vncSet = vnc != 0, true
+		}
+		sdl, ss := w.number("sdl", 0)
+		sdlOn := ss != nil && sdl != 0
+		// xl starts VNC and SDL together; libvirt's libxl driver starts
+		// one display for an HVM guest (its first <graphics>), and its
+		// converter writes VNC when vnc= is on, else SDL when sdl= is.
+		switch {
+		case sdlOn && vncOn && vncSet:
+			w.get("display")
+			w.get("xauthority")
+			w.warn(ss.NameRange, "sdl=1 alongside vnc=1: libvirt starts one display for an HVM guest, the VNC one", keptDetail)
+			sdlOn = false
+		case sdlOn && !vncSet:
+			w.warn(ss.NameRange, "sdl=1 without vnc=: libvirt starts the SDL display alone, not libxl's default VNC one as well",
+				"<graphics type='sdl'> alone, as libvirt's converter writes it")
+			vncOn = false
 		}
 		if vncOn {
 			g := el("graphics", "type", "vnc")
@@ -438,7 +462,9 @@ func (w *writer) graphics() []*node {
 				disp, _ := w.number("vncdisplay", 0)
 				g.attrs = append(g.attrs, attr{name: "port", value: strconv.FormatInt(disp+5900, 10)}, attr{name: "autoport", value: "no"})
 			}
-			listen := "127.0.0.1"
+			// No vnclisten: no address, as libvirt's converter writes it;
+			// libvirt's libxl driver then listens on 127.0.0.1, as libxl.
+			listen := ""
 			if l, ls := w.str("vnclisten"); ls != nil {
 				if ipAddr(l) || reDNSName.MatchString(l) {
 					listen = l
@@ -446,16 +472,21 @@ func (w *writer) graphics() []*node {
 					w.used["vnclisten"] = false
 				}
 			}
-			g.attrs = append(g.attrs, attr{name: "listen", value: listen})
+			if listen != "" {
+				g.attrs = append(g.attrs, attr{name: "listen", value: listen})
+			}
 			if pw, ps := w.str("vncpasswd"); ps != nil {
 				g.attrs = append(g.attrs, attr{name: "passwd", value: pw})
 			}
 			if km, ks := w.str("keymap"); ks != nil {
 				g.attrs = append(g.attrs, attr{name: "keymap", value: km})
 			}
-			out = append(out, g.add(el("listen", "type", "address", "address", listen)))
+			if listen != "" {
+				g.add(el("listen", "type", "address", "address", listen))
+			}
+			out = append(out, g)
 		}
-		if sdl, ss := w.number("sdl", 0); ss != nil && sdl != 0 {
+		if sdlOn {
 			g := el("graphics", "type", "sdl")
 			if d, ds := w.str("display"); ds != nil {
 				g.attrs = append(g.attrs, attr{name: "display", value: d})
@@ -498,6 +529,11 @@ func (w *writer) vfb(spec string) *node {
 		if !contains(known, k) {
 			return nil // keys libvirt drops: the vfb stays whole in the metadata
 		}
+	}
+	// A display turned off (vnc=0: xl starts none) or a type xl does not
+	// know has no <graphics>: the vfb stays whole in the metadata.
+	if t, ok := kv["type"]; ok && t != typ || kv[typ] != "" && kv[typ] != "1" {
+		return nil
 	}
 	if typ == "vnc" {
 		if kv["vncunused"] == "0" {

@@ -141,3 +141,11 @@ const QueuePrefix = "queue-"
 
 // QueueKey is the name of queue i's directory below a frontend directory.
 func QueueKey(i int) string { return QueuePrefix + strconv.Itoa(i) }
+
+// SandboxMarker is the node the sandbox host writes when it starts
+// serving (its value: the host's run directory), owned by domain 0: a
+// XenStore that holds it is the sandbox host's, where xfeat create builds
+// domains itself; any other is a real Xen host's, whose domains xl builds
+// (toolstack.DetectHost). It lies under /tool, which only domain 0 may
+// write, as C xenstored's own /tool/xenstored does.
+const SandboxMarker = "/tool/xfeat/sandbox"

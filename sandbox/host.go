@@ -52,6 +52,7 @@ import (
 	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/xenbus"
 	"github.com/xfeat/xfeat/internal/hostlog"
+	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 )
@@ -244,6 +245,9 @@ func (h *Host) Run(ctx context.Context) error {
 
 	if err := h.xs.Transact(ctx, func(tx *xsclient.Tx) error {
 		if err := tx.Write(ctx, "/local/domain/0/name", []byte("Domain-0")); err != nil {
+			return err
+		}
+		if err := tx.Write(ctx, pv.SandboxMarker, []byte(h.cfg.Rundir)); err != nil {
 			return err
 		}
 		return tx.Write(ctx, "/local/domain/0/domid", []byte("0"))

@@ -18,6 +18,7 @@ import (
 	"github.com/xfeat/xfeat/internal/testutil"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
+	"github.com/xfeat/xfeat/toolstack"
 	"github.com/xfeat/xfeat/xsclient"
 	"github.com/xfeat/xfeat/xswire"
 )
@@ -302,6 +303,23 @@ func TestSchemaAdvertised(t *testing.T) {
 	}
 	if got := h.read(t, pv.SchemaDir(0, "vbd")+"/feature-max-indirect-segments-max"); got != "4096" {
 		t.Errorf("vbd feature-max-indirect-segments-max = %q, want 4096", got)
+	}
+}
+
+// The host marks its XenStore as the sandbox's, so that xfeat's commands
+// build domains here themselves rather than asking xl (toolstack.DetectHost).
+func TestHostMarksItsXenStore(t *testing.T) {
+	h := startHost(t, nil)
+	if got := h.read(t, pv.SandboxMarker); got != h.Rundir() {
+		t.Errorf("%s = %q, want the run directory %q", pv.SandboxMarker, got, h.Rundir())
+	}
+	perms, err := h.xs.GetPerms(bg, pv.SandboxMarker)
+	if err != nil || len(perms) != 1 || perms[0].Domid != 0 || perms[0].Access != 'n' {
+		t.Errorf("%s permissions %v, %v: want dom0's alone", pv.SandboxMarker, perms, err)
+	}
+	host, err := toolstack.DetectHost(bg, h.xs, toolstack.HostProbe{LookPath: func(string) (string, error) { return "/usr/sbin/xl", nil }})
+	if err != nil || host.Kind != toolstack.SandboxHost || host.Rundir != h.Rundir() {
+		t.Errorf("DetectHost: %+v, %v; want the sandbox host, even with xl installed", host, err)
 	}
 }
 

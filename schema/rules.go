@@ -129,6 +129,11 @@ const (
 	Refuse Action = "refuse"
 	// Ignore: a feature the backend does not have; nothing is done.
 	Ignore Action = "ignore"
+	// Unenforceable: a feature the backend decides only when it connects
+	// (Feature.AtConnect), asked for other than its default: nothing
+	// anyone writes beforehand can make it so. The backend's own choice
+	// stays in effect.
+	Unenforceable Action = "unenforceable"
 )
 
 // Decision is what a backend did with the request for one feature of one
@@ -138,7 +143,7 @@ type Decision struct {
 	Action  Action
 	// Value is the value put into effect, canonical: the request (Apply)
 	// or the backend's maximum (Clamp); "" when the backend's default
-	// stays (Refuse, Ignore).
+	// stays (Refuse, Ignore, Unenforceable).
 	Value string
 	// Reason says why, for people: the clause of the xenbus error node
 	// (ErrorNote). "" for Apply.
@@ -155,6 +160,8 @@ type Decision struct {
 //   - a maximum (Rule.Cap) above the backend's own (the feature's
 //     advertised default) is clamped to it;
 //   - a boolean asked on that the backend cannot turn on is refused;
+//   - a feature the backend decides when it connects (Feature.AtConnect)
+//     asked for other than its default is unenforceable;
 //   - anything else is applied, in its canonical form.
 func (s *Schema) Decide(name, requested, cannot string) Decision {
 	f := s.Lookup(name)
@@ -172,12 +179,16 @@ func (s *Schema) Decide(name, requested, cannot string) Decision {
 	if f.Type == Bool && canon == "1" && cannot != "" {
 		return Decision{Feature: name, Action: Refuse, Reason: "refused: " + cannot}
 	}
+	if f.AtConnect && canon != f.Defval {
+		return Decision{Feature: name, Action: Unenforceable,
+			Reason: "unenforceable: the backend decides it when it connects (its own choice: " + orUnknown(f.Defval) + ")"}
+	}
 	return Decision{Feature: name, Action: Apply, Value: canon}
 }
 
 // Record is the decision as its decision node (pv.DecisionNode) holds it:
 // the action, then, for Apply and Clamp, a space and the value in effect
-// ("apply 2", "clamp 4", "refuse", "ignore"). The reason is not part of it:
+// ("apply 2", "clamp 4", "refuse", "ignore", "unenforceable"). The reason is not part of it:
 // it is in the error node, for people.
 func (d Decision) Record() string {
 	if d.Action == Apply || d.Action == Clamp {
@@ -197,12 +208,12 @@ func ParseRecord(feature, v string) (Decision, error) {
 		if hasVal && val != "" && !strings.ContainsAny(val, " \x00") {
 			return d, nil
 		}
-	case Refuse, Ignore:
+	case Refuse, Ignore, Unenforceable:
 		if !hasVal {
 			return d, nil
 		}
 	}
-	return Decision{}, fmt.Errorf("decision for %s: %q is not one a backend records (apply VALUE, clamp VALUE, refuse, ignore)", feature, v)
+	return Decision{}, fmt.Errorf("decision for %s: %q is not one a backend records (apply VALUE, clamp VALUE, refuse, ignore, unenforceable)", feature, v)
 }
 
 // ErrorNote is how a backend names a feature in its xenbus error node
@@ -232,6 +243,10 @@ const (
 	Refused Verdict = "refused" // the backend did not honour the request
 	Default Verdict = "default" // nothing was requested: the backend's default applies
 	Pending Verdict = "pending" // the backend or the guest has not got that far yet
+	// Unenforced: the backend decides the feature when it connects, and
+	// the request was not one it would make anyway (Action
+	// Unenforceable): nothing could enforce it. Shown as "unenforceable".
+	Unenforced Verdict = "unenforceable"
 )
 
 // Observation is what XenStore shows of one feature of one device. Nil means
@@ -275,6 +290,8 @@ func (r Rule) Judge(o Observation) (effective, negotiated *string, v Verdict) {
 		return effective, negotiated, Clamped
 	case Refuse, Ignore:
 		return effective, negotiated, Refused
+	case Unenforceable:
+		return effective, negotiated, Unenforced
 	case "":
 		// No record: a maximum the backend lowered is a clamp.
 		if effective != nil && r.Cap && less(*effective, *o.Requested) {
@@ -299,6 +316,13 @@ func less(a, b string) bool {
 	x, err1 := strconv.ParseInt(a, 10, 64)
 	y, err2 := strconv.ParseInt(b, 10, 64)
 	return err1 == nil && err2 == nil && x < y
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "unknown"
+	}
+	return v
 }
 
 func boolString(b bool) string {

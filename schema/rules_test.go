@@ -108,12 +108,35 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// A feature the backend decides only when it connects: its own choice is
+// applied (nothing to enforce), anything else is unenforceable; a value
+// that is no boolean is still refused first.
+func TestDecideAtConnect(t *testing.T) {
+	s := &Schema{Backend: 0, Kind: pv.Vbd, From: "a stock backend", Features: map[string]*Feature{
+		"feature-persistent": {Name: "feature-persistent", Type: Bool, Defval: "1", AtConnect: true},
+	}}
+	for _, c := range []struct {
+		value string
+		want  Decision
+	}{
+		{"on", Decision{Feature: "feature-persistent", Action: Apply, Value: "1"}},
+		{"off", Decision{Feature: "feature-persistent", Action: Unenforceable,
+			Reason: "unenforceable: the backend decides it when it connects (its own choice: 1)"}},
+		{"maybe", Decision{Feature: "feature-persistent", Action: Refuse,
+			Reason: `refused: "maybe" is not allowed for feature-persistent: a boolean (0/1, true/false, on/off, yes/no)`}},
+	} {
+		if got := s.Decide("feature-persistent", c.value, ""); got != c.want {
+			t.Errorf("Decide(%q) = %+v, want %+v", c.value, got, c.want)
+		}
+	}
+}
+
 // A decision node holds what ParseRecord reads back; anything else is
 // refused, so that a backend's garbage never becomes a verdict.
 func TestRecord(t *testing.T) {
 	for _, d := range []Decision{
 		{Feature: "f", Action: Apply, Value: "2"}, {Feature: "f", Action: Clamp, Value: "4"},
-		{Feature: "f", Action: Refuse}, {Feature: "f", Action: Ignore},
+		{Feature: "f", Action: Refuse}, {Feature: "f", Action: Ignore}, {Feature: "f", Action: Unenforceable},
 	} {
 		back, err := ParseRecord("f", d.Record())
 		if err != nil || back != d {
@@ -123,7 +146,7 @@ func TestRecord(t *testing.T) {
 	if got := (Decision{Action: Clamp, Value: "4", Reason: "why"}).Record(); got != "clamp 4" {
 		t.Errorf("record %q, want clamp 4 (no reason)", got)
 	}
-	for _, bad := range []string{"", "apply", "apply ", "clamp", "refuse 1", "ignore x", "applied 2", "apply 1 2", "APPLY 1", "refused"} {
+	for _, bad := range []string{"", "apply", "apply ", "clamp", "refuse 1", "ignore x", "applied 2", "apply 1 2", "APPLY 1", "refused", "unenforceable 0"} {
 		if d, err := ParseRecord("f", bad); err == nil {
 			t.Errorf("ParseRecord(%q) = %+v, want an error", bad, d)
 		}
@@ -141,6 +164,13 @@ func TestJudgeFollowsTheRecord(t *testing.T) {
 	_, _, v = warp.Judge(Observation{Requested: s("1"), BackendState: 4, FrontendState: 4})
 	if v != Pending {
 		t.Errorf("no record, no key: %s, want pending", v)
+	}
+	// An unenforceable request stays so, even where the backend's own
+	// choice happens to show the requested value.
+	persistent := RuleFor(pv.Vbd, "feature-persistent")
+	eff, neg, v := persistent.Judge(Observation{Requested: s("0"), Effective: s("1"), Negotiated: s("1"), BackendState: 4, FrontendState: 4, Decided: Unenforceable})
+	if v != Unenforced || string(v) != "unenforceable" || deref(eff) != "1" || deref(neg) != "1" {
+		t.Errorf("unenforceable: %s %s %s, want 1 1 unenforceable", deref(eff), deref(neg), v)
 	}
 	queues := RuleFor(pv.Vif, "multi-queue-max-queues")
 	_, _, v = queues.Judge(Observation{Requested: s("2"), Effective: s("2"), BackendState: 4, FrontendState: 4, Decided: Apply})

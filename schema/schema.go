@@ -48,6 +48,13 @@ type Feature struct {
 	Min, Max *int64
 	// Values lists the allowed strings of a string feature; empty means any.
 	Values []string
+	// AtConnect means the backend decides this feature only when it
+	// connects, from what it finds then, after the toolstack's last word:
+	// a request for anything but its default can be neither applied nor
+	// checked beforehand (Decide: Unenforceable). A stock Linux blkback's
+	// feature-persistent is one. Never advertised: a backend that
+	// advertises a schema honours what it lists.
+	AtConnect bool
 }
 
 // Schema is what one backend domain advertises for one device kind.
@@ -55,6 +62,10 @@ type Schema struct {
 	Backend  uint32 // backend domain id
 	Kind     pv.Kind
 	Features map[string]*Feature
+	// From says where the schema was read, for messages; "" means
+	// advertised by the backend in Dir. A stock backend's description
+	// (made by the toolstack from what it knows of the backend) says so.
+	From string
 }
 
 // Dir returns the directory s is read from or written to (pv.SchemaDir).

@@ -6,22 +6,32 @@ package toolstack
 // the one place that decides between lowering a device and refusing the
 // file; `xfeat create` and `create --dry-run` both go through it.
 //
-// A device takes, through its frontend (footprint.Use for the offers the
-// frontend reads), grant references, pages of guest memory, event
-// channels and XenStore nodes (plus the nodes xfeat create writes for it
-// that the guest owns). Three figures per device:
+// A device takes, through its frontend, what package footprint models:
+// on the sandbox host the reference frontends (grant references, pages of
+// guest memory, event channels and XenStore nodes, plus the nodes xfeat
+// create writes for it that the guest owns); on a real Xen host Linux's
+// netfront and blkfront, bounded by the guest's vcpus and their module
+// parameters (grant references and event channels: footprint.LinuxGuest).
+// Three figures per device:
 //
 //   - Need: the values the file requested, every other lowerable feature
 //     at its protocol minimum (1 queue, ring page order 0, no indirect
 //     descriptors, one event channel per queue). The Needs must fit, or
 //     the file is refused, each limit broken with its arithmetic.
-//   - MayUse: everything the backend offers (requests clamped to it).
+//   - MayUse: everything the backend offers (requests clamped to it). A
+//     device on a real host whose backend xfeat cannot describe counts at
+//     what the guest's frontend takes at most, Need and MayUse alike: it
+//     cannot be lowered.
 //   - Use: what the plan gives. While some limit is broken, the device
 //     taking most of it gives up one step (the later device in the file
 //     on a tie) of whichever unrequested feature frees most of it: one
 //     queue fewer, a ring half the size, no indirect descriptors, no split
 //     event channels. A lowered value is written as a config-* request
 //     like the file's own, so the backend offers no more than that.
+//
+// GuestBudget is the same arithmetic for `xfeat validate`, on the file
+// alone: a Linux guest's frontends against backends whose offers are
+// unknown.
 
 import (
 	"fmt"
@@ -42,6 +52,22 @@ type Limits struct {
 
 // reservedEvtchns are the xenstore and console event channels of a guest.
 const reservedEvtchns = 2
+
+// linuxEvtchnsPerVCPU are the event channels a Linux PV guest binds for
+// each vcpu before any device: the timer VIRQ and five IPIs (reschedule,
+// call-function, call-function-single, irq-work, spinlock kick;
+// arch/x86/xen), as a 2-vcpu guest of tests/xenhost shows in
+// /proc/interrupts and Xen's event channel dump ('e' debug key).
+const linuxEvtchnsPerVCPU = 6
+
+// reserved are the event channels the guest itself takes of
+// max_event_channels.
+func (p *Plan) reservedEvtchns() int64 {
+	if p.Guest != nil {
+		return reservedEvtchns + linuxEvtchnsPerVCPU*p.Guest.VCPUs
+	}
+	return reservedEvtchns
+}
 
 // Grants is the number of grant entries the limits make available to
 // devices: max_grant_frames × 512, less the reserved entries.
@@ -82,6 +108,18 @@ var resources = []resource{
 	{"XenStore nodes", func(u footprint.Use) int64 { return u.Nodes }},
 }
 
+// linuxResources are what a real host's Linux guest is checked for: its
+// memory is its own and its nodes are xl's layout.
+var linuxResources = []resource{resources[0], resources[2]}
+
+// resources are the limits p's guest is checked against.
+func (p *Plan) resources() []resource {
+	if p.Guest != nil {
+		return linuxResources
+	}
+	return resources
+}
+
 // The features the budget may lower, in the order it prefers on a tie.
 const (
 	kQueues = iota
@@ -99,8 +137,21 @@ type offers struct {
 	multicast bool
 }
 
+// unknownOffers are what a backend whose offers are unknown (Device.open)
+// is counted as offering: at least what any guest takes, so that the
+// guest's own bounds decide.
+var unknownOffers = map[string]int64{
+	pv.KeyMultiQueueMaxQueues:    1 << 16,
+	pv.KeyMaxRingPageOrder:       footprint.LinuxMaxRingPageOrder,
+	pv.KeyFeatureMaxIndirectSegs: 1 << 16,
+	pv.KeyFeatureSplitEvtchns:    1,
+}
+
 // footprint is what d takes with offers o.
 func (d *Device) footprint(o offers) footprint.Use {
+	if d.guest != nil {
+		return d.linux(o).Use()
+	}
 	var u footprint.Use
 	if d.Kind == pv.Vif {
 		u = footprint.Vif{Queues: o.v[kQueues], Split: o.v[kSplit] != 0, Multicast: o.multicast}.Use()
@@ -111,13 +162,43 @@ func (d *Device) footprint(o offers) footprint.Use {
 	return u
 }
 
+// takes says, for people, how d's frontend comes to what it takes with
+// offers o.
+func (d *Device) takes(o offers) string {
+	if d.guest != nil {
+		return d.linux(o).String()
+	}
+	if d.Kind == pv.Vif {
+		return footprint.Vif{Queues: o.v[kQueues], Split: o.v[kSplit] != 0, Multicast: o.multicast}.String()
+	}
+	return footprint.Vbd{Queues: o.v[kQueues], RingPageOrder: o.v[kOrder], IndirectSegments: o.v[kIndirect]}.String()
+}
+
+// linuxChoice is what a Linux frontend chose, for Use and String.
+type linuxChoice interface {
+	Use() footprint.Use
+	String() string
+}
+
+// linux is what d's Linux frontend chooses with offers o.
+func (d *Device) linux(o offers) linuxChoice {
+	if d.Kind == pv.Vif {
+		return d.guest.Vif(footprint.Vif{Queues: o.v[kQueues], Split: o.v[kSplit] != 0})
+	}
+	return d.guest.Vbd(footprint.Vbd{Queues: o.v[kQueues], RingPageOrder: o.v[kOrder], IndirectSegments: o.v[kIndirect]})
+}
+
 // effective is the value a backend will offer for feature name: the request
 // (lowered to the backend's maximum for a capped feature), else (unless
 // requestedOnly) the advertised default, else the protocol minimum def.
 func (d *Device) effective(name string, def int64, requestedOnly bool) int64 {
 	val := ""
-	if sf := d.schema.Lookup(name); sf != nil && !requestedOnly {
-		val = sf.Defval
+	if !requestedOnly {
+		if sf := d.schema.Lookup(name); sf != nil {
+			val = sf.Defval
+		} else if u, ok := unknownOffers[name]; ok && d.open {
+			val = strconv.FormatInt(u, 10)
+		}
 	}
 	for _, f := range d.Features {
 		if f.Name == name {
@@ -135,7 +216,10 @@ func (d *Device) effective(name string, def int64, requestedOnly bool) int64 {
 
 // setOffers fills d.floor (Need) and d.most (MayUse). A feature the
 // backend's schema does not list cannot be requested, so it is not
-// lowered: its floor is what the backend offers.
+// lowered: its floor is what the backend offers (on a real host, for a
+// backend xfeat cannot describe, what the guest takes at most) — except
+// for GuestBudget's devices (offline), whose floor is the file's request
+// or the protocol's minimum.
 func (d *Device) setOffers() {
 	at := func(requestedOnly bool) offers {
 		var o offers
@@ -152,14 +236,15 @@ func (d *Device) setOffers() {
 	d.floor, d.most = at(true), at(false)
 	for k, name := range knobFeature {
 		sf := d.schema.Lookup(name)
-		if sf == nil {
+		if sf == nil && !d.offline {
 			d.floor.v[k] = d.most.v[k]
-		} else if sf.Min != nil && d.floor.v[k] < *sf.Min {
+		} else if sf != nil && sf.Min != nil && d.floor.v[k] < *sf.Min {
 			d.floor.v[k] = min(*sf.Min, d.most.v[k])
 		}
 	}
 	d.offer = d.most
 	d.Need, d.MayUse = d.footprint(d.floor), d.footprint(d.most)
+	d.Takes = d.takes(d.offer)
 }
 
 // lower returns o with one step of knob k taken toward d's floor, and
@@ -237,15 +322,14 @@ func (p *Plan) countOwnedNodes() {
 func (p *Plan) budget(f *parser.File, fileRange parser.Range) parser.Diagnostics {
 	p.countOwnedNodes()
 	b := &p.Budget
-	b.Limits = footprint.Use{Grants: p.Limits.Grants(), Pages: p.Limits.Pages(),
-		EventChannels: int64(p.Limits.EventChannels) - reservedEvtchns, Nodes: footprint.NodeQuota - b.DomainNodes}
+	p.setLimits()
 	b.Need, b.MayUse = footprint.Use{}, footprint.Use{}
 	for _, d := range p.Devices {
 		d.setOffers()
 		b.Need, b.MayUse = b.Need.Add(d.Need), b.MayUse.Add(d.MayUse)
 	}
 	var diags parser.Diagnostics
-	for _, r := range resources {
+	for _, r := range p.resources() {
 		if r.of(b.Need) > r.of(b.Limits) {
 			diags = append(diags, p.refusal(f, fileRange, r))
 		}
@@ -262,9 +346,9 @@ func (p *Plan) budget(f *parser.File, fileRange parser.Range) parser.Diagnostics
 	}
 	for {
 		var r *resource
-		for i := range resources {
-			if resources[i].of(total) > resources[i].of(b.Limits) {
-				r = &resources[i]
+		for _, res := range p.resources() {
+			if res.of(total) > res.of(b.Limits) {
+				r = &res
 				break
 			}
 		}
@@ -298,6 +382,7 @@ func (p *Plan) budget(f *parser.File, fileRange parser.Range) parser.Diagnostics
 	b.Use = total
 	for i, d := range p.Devices {
 		d.Use = use[i]
+		d.Takes = d.takes(d.offer)
 		if d.offer == d.most {
 			continue
 		}
@@ -319,6 +404,16 @@ func (p *Plan) budget(f *parser.File, fileRange parser.Range) parser.Diagnostics
 	return diags
 }
 
+// setLimits sets Budget.Limits: what the devices may take in all.
+func (p *Plan) setLimits() {
+	b := &p.Budget
+	b.Limits = footprint.Use{Grants: p.Limits.Grants(), Pages: p.Limits.Pages(),
+		EventChannels: int64(p.Limits.EventChannels) - p.reservedEvtchns(), Nodes: footprint.NodeQuota - b.DomainNodes}
+	if p.Guest != nil {
+		b.Limits.Pages, b.Limits.Nodes = 0, 0 // not counted (linuxResources)
+	}
+}
+
 func (p *Plan) short() resource {
 	for _, r := range resources {
 		if r.name == p.Budget.Short {
@@ -333,17 +428,42 @@ func (p *Plan) short() resource {
 // device past it, with the arithmetic and each device's share.
 func (p *Plan) refusal(f *parser.File, fileRange parser.Range, r resource) *parser.Diagnostic {
 	b := &p.Budget
+	d := p.overLimit(f, fileRange, r, func(d *Device) footprint.Use { return d.Need }, func(d *Device) offers { return d.floor })
+	d.Severity = parser.DiagError
+	if r.name == "grant entries" {
+		need := r.of(b.Need)
+		frames := (need + footprint.ReservedGrants + footprint.GrantsPerFrame - 1) / footprint.GrantsPerFrame
+		d.Detail += fmt.Sprintf("; set max_grant_frames to at least %d, or %s", frames, lowerHint)
+	}
+	return d
+}
+
+const lowerHint = "request fewer queues, a smaller max-ring-page-order or fewer indirect segments"
+
+// overLimit describes the devices taking more of r than its limit, each
+// taking use(d) with offers at(d): at the domain key that sets the limit,
+// or else at the first device past it, with the total, the limit and each
+// device's share (and, for a Linux guest, its frontend's arithmetic).
+func (p *Plan) overLimit(f *parser.File, fileRange parser.Range, r resource, use func(*Device) footprint.Use, at func(*Device) offers) *parser.Diagnostic {
+	b := &p.Budget
 	var shares []string
-	var sum int64
+	var sum, total int64
 	var over *Device
 	for _, d := range p.Devices {
-		sum += r.of(d.Need)
-		shares = append(shares, fmt.Sprintf("%s: %d", d.Label, r.of(d.Need)))
+		total += r.of(use(d))
+	}
+	for _, d := range p.Devices {
+		sum += r.of(use(d))
+		share := fmt.Sprintf("%s: %d", d.Label, r.of(use(d)))
+		if d.guest != nil {
+			share = fmt.Sprintf("%s: %s", d.Label, d.takes(at(d)))
+		}
+		shares = append(shares, share)
 		if over == nil && sum > r.of(b.Limits) {
 			over = d
 		}
 	}
-	at := func(key string) *parser.Range {
+	where := func(key string) *parser.Range {
 		if key != "" {
 			if s := f.Lookup(key); s != nil && s.Value != nil {
 				return s.Value.Range.Ptr()
@@ -354,29 +474,31 @@ func (p *Plan) refusal(f *parser.File, fileRange parser.Range, r resource) *pars
 		}
 		return fileRange.Ptr()
 	}
-	need, list := r.of(b.Need), strings.Join(shares, ", ")
-	const lower = "request fewer queues, a smaller max-ring-page-order or fewer indirect segments"
-	d := &parser.Diagnostic{Severity: parser.DiagError}
+	need, list := total, strings.Join(shares, ", ")
+	d := &parser.Diagnostic{}
 	switch r.name {
 	case "grant entries":
-		frames := (need + footprint.ReservedGrants + footprint.GrantsPerFrame - 1) / footprint.GrantsPerFrame
-		d.Subject = at("max_grant_frames")
+		d.Subject = where("max_grant_frames")
 		d.Summary = fmt.Sprintf("the devices need %d grant entries but max_grant_frames=%d gives %d (%d × %d, less %d reserved)",
 			need, p.Limits.GrantFrames, b.Limits.Grants, p.Limits.GrantFrames, footprint.GrantsPerFrame, footprint.ReservedGrants)
-		d.Detail = fmt.Sprintf("%s; set max_grant_frames to at least %d, or %s", list, frames, lower)
+		d.Detail = list
 	case "pages of guest memory":
-		d.Subject = at("")
+		d.Subject = where("")
 		d.Summary = fmt.Sprintf("the devices need %d pages of guest memory but the guest has %d", need, b.Limits.Pages)
 		d.Detail = fmt.Sprintf("%s; a sandbox guest has max_grant_frames × %d pages, at most %d (%d MiB): %s, or use fewer devices",
-			list, footprint.GrantsPerFrame, footprint.MaxGuestPages, footprint.MaxGuestPages*4096>>20, lower)
+			list, footprint.GrantsPerFrame, footprint.MaxGuestPages, footprint.MaxGuestPages*4096>>20, lowerHint)
 	case "event channels":
-		d.Subject = at("max_event_channels")
-		d.Summary = fmt.Sprintf("the devices need %d event channels (%d for xenstore and console) but max_event_channels=%d",
-			need+reservedEvtchns, reservedEvtchns, p.Limits.EventChannels)
+		guest := fmt.Sprintf("%d for xenstore and console", p.reservedEvtchns())
+		if p.Guest != nil {
+			guest = fmt.Sprintf("%d for the guest itself: xenstore, console and %d per vcpu", p.reservedEvtchns(), linuxEvtchnsPerVCPU)
+		}
+		d.Subject = where("max_event_channels")
+		d.Summary = fmt.Sprintf("the devices need %d event channels (%s) but max_event_channels=%d",
+			need+p.reservedEvtchns(), guest, p.Limits.EventChannels)
 		d.Detail = fmt.Sprintf("%s; set max_event_channels to at least %d, or request fewer queues or no split event channels",
-			list, need+reservedEvtchns)
+			list, need+p.reservedEvtchns())
 	default:
-		d.Subject = at("")
+		d.Subject = where("")
 		d.Summary = fmt.Sprintf("the guest would own %d XenStore nodes but a domain may own %d (C xenstored's default quota)",
 			need+b.DomainNodes, footprint.NodeQuota)
 		d.Detail = fmt.Sprintf("%d for the domain's own directories, then per device what xfeat create and its frontend write: %s; "+

@@ -2,10 +2,13 @@ package toolstack
 
 // Checking a plan's devices against what their backends advertise, before
 // anything is written: the backend domain exists, it advertises a schema
-// for the device's kind, and every request is one the backend will take.
-// What the backend will do with each request is schema.Decide's, the same
-// function the backend runs when it probes the device: a request it would
-// ignore or refuse is an error here, one it would clamp a warning.
+// for the device's kind (on a real Xen host, a stock Linux backend of the
+// local domain is described by its module parameters instead, stock.go),
+// and every request is one the backend will take. What the backend will
+// do with each request is schema.Decide's, the same function the backend
+// runs when it probes the device: a request it would ignore or refuse is
+// an error here, one it would clamp a warning, and one a stock backend
+// decides only when it connects a warning that it cannot be enforced.
 
 import (
 	"context"
@@ -30,6 +33,7 @@ type checker struct {
 	diags      parser.Diagnostics
 	schemas    map[string]*schema.Schema // by "<be>/<kind>"
 	schemaErrs map[string]error
+	stock      map[string]bool   // "<be>/<kind>" described by stock.go
 	seen       map[string]string // "<kind>/<devid>" to the label using it
 }
 
@@ -46,7 +50,8 @@ func (c *checker) schemaOf(be uint32, kind pv.Kind) (*schema.Schema, error) {
 	if err, ok := c.schemaErrs[key]; ok {
 		return nil, err
 	}
-	s, err := ReadSchema(c.ctx, c.ops, be, kind)
+	s, from, err := BackendSchema(c.ctx, c.ops, c.p.Host, be, kind)
+	c.stock[key] = from == SchemaStock
 	if err != nil {
 		c.schemaErrs[key] = err
 		return nil, err
@@ -83,15 +88,26 @@ func (c *checker) device(d *Device, backendName string, feats devspec.Features) 
 		return nil
 	}
 	d.Backend = be
+	d.guest = c.p.Guest
 	s, err := c.schemaOf(be, d.Kind)
 	if err != nil {
-		if errors.Is(err, ErrNoSchema) {
-			c.errAt(d.rng, d.Label+": "+err.Error(), "")
+		if !errors.Is(err, ErrNoSchema) {
+			return err
+		}
+		if c.p.Host.Kind == XenHost && len(feats) == 0 {
+			// xl creates it as it is; what its backend offers is
+			// unknown, so it counts as taking what the guest may.
+			d.open = true
+			c.p.Devices = append(c.p.Devices, d)
 			return nil
 		}
-		return err
+		c.errAt(d.rng, d.Label+": "+err.Error(), "")
+		return nil
 	}
 	d.schema = s
+	if c.stock[u(be)+"/"+string(d.Kind)] {
+		d.stock = stockBackends[d.Kind]
+	}
 	bad := false
 	for _, req := range feats {
 		if !c.request(d, s, req) {
@@ -111,25 +127,62 @@ func (c *checker) request(d *Device, s *schema.Schema, req devspec.FeatureReques
 	if req.Spelling != "" && req.Spelling != req.Name && req.Spelling != "features="+req.Name {
 		spelled = req.Spelling + " (" + req.Name + ")"
 	}
-	dec := s.Decide(req.Name, req.Value, "")
+	dec := d.decide(req.Name, req.Value)
 	switch dec.Action {
 	case schema.Ignore:
-		c.errAt(req.Range, fmt.Sprintf("%s: feature %s is not offered by backend domain %d", d.Label, spelled, d.Backend),
-			fmt.Sprintf("%s advertises %s", s.Dir(), strings.Join(s.Names(), ", ")))
+		detail := fmt.Sprintf("%s advertises %s", s.Dir(), strings.Join(s.Names(), ", "))
+		if d.stock != nil {
+			detail = "backend domain " + u(d.Backend) + " runs " + stockNotOffered(d.Kind)
+		}
+		c.errAt(req.Range, fmt.Sprintf("%s: feature %s is not offered by backend domain %d", d.Label, spelled, d.Backend), detail)
 		return false
 	case schema.Refuse:
-		c.errAt(req.Range, fmt.Sprintf("%s: %s=%s is not allowed", d.Label, spelled, req.Value),
-			fmt.Sprintf("allowed is %s, as backend domain %d advertises in %s", s.Lookup(req.Name).Allowed(), d.Backend, s.Dir()))
+		detail := fmt.Sprintf("allowed is %s, as backend domain %d advertises in %s", s.Lookup(req.Name).Allowed(), d.Backend, s.Dir())
+		if s.From != "" {
+			detail = fmt.Sprintf("allowed is %s, by backend domain %d's %s", s.Lookup(req.Name).Allowed(), d.Backend, s.From)
+		}
+		if why := d.cannot(req.Name); why != "" {
+			detail = "backend domain " + u(d.Backend) + ": " + why
+		}
+		c.errAt(req.Range, fmt.Sprintf("%s: %s=%s is not allowed", d.Label, spelled, req.Value), detail)
 		return false
 	}
 	canon, _ := s.Lookup(req.Name).Check(req.Value)
 	feat := Feature{Name: req.Name, Value: canon, Spelling: req.Spelling, Range: req.Range}
-	if dec.Action == schema.Clamp {
+	switch dec.Action {
+	case schema.Clamp:
 		feat.Clamp = dec.Value
 		c.diags = append(c.diags, &parser.Diagnostic{Severity: parser.DiagWarning,
 			Summary: fmt.Sprintf("%s: %s=%s is above backend domain %d's maximum %s", d.Label, spelled, canon, d.Backend, dec.Value),
 			Detail:  "the backend will clamp it to " + dec.Value, Subject: req.Range.Ptr()})
+	case schema.Unenforceable:
+		c.diags = append(c.diags, &parser.Diagnostic{Severity: parser.DiagWarning,
+			Summary: fmt.Sprintf("%s: %s=%s cannot be enforced: backend domain %d decides %s only when it connects", d.Label, spelled, canon, d.Backend, req.Name),
+			Detail: fmt.Sprintf("its own choice (%s) stays; the request is recorded and xfeat show will say %s",
+				orUnknown(s.Lookup(req.Name).Defval), schema.Unenforced), Subject: req.Range.Ptr()})
 	}
 	d.Features = append(d.Features, feat)
 	return true
+}
+
+// decide asks d's backend's schema what it does with config-<name> =
+// value: schema.Decide, with, for a stock backend, why it cannot turn a
+// boolean on.
+func (d *Device) decide(name, value string) schema.Decision {
+	return d.schema.Decide(name, value, d.cannot(name))
+}
+
+// cannot is why d's backend cannot turn feature on ("" if it can).
+func (d *Device) cannot(feature string) string {
+	if d.stock == nil {
+		return ""
+	}
+	return stockCannot(d.schema, feature)
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "unknown before it connects"
+	}
+	return v
 }

@@ -47,6 +47,22 @@ func Destroy(ctx context.Context, c *xsclient.Client, domid uint32, wait time.Du
 	return teardown(ctx, c, domid, refs, wait)
 }
 
+// DestroyPaths are the directories Destroy removes once the backends are
+// closed, in order: per device its frontend, backend, error and shadow
+// directories, per backend and kind the guest's directory, then the
+// domain's home; then the domain is released and /libxl/<domid> removed
+// (the error directories' parents go too once empty).
+func DestroyPaths(domid uint32, refs []DeviceRef) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.FrontendPath, r.BackendPath, pv.ErrorDir(r.Backend, r.BackendPath), pv.ShadowPath(domid, r.Kind, r.Devid))
+	}
+	for _, r := range sortedKinds(refs) {
+		out = append(out, pv.BackendGuestDir(r.Backend, r.Kind, domid))
+	}
+	return append(out, pv.DomainPath(domid))
+}
+
 // teardown closes and removes refs and the domain. It is also Create's
 // rollback, where refs are the planned devices, written or not.
 func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []DeviceRef, wait time.Duration) ([]DeviceState, error) {
@@ -80,23 +96,15 @@ func teardown(ctx context.Context, c *xsclient.Client, domid uint32, refs []Devi
 		}
 		return nil
 	}
-	for _, r := range refs {
-		for _, path := range []string{r.FrontendPath, r.BackendPath, pv.ErrorDir(r.Backend, r.BackendPath), pv.ShadowPath(domid, r.Kind, r.Devid)} {
-			if err := rm(path); err != nil {
-				return forced, err
-			}
+	for _, path := range DestroyPaths(domid, refs) {
+		if err := rm(path); err != nil {
+			return forced, err
 		}
 	}
 	for _, r := range sortedKinds(refs) {
-		if err := rm(pv.BackendGuestDir(r.Backend, r.Kind, domid)); err != nil {
-			return forced, err
-		}
 		if err := pruneErrorDir(ctx, c, r.Backend, r.Kind, domid); err != nil {
 			return forced, err
 		}
-	}
-	if err := rm(pv.DomainPath(domid)); err != nil {
-		return forced, err
 	}
 	introduced, err := c.IsDomainIntroduced(ctx, domid)
 	if err != nil {

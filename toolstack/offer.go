@@ -2,6 +2,8 @@ package toolstack
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
@@ -14,10 +16,37 @@ const (
 	// SchemaAdvertised: the backend advertises a schema under
 	// /local/domain/<be>/backend/<type>/features.
 	SchemaAdvertised = "advertised"
-	// SchemaNone: it does not (stock Linux netback and blkback); what it
-	// offers shows only in the protocol keys it writes per device.
+	// SchemaNone: it does not, and xfeat cannot describe it (a backend in
+	// another domain, or not Linux's); what it offers shows only in the
+	// protocol keys it writes per device.
 	SchemaNone = "none"
+	// SchemaStock: a stock Linux backend (netback, blkback) of the local
+	// domain on a real Xen host, described by its module parameters and
+	// the driver's fixed values (StockSchema).
+	SchemaStock = "stock"
 )
+
+// BackendSchema is the schema of backend domain be for kind, and where it
+// comes from: advertised by the backend (SchemaAdvertised), else on a real
+// Xen host, for the local domain's stock Linux backend, its description
+// (SchemaStock). Neither is an error wrapping ErrNoSchema.
+func BackendSchema(ctx context.Context, ops xsclient.Ops, host Host, be uint32, kind pv.Kind) (*schema.Schema, string, error) {
+	s, err := ReadSchema(ctx, ops, be, kind)
+	if err == nil {
+		return s, SchemaAdvertised, nil
+	}
+	if !errors.Is(err, ErrNoSchema) || host.Kind != XenHost || be != host.Local {
+		return nil, SchemaNone, err
+	}
+	s, serr := StockSchema(host.Sysfs, be, kind)
+	if errors.Is(serr, ErrNoStockBackend) {
+		return nil, SchemaNone, fmt.Errorf("%w (nor is it a stock Linux backend: %w)", err, serr)
+	}
+	if serr != nil {
+		return nil, SchemaNone, serr
+	}
+	return s, SchemaStock, nil
+}
 
 // OfferFromProtocol is Offer.Source when no device of the type exists: the
 // features are the protocol's, their values unknown.

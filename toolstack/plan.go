@@ -43,14 +43,22 @@ type Device struct {
 	Need   footprint.Use `json:"need"`
 	MayUse footprint.Use `json:"may_use"`
 	Use    footprint.Use `json:"use"`
+	// Takes says how the guest's frontend comes to Use, for people (the
+	// arithmetic of footprint's model: Linux's frontends on a real host,
+	// the reference ones on the sandbox).
+	Takes string `json:"takes"`
 
 	schema       *schema.Schema
-	floor, most  offers // the offers at Need and at MayUse
-	offer        offers // the offers at Use
-	ownNodes     int64  // nodes DomainNodes writes for it that the guest owns
-	frontendKeys []kv   // written in the frontend dir, inheriting its perms
-	readOnlyKeys []kv   // frontend keys owned by the backend ([n<be>, r<fe>])
-	backendKeys  []kv   // written in the backend dir after frontend/frontend-id/online/state
+	stock        *stockBackend         // a stock Linux backend (stock.go): its keys are rewritten, not config-* read
+	open         bool                  // no schema and not described: its offers are unknown (real host only)
+	guest        *footprint.LinuxGuest // the guest's Linux frontends (real host); nil: the sandbox's
+	offline      bool                  // GuestBudget's: no backend asked; floor at the request or the minimum
+	floor, most  offers                // the offers at Need and at MayUse
+	offer        offers                // the offers at Use
+	ownNodes     int64                 // nodes DomainNodes writes for it that the guest owns
+	frontendKeys []kv                  // written in the frontend dir, inheriting its perms
+	readOnlyKeys []kv                  // frontend keys owned by the backend ([n<be>, r<fe>])
+	backendKeys  []kv                  // written in the backend dir after frontend/frontend-id/online/state
 	rng          parser.Range
 }
 
@@ -62,6 +70,14 @@ type Plan struct {
 	Name    string    `json:"name"`
 	Limits  Limits    `json:"limits"`
 	Devices []*Device `json:"devices"`
+	// Host is the host the plan is for: on the sandbox host the guest
+	// runs the reference frontends and Create builds the domain; on a
+	// real Xen host it runs Linux's (Guest) and CreateWithXl has xl build
+	// it.
+	Host Host `json:"host"`
+	// Guest bounds the Linux guest's frontends (real host; nil on the
+	// sandbox).
+	Guest *footprint.LinuxGuest `json:"guest,omitempty"`
 	// Budget is what the devices may take and take (budget.go).
 	Budget Budget `json:"budget"`
 }
@@ -76,9 +92,23 @@ type Plan struct {
 // device the budget lowered) come back too. The plan is nil when there is an
 // error.
 func NewPlan(ctx context.Context, ops xsclient.Ops, f *parser.File, cfg *devspec.Config) (*Plan, parser.Diagnostics, error) {
-	p := &Plan{File: f.Filename, Name: cfg.Name,
+	return NewPlanFor(ctx, ops, Host{Kind: SandboxHost}, f, cfg)
+}
+
+// NewPlanFor is NewPlan for host (DetectHost): on a real Xen host a stock
+// Linux backend of the local domain is described by its module parameters
+// (stock.go), a device whose backend advertises nothing and that requests
+// nothing is left to xl, and the budget counts what the guest's Linux
+// frontends take (footprint.LinuxGuest, from the file: LinuxGuestOf).
+func NewPlanFor(ctx context.Context, ops xsclient.Ops, host Host, f *parser.File, cfg *devspec.Config) (*Plan, parser.Diagnostics, error) {
+	p := &Plan{File: f.Filename, Name: cfg.Name, Host: host,
 		Limits: Limits{GrantFrames: cfg.Domain.GrantFrames(), EventChannels: cfg.Domain.EventChannels()}}
-	c := &checker{ctx: ctx, ops: ops, p: p, schemas: map[string]*schema.Schema{}, schemaErrs: map[string]error{}, seen: map[string]string{}}
+	if host.Kind == XenHost {
+		g := LinuxGuestOf(f)
+		p.Guest = &g
+	}
+	c := &checker{ctx: ctx, ops: ops, p: p, schemas: map[string]*schema.Schema{}, schemaErrs: map[string]error{},
+		stock: map[string]bool{}, seen: map[string]string{}}
 	fileRange := parser.Range{Filename: f.Filename, Start: parser.Pos{Line: 1, Column: 1}, End: parser.Pos{Line: 1, Column: 1}}
 
 	for i, v := range cfg.Vifs {

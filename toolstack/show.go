@@ -39,7 +39,8 @@ type Report struct {
 	Backend  string `json:"backend"`
 	Frontend string `json:"frontend"`
 	// Schema is SchemaAdvertised when the backend advertises a feature
-	// schema, SchemaNone when it does not (a stock Linux backend): its
+	// schema, SchemaStock for a real host's local stock Linux backend
+	// (described by its module parameters), SchemaNone otherwise: its
 	// features are then described by the protocol's keys alone.
 	Schema   string       `json:"schema"`
 	State    EndStates    `json:"state"`
@@ -57,6 +58,13 @@ type Report struct {
 // the guest negotiated. Features come in the order of schema.Rules, then
 // by name.
 func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error) {
+	return ShowFor(ctx, ops, Host{Kind: SandboxHost}, ref)
+}
+
+// ShowFor is Show on host (DetectHost): on a real Xen host the local
+// domain's stock Linux backends are described by their module parameters
+// (BackendSchema), which show as advertised.
+func ShowFor(ctx context.Context, ops xsclient.Ops, host Host, ref DeviceRef) (*Report, error) {
 	r := &Report{Device: ref.Name(), Backend: ref.BackendPath, Frontend: ref.FrontendPath}
 	st, err := deviceState(ctx, ops, ref)
 	if err != nil {
@@ -66,14 +74,17 @@ func Show(ctx context.Context, ops xsclient.Ops, ref DeviceRef) (*Report, error)
 	r.Error = reasons(ctx, ops, ref).Backend
 
 	advertised := map[string]string{}
-	r.Schema = SchemaNone
-	if s, err := ReadSchema(ctx, ops, ref.Backend, ref.Kind); err == nil {
-		r.Schema = SchemaAdvertised
-		for name, f := range s.Features {
-			advertised[name] = f.Defval
-		}
-	} else if !errors.Is(err, ErrNoSchema) {
+	s, from, err := BackendSchema(ctx, ops, host, ref.Backend, ref.Kind)
+	if err != nil && !errors.Is(err, ErrNoSchema) {
 		return nil, err
+	}
+	r.Schema = from
+	if s != nil {
+		for name, f := range s.Features {
+			if f.Defval != "" || from == SchemaAdvertised { // a stock backend's "" is unknown
+				advertised[name] = f.Defval
+			}
+		}
 	}
 	requested, err := readPrefixed(ctx, ops, ref.BackendPath, pv.ConfigPrefix)
 	if err != nil {

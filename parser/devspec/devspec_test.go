@@ -116,12 +116,13 @@ func TestFeatureShorthandsAndGeneric(t *testing.T) {
 			t.Errorf("%s: %v", spec, m)
 		}
 	}
-	d := mustDisk(t, "/srv/g.img,raw,xvda,rw,queues=4,max-ring-page-order=2,persistent=off,max-indirect-segments=256")
+	d := mustDisk(t, "/srv/g.img,raw,xvda,rw,queues=4,max-ring-page-order=2,persistent=off,max-indirect-segments=256,discard=off")
 	wantDisk := map[string]string{
 		"multi-queue-max-queues":        "4",
 		"max-ring-page-order":           "2",
 		"feature-persistent":            "0",
 		"feature-max-indirect-segments": "256",
+		"feature-discard":               "0",
 	}
 	if got, _ := json.Marshal(d.Features.Map()); string(got) != mustJSON(wantDisk) {
 		t.Errorf("disk features %s, want %s", got, mustJSON(wantDisk))
@@ -166,6 +167,9 @@ func TestFeatureErrors(t *testing.T) {
 		{true, "/x,,xvda,queus=2", `did you mean "queues"`},
 		{true, "/x,,xvda,max-ring-page-ordr=2", `did you mean "max-ring-page-order"`},
 		{true, "/x,,xvda,tso4=on", `unknown disk parameter "tso4"`}, // a vif feature, not a disk one
+		// xl's flag and xfeat's request for the same thing: one only.
+		{true, "/x,,xvda,no-discard,discard=on", `spec:1:21: "discard=on" and xl's flag "no-discard" both say whether to discard`},
+		{true, "/x,,xvda,features=feature-discard:0,discard", `"features=feature-discard:off" and xl's flag "discard"`},
 	} {
 		var diags parser.Diagnostics
 		if c.disk {

@@ -152,6 +152,28 @@ func parseDisk(specs []string, index int, opts *Options) (*Disk, parser.Diagnost
 	x := &sc.disk
 	d.XL = x
 	d.fromXL(x)
+	// xl's flag and xfeat's request say the same thing two ways: one only.
+	if req, ok := d.Features.Lookup(pv.KeyFeatureDiscard); ok && d.Discard != nil {
+		flag := "no-discard"
+		if *d.Discard {
+			flag = "discard"
+		}
+		asked := "off"
+		if req.Value == "1" {
+			asked = "on"
+		}
+		sep := "="
+		if strings.HasPrefix(req.Spelling, "features=") {
+			sep = ":"
+		}
+		d := diagError(req.Range, label+quote(req.Spelling+sep+asked)+" and xl's flag "+quote(flag)+" both say whether to discard",
+			"use one: the flag asks libxl (discard-enable), the request asks the backend")
+		diags = append(diags, d)
+		if fs.about == nil {
+			fs.about = map[*parser.Diagnostic]string{}
+		}
+		fs.about[d] = req.Spelling
+	}
 	if !diags.HasErrors() {
 		vs, vstart, vend := sc.vdevAt[0], sc.vdevAt[1], sc.vdevAt[2]
 		if n := vdevNumber(d.Vdev); d.Vdev == "" || n < 0 {

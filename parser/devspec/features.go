@@ -83,6 +83,7 @@ var shorthands = map[pv.Kind][]shorthand{
 		{pv.KeyMaxRingPageOrder, pv.KeyMaxRingPageOrder, featureString},
 		{"persistent", pv.KeyFeaturePersistent, featureBool},
 		{"max-indirect-segments", pv.KeyFeatureMaxIndirectSegs, featureString},
+		{"discard", pv.KeyFeatureDiscard, featureBool},
 	},
 }
 

@@ -104,3 +104,20 @@ func xfeatSpans(t pv.Kind, spec string) []span {
 	}
 	return out
 }
+
+// XlFile is the file xl must get for f (a file CheckFile accepts): ForXl's
+// cut, everything else as written; should the file need a repair xl would
+// otherwise refuse (an escape only xfeat reads, CRLF line ends), in
+// canonical style (parser.Format), which has the repairs. f is changed in
+// place. What was taken out comes back too.
+func XlFile(f *parser.File) ([]byte, []Removed, error) {
+	removed, err := ForXl(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := f.Bytes()
+	if _, diags := parser.Parse(f.Filename, out, parser.Options{Strict: true}); diags.HasErrors() {
+		out, err = parser.Format(f)
+	}
+	return out, removed, err
+}

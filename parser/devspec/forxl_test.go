@@ -29,6 +29,7 @@ func TestForXlSpecs(t *testing.T) {
 		{"disk", "format=raw, vdev=xvdb, persistent=off, access=ro, target=/x,queues=2", "format=raw, vdev=xvdb, access=ro, target=/x,queues=2", []string{"persistent=off"}},
 		{"disk", "queues=2,format=raw,vdev=xvda,target=/x", "format=raw,vdev=xvda,target=/x", []string{"queues=2"}},
 		{"disk", "max-indirect-segments=0,features=feature-discard:0,/x,raw,xvda", "/x,raw,xvda", []string{"max-indirect-segments=0", "features=feature-discard:0"}},
+		{"disk", "/x,raw,xvda,discard=off,direct-io-safe", "/x,raw,xvda,direct-io-safe", []string{"discard=off"}},
 	} {
 		src := tc.kind + " = [ '" + strings.ReplaceAll(tc.spec, `\;`, `\\;`) + "' ] # kept\nname = \"g\"\n"
 		f, diags := parser.Parse("t.cfg", []byte(src), parser.Options{})

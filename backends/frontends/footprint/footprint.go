@@ -6,16 +6,19 @@
 // (max_grant_frames, max_event_channels, the guest's memory, xenstored's
 // node quota) before anything is written. It is a package of its own so
 // that both can use one definition without the toolstack depending on the
-// frontends' machinery.
+// frontends' machinery. linux.go is the same for Linux's own frontends,
+// which a real Xen host's guests run (LinuxGuest): what the toolstack plans
+// a domain xl builds with.
 //
 // Data enters as the backend's offers (queues, ring page order, indirect
 // segments, split event channels) and leaves as a Use; nothing here does
 // I/O.
 //
-// Invariant: a frontend takes exactly what Use says for the offers it read
-// (tests/e2e measures a guest's grant table and XenStore nodes against
-// it), so a plan whose devices' uses add up within the limits cannot run
-// out at connect time.
+// Invariant: a reference frontend takes exactly what Use says for the
+// offers it read (tests/e2e measures a guest's grant table and XenStore
+// nodes against it), so a plan whose devices' uses add up within the
+// limits cannot run out at connect time; for Linux's frontends the model
+// is their source's (linux.go), checked on a real host by tests/xenhost.
 package footprint
 
 import (

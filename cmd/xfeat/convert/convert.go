@@ -41,9 +41,10 @@ name, uuid, memory and maxmem (<memory>, <currentMemory>), vcpus and maxvcpus
 cmdline (or root and extra), bootloader, the on_poweroff, on_reboot and
 on_crash actions, max_grant_frames and max_event_channels (attributes of
 <controller type='xenbus'>), e820_host (<features><xen><e820_host>), and for
-HVM guests pae, acpi, apic, hap, viridian, boot, vnc and sdl (<graphics>) and
-serial. A vif becomes an <interface> (mac, bridge, script, model or type=vif
-as <model type='netfront'/>, vifname as <target dev>, ip, rate as <bandwidth>,
+HVM guests pae, acpi, apic, hap, viridian, boot, vnc or sdl (one <graphics>:
+libvirt starts one display) and serial; a PV or PVH guest's vfb (<graphics>).
+A vif becomes an <interface> (mac, bridge, script, model or type=vif as
+<model type='netfront'/>, vifname as <target dev>, ip, rate as <bandwidth>,
 backend as <backenddomain>, mtu); a disk a <disk> (target as <source>, format
 and backendtype as <driver type= name=>, vdev as <target dev>, access=ro as
 <readonly/>, devtype=cdrom, backend, discard).
@@ -67,16 +68,25 @@ warning at its position in the XML. libvirt's implicit devices (the PV
 console, the xen mouse and keyboard, the xen memballoon) and the default clock
 are taken without a word. --strict makes every warning an error.
 
-Deliberate differences from libvirt's converter: a disk without backendtype=
-gets no driver name (libxl picks the backend; libvirt's converter says qemu);
-rate= becomes the KiB/s average that libvirt's libxl driver turns back into
-the same bytes per second (libvirt's converter reads M as 1024 and drops the
-interval); libxl's defaults are written where libvirt's differ (an HVM guest
-has VNC unless vnc=0 and boots from cda), and nothing for an unset uuid,
-on_* action, memory or vcpus; numbers are read as xl reads them (010 is 8);
-a bridge name with a dot is a bridge name, not Open vSwitch's BRIDGE.VLAN;
-e820_host=0 is <e820_host state='off'/>; the implicit console, input,
-memballoon and clock elements are not written.
+Deliberate differences from libvirt's converter (tested against libvirt 9's on
+a real Xen host): a disk without backendtype= gets no driver name (libxl picks
+the backend; libvirt's converter says qemu); rate= becomes the KiB/s average
+that libvirt's libxl driver turns back into the same bytes per second
+(libvirt's converter reads M as 1024 and drops the interval); libxl's defaults
+are written where libvirt's differ (an HVM guest has VNC unless vnc=0 or only
+sdl=1 is set, and boots from cda), and nothing for an unset uuid, on_* action,
+memory or vcpus; a vif without mac= gets no MAC (libvirt's converter writes
+00:00:00:00:00:00); a bridge name with a dot is a bridge name, not Open
+vSwitch's BRIDGE.VLAN; e820_host=0 is <e820_host state='off'/>; the implicit
+console, input, memballoon and clock elements are not written. The file is
+read as xl reads it, where libvirt's own reader refuses hexadecimal numbers,
++=, escaped quotes and comments inside lists, reads 010 as ten (xl: eight),
+takes escapes as written and a key set twice at its first value, and its
+converter refuses cpus as a list and a vif flag such as trusted. Where xl and
+libvirt would run the guest differently, the XML says what libvirt does and
+the rest is kept and reported: an HVM guest gets one display (VNC when vnc=1
+and sdl=1 are both set), and PAE even with pae=0 (libvirt's libxl driver
+turns it on for every x86_64 HVM guest).
 
 The input is checked first: an xl.cfg file as xfeat validate checks it, the
 XML for what xl needs (a name, Xen's domain type). What cannot be written at

@@ -45,18 +45,46 @@ backend's own maximum, above which it clamps a request), the hard bounds
 -min/-max and allowed -values where given, and the description. These are
 the names and values a vif or disk spec may request (see xfeat-requests(5)).
 
-A backend that advertises no schema (Linux's stock netback and blkback) is
-described by the keys the protocol has it write per device (netif.h,
-blkif.h): every feature the protocol defines for TYPE, with the value the
-backend offers as read from its first device of that type, or no value when
-it serves none yet. A note on stderr says so, and where the values came from.
+On a real Xen host (a XenStore that is not the sandbox host's, see
+xfeat-create(1)) the local domain's stock Linux backends, xen-netback and
+xen-blkback, advertise no schema: they are described by their module
+parameters (/sys/module/xen_netback/parameters/, xen_blkback's) and the
+values the drivers fix, the features xfeat create can make count:
+
+    vif  multi-queue-max-queues      max_queues          rewrite
+         feature-sg, feature-gso-tcpv4, feature-gso-tcpv6,
+         feature-ipv6-csum-offload,
+         feature-multicast-control,
+         feature-ctrl-ring           1 (fixed)           rewrite
+         feature-split-event-channels separate_tx_rx_irq rewrite
+    vbd  multi-queue-max-queues      max_queues          rewrite
+         max-ring-page-order         max_ring_page_order rewrite
+         feature-max-indirect-segments 256 (fixed)       rewrite
+         feature-discard             1                   discard-enable
+         feature-persistent          feature_persistent  at-connect
+         feature-flush-cache, feature-barrier  (the disk) at-connect
+
+CONTROL says how: "rewrite", xfeat create rewrites the key the backend
+wrote when it probed the device, before the guest runs (a maximum above
+the parameter is clamped to it, a boolean can only be turned off);
+"discard-enable", xfeat create writes that key (blkif.h), which blkback
+reads when it connects; "at-connect", the backend decides when it connects
+and a request for anything but its own choice is unenforceable. A note on
+stderr says where the description comes from.
+
+Any other backend that advertises no schema is described by the keys the
+protocol has it write per device (netif.h, blkif.h): every feature the
+protocol defines for TYPE, with the value the backend offers as read from
+its first device of that type, or no value when it serves none yet. A note
+on stderr says so, and where the values came from.
 
 Output: a table on a terminal; otherwise one tab-separated line per feature
 in that column order ("-" for an absent bound). With -o json:
-{"backend": N, "type": T, "path": P, "schema": "advertised"|"none",
-"source": "schema"|"device TYPE FE/DEVID"|"protocol", "features": [{"name",
-"type", "default", "min", "max", "values", "description"}]} with null for an
-absent default or bound and [] for no values.
+{"backend": N, "type": T, "path": P, "schema": "advertised"|"stock"|"none",
+"source": "schema"|PARAMETERS-DIR|"device TYPE FE/DEVID"|"protocol",
+"features": [{"name", "type", "default", "min", "max", "values",
+"description", "control"}]} with null for an absent default or bound, []
+for no values and "" for no control (not a stock backend).
 
 Exit status: 0 on success; 1 when the backend domain does not exist or
 XenStore cannot be read; 2 on a usage error.`,
@@ -89,6 +117,9 @@ type featureJSON struct {
 	Max         *int64   `json:"max"`
 	Values      []string `json:"values"`
 	Description string   `json:"description"`
+	// Control is how xfeat create makes a request count on a stock
+	// backend (toolstack.StockControl); "" otherwise.
+	Control string `json:"control"`
 }
 
 func featuresRun(opts *FeaturesOptions) error {
@@ -102,7 +133,11 @@ func featuresRun(opts *FeaturesOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := toolstack.ReadSchema(ctx, c, be, opts.Kind)
+	host, err := toolstack.DetectHost(ctx, c, toolstack.HostProbe{})
+	if err != nil {
+		return err
+	}
+	s, from, err := toolstack.BackendSchema(ctx, c, host, be, opts.Kind)
 	if errors.Is(err, toolstack.ErrNoSchema) {
 		o, err := toolstack.ReadOffer(ctx, c, be, opts.Kind)
 		if err != nil {
@@ -117,6 +152,9 @@ func featuresRun(opts *FeaturesOptions) error {
 	for _, name := range s.Names() {
 		ft := s.Features[name]
 		j := featureJSON{Name: name, Type: string(ft.Type), Min: ft.Min, Max: ft.Max, Values: ft.Values, Description: ft.Desc}
+		if from == toolstack.SchemaStock {
+			j.Control = toolstack.StockControl(opts.Kind, name)
+		}
 		if ft.Defval != "" {
 			d := ft.Defval
 			j.Default = &d
@@ -125,6 +163,11 @@ func featuresRun(opts *FeaturesOptions) error {
 			j.Values = []string{}
 		}
 		list = append(list, j)
+	}
+	if from == toolstack.SchemaStock {
+		fmt.Fprintf(opts.IO.ErrOut, "xfeat: backend domain %d advertises no feature schema for %s (nothing at %s): "+
+			"it is this domain's stock Linux backend, described by %s\n", be, opts.Kind, s.Dir(), s.From)
+		return writeFeatures(opts, be, s.Dir(), from, toolstack.StockParams(host.Sysfs, opts.Kind), list)
 	}
 	return writeFeatures(opts, be, s.Dir(), toolstack.SchemaAdvertised, sourceSchema, list)
 }
@@ -162,7 +205,11 @@ func writeFeatures(opts *FeaturesOptions, be uint32, dir, schemaKind, source str
 			Features []featureJSON `json:"features"`
 		}{be, opts.Kind, dir, schemaKind, source, list})
 	}
-	tp := tableprinter.New(opts.IO, "NAME", "TYPE", "DEFAULT", "MIN", "MAX", "VALUES", "DESCRIPTION")
+	headers := []string{"NAME", "TYPE", "DEFAULT", "MIN", "MAX", "VALUES", "DESCRIPTION"}
+	if schemaKind == toolstack.SchemaStock {
+		headers = append(headers, "CONTROL")
+	}
+	tp := tableprinter.New(opts.IO, headers...)
 	num := func(p *int64) string {
 		if p == nil {
 			return "-"
@@ -178,7 +225,11 @@ func writeFeatures(opts *FeaturesOptions, be uint32, dir, schemaKind, source str
 		if len(j.Values) > 0 {
 			vals = strings.Join(j.Values, ",")
 		}
-		tp.Row(j.Name, j.Type, def, num(j.Min), num(j.Max), vals, j.Description)
+		row := []string{j.Name, j.Type, def, num(j.Min), num(j.Max), vals, j.Description}
+		if schemaKind == toolstack.SchemaStock {
+			row = append(row, j.Control)
+		}
+		tp.Row(row...)
 	}
 	return tp.Render()
 }

@@ -166,16 +166,12 @@ func forXl(opts *FmtOptions, f *parser.File, src []byte) ([]byte, error) {
 		}
 		return nil, cmdutil.ErrSilent
 	}
-	removed, err := devspec.ForXl(f)
+	out, removed, err := devspec.XlFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", f.Filename, err)
 	}
 	for _, r := range removed {
 		fmt.Fprintf(opts.IO.ErrOut, "%s: %s: took out %s\n", r.Range, r.Device, r.Text)
-	}
-	out := f.Bytes()
-	if _, diags := parser.Parse(f.Filename, out, parser.Options{Strict: true}); diags.HasErrors() {
-		return parser.Format(f)
 	}
 	return out, nil
 }

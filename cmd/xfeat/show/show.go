@@ -81,22 +81,29 @@ by side:
     NEGOTIATED  what the guest chose (its key in the frontend dir)
     VERDICT     applied, clamped (a maximum the backend lowered), refused
                 (the backend did not honour it: so it recorded, or so its
-                keys show), default (nothing requested), pending (the
-                backend or the guest has not got that far)
+                keys show), unenforceable (the backend decides it only when
+                it connects, and the request was not its own choice),
+                default (nothing requested), pending (the backend or the
+                guest has not got that far)
 
 TYPE is vif, vbd or disk (an alias of vbd). DOM is a domain id or name (a
 number that is one domain's id and another's name is refused); DEVID the device id (a disk's may be given as its vdev, e.g. xvda). The
 backend is located through the toolstack's own record under /libxl, not the
-guest-writable frontend directory. A backend that advertises no schema (the
-stock Linux backends) shows what it offers in its own keys as EFFECTIVE,
-and "schema" is "none".
+guest-writable frontend directory. The verdict follows what the backend
+recorded it decided (/local/domain/BE/error/backend/TYPE/DOMID/DEVID/feature/),
+else the values. On a real Xen host the local domain's stock Linux
+backends advertise no schema: they are described by their module
+parameters (see xfeat-features(1)), ADVERTISED is what those say, and
+"schema" is "stock"; xfeat create recorded the decision for them. Another
+backend that advertises no schema shows what it offers in its own keys as
+EFFECTIVE, and "schema" is "none".
 
 Output: on a terminal a table (coloured unless NO_COLOR is set), headed by
 the device and the states of its ends; otherwise one tab-separated line per
 feature (name, requested, advertised, effective, negotiated, verdict; "-"
 for an absent value). With -o json:
 {"device": "vif 8/0", "backend": PATH, "frontend": PATH,
- "schema": "advertised"|"none", "state": {"backend": N, "frontend": N},
+ "schema": "advertised"|"stock"|"none", "state": {"backend": N, "frontend": N},
  "features": [{"name", "requested", "advertised", "effective",
                "negotiated", "verdict"}]}
 with null where a value or state is absent.
@@ -141,7 +148,11 @@ func showRun(opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := toolstack.Show(ctx, c, ref)
+	host, err := toolstack.DetectHost(ctx, c, toolstack.HostProbe{})
+	if err != nil {
+		return err
+	}
+	rep, err := toolstack.ShowFor(ctx, c, host, ref)
 	if err != nil {
 		return err
 	}
@@ -152,8 +163,11 @@ func showRun(opts *ShowOptions) error {
 	if tp.IsTTY() {
 		fmt.Fprintf(opts.IO.Out, "%s  backend %s (%s)  frontend %s (%s)\n", rep.Device,
 			rep.Backend, stateName(rep.State.Backend), rep.Frontend, stateName(rep.State.Frontend))
-		if rep.Schema == toolstack.SchemaNone {
+		switch rep.Schema {
+		case toolstack.SchemaNone:
 			fmt.Fprintln(opts.IO.Out, "the backend advertises no feature schema: EFFECTIVE is what it offers in its own keys")
+		case toolstack.SchemaStock:
+			fmt.Fprintln(opts.IO.Out, "a stock Linux backend: ADVERTISED is what its module parameters say")
 		}
 		if rep.Error != "" {
 			fmt.Fprintf(opts.IO.Out, "backend error: %s\n", tableprinter.Safe(rep.Error))
@@ -191,6 +205,8 @@ func verdictColour(v schema.Verdict) []color.Attribute {
 		return []color.Attribute{color.FgRed, color.Bold}
 	case schema.Pending:
 		return []color.Attribute{color.FgCyan}
+	case schema.Unenforced:
+		return []color.Attribute{color.FgMagenta}
 	}
 	return nil
 }

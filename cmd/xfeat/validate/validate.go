@@ -13,6 +13,7 @@ import (
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/parser"
 	"github.com/xfeat/xfeat/parser/devspec"
+	"github.com/xfeat/xfeat/toolstack"
 )
 
 // ValidateOptions are the inputs of `xfeat validate`.
@@ -33,6 +34,28 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*ValidateOptions) error) *cobr
 		Long: `Parse FILE as xl does, then every vif and disk spec in it, their feature
 requests and the domain keys max_event_channels, max_grant_frames,
 max_maptrack_frames and e820_host, and list every problem found.
+
+A file without errors is then checked as a real Xen host would take it,
+still on the file alone: xl's guests run Linux's netfront and blkfront,
+dom0 Linux's stock netback and blkback.
+
+    - A request for a feature stock blkback decides only when it connects
+      (feature-persistent, feature-flush-cache, feature-barrier: persistent=
+      and features=) is a warning, but for persistent=on (its default
+      parameter's choice): served by it, the request cannot be enforced
+      (xfeat create says so too, and xfeat show says "unenforceable").
+    - The budget of xfeat-create(1), with Linux's frontends (the arithmetic
+      is there) and the guest's vcpus and kernel command line (extra= or
+      cmdline=: xen_netfront.max_queues, xen_blkfront.max_queues,
+      max_ring_page_order and max_indirect_segments): with what the file
+      requests and the protocol's minimum for the rest, the devices must fit
+      in max_grant_frames and max_event_channels, or it is an error, as
+      xfeat create would refuse the file. If they fit but what the frontends
+      may take does not (the backends' offers are unknown here: up to the
+      guest's own bounds, e.g. netfront's queues up to the vcpus), a warning
+      at max_grant_frames (or max_event_channels, or the first device past
+      the limit) gives the arithmetic per device: under plain xl the devices
+      past the limit would fail to connect or connect with fewer queues.
 
 Each problem is printed as FILE:LINE:COLUMN: message (on a terminal, followed
 by the source line with a caret under the problem), the position pointing
@@ -90,6 +113,9 @@ func validateRun(opts *ValidateOptions) error {
 		cfg, more = devspec.CheckFile(f)
 		origins = cfg.Origins
 		diags = append(diags, more...)
+		if !diags.HasErrors() {
+			diags = append(diags, toolstack.CheckXenHost(f, cfg)...)
+		}
 	}
 	sort.SliceStable(diags, func(i, j int) bool {
 		a, b := diags[i].Subject, diags[j].Subject

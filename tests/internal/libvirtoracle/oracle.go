@@ -1,16 +1,33 @@
 // Package libvirtoracle compares the domain XML of `xfeat convert --to
 // libvirt` with what libvirt's own xen-xl converter (`virsh -c xen:///
 // domxml-from-native xen-xl FILE`, libvirtd with the libxl driver in a Xen
-// dom0) makes of the same xl.cfg: the oracle of the real-host test.
+// dom0) makes of the same xl.cfg: the oracle of the real-host test
+// (tests/xenhost, TestLibvirtConverterAgrees).
 //
 // Both XMLs are reduced to facts, path -> value ("disk[xvda]/driver@type"
 // -> "qcow2"): the elements and attributes both converters write for an
 // xl.cfg without xfeat keys. Compare reports every fact on which they
 // disagree, after the deliberate differences (Deliberate) are taken out.
-// Elements only one side writes are not facts: libvirt's implicit devices
-// (console, input, memballoon), <clock>, <os><loader> and IDE addresses on
-// its side; <metadata>, <backenddomain>, <mtu>, <driver queues> and the
-// like on xfeat's.
+// Elements only one side writes are not facts (OnlyIn lists them):
+// libvirt's implicit devices (console, input, memballoon, video), <clock>,
+// <os><loader> and IDE addresses on its side; <metadata>, <backenddomain>,
+// <mtu>, <driver queues> and the like on xfeat's.
+//
+// libvirt does not read xl.cfg with Xen's parser but with a reader of its
+// own (virconf.c), which takes less of the language and reads some of it
+// otherwise. ReadConf reads a file as that reader does, so that each
+// refusal is foreseen with libvirt's own message and line, and each
+// setting it misreads (Misreadings) exempts the facts it feeds
+// (SettingFacts); ConverterRefusal foresees the converter's own refusals
+// (cpus as a list, a vif flag). Rendition writes a file's settings, as xl
+// reads them, in the language both read alike, so that a file libvirt
+// refuses or misreads is still compared. Judge puts it together for one
+// file and one answer of libvirt's.
+//
+// testdata/hvmcaps.c is preloaded into libvirtd on the test host, whose
+// Xen (under QEMU's TCG, without VMX) offers PV guests only: it adds the
+// HVM guest capabilities to what libxl tells libvirt, so that libvirt's
+// converter takes HVM and PVH files as on a host with VMX.
 package libvirtoracle
 
 import (
@@ -24,19 +41,24 @@ import (
 	"strings"
 )
 
-// Deliberate lists xfeat's known differences from libvirt's converter, by
-// the facts they concern; Compare drops those facts from both sides.
+// Deliberate lists xfeat's known differences from libvirt's converter.
+// CompareAll takes the facts of the first nine out of both sides; the last
+// three, how libvirt reads a file, are Judge's.
 var Deliberate = []struct {
 	Name, Why string
 }{
 	{"driver name of a disk without backendtype=", "libvirt writes name='qemu' (qdisk); xfeat writes none, so that libxl picks the backend as xl would"},
 	{"bandwidth average", "libvirt reads rate= M/G as 1024/1024² and drops the interval; xfeat writes the KiB/s its libxl driver turns back into xl's bytes per second"},
 	{"uuid when xl.cfg sets none", "libvirt makes up a random one; xfeat writes none"},
+	{"memory and vcpus xl.cfg does not set", "libvirt writes its defaults; xfeat writes none, leaving them to libxl"},
 	{"on_* actions xl.cfg does not set", "libvirt writes its defaults (on_crash restart, where xl's is destroy); xfeat writes none"},
 	{"HVM display and boot when xl.cfg sets none", "libxl starts VNC and boots cda by default; libvirt's converter writes no graphics and boot hd"},
+	{"MAC of a vif without mac=", "libvirt writes 00:00:00:00:00:00; xfeat writes none, so that a MAC is made up when the domain is created (xl) or defined (libvirt)"},
 	{"bridge with a dot or colon", "libvirt reads BRIDGE.VLAN / BRIDGE:TRUNK as Open vSwitch; xfeat keeps the bridge name"},
 	{"e820_host=0", "xfeat writes <e820_host state='off'/>, libvirt nothing"},
-	{"numbers with a leading 0", "xl reads 010 as 8 (strtol base 0), libvirt as 10"},
+	{"xl.cfg libvirt's reader refuses", "hexadecimal numbers, +=, an escaped quote, a comment inside a list (ReadConf): libvirt converts nothing, xfeat reads the file as xl"},
+	{"settings libvirt's reader misreads", "a number with a leading 0 (010: ten to libvirt, eight to xl), a string with escapes (taken as written), a key set twice (libvirt: the first, xl: the last); their facts are exempt (Misreadings)"},
+	{"files libvirt's converter refuses", "cpus as a list, a vif item without '=' such as trusted (ConverterRefusal); xl and xfeat take them"},
 }
 
 type elem struct {
@@ -227,6 +249,7 @@ func Facts(src []byte) (map[string]string, error) {
 		}
 		if bw := n.one("bandwidth"); bw != nil && bw.one("outbound") != nil {
 			f[p+"/bandwidth"] = "present"
+			set(p+"/bandwidth", bw.one("outbound"), "average")
 		}
 	}
 	for _, g := range devs.all("graphics") {
@@ -247,57 +270,76 @@ func Facts(src []byte) (map[string]string, error) {
 }
 
 // Compare returns the facts on which xfeat's XML (ours) and libvirt's
-// (theirs) disagree, as "KEY: ours X, libvirt Y", sorted. Facts of the
-// deliberate differences are dropped first: a uuid, on_* action, boot
-// order or display libvirt writes but xfeat does not, a disk driver name
-// xfeat leaves to libxl, bridges with a dot or colon, bandwidth averages,
-// e820_host state='off'. libvirt's implicit devices are no facts at all.
-func Compare(ours, theirs []byte) ([]string, error) {
+// (theirs) disagree, sorted by key. Facts of the deliberate differences
+// are dropped first: a uuid, on_* action, boot order, memory, vcpus or
+// display libvirt writes but xfeat does not, a disk driver name xfeat
+// leaves to libxl, the zero MAC of a vif without mac=, bridges with a dot
+// or colon, bandwidth averages, e820_host state='off'. libvirt's implicit
+// devices are no facts at all.
+func Compare(ours, theirs []byte) ([]Diff, error) {
+	diffs, _, err := CompareAll(ours, theirs)
+	return diffs, err
+}
+
+// CompareAll is Compare, also naming the deliberate differences
+// (Deliberate's names) that took out a fact on which the two disagreed.
+func CompareAll(ours, theirs []byte) (diffs []Diff, applied []string, err error) {
 	a, err := Facts(ours)
 	if err != nil {
-		return nil, fmt.Errorf("xfeat's XML: %w", err)
+		return nil, nil, fmt.Errorf("xfeat's XML: %w", err)
 	}
 	b, err := Facts(theirs)
 	if err != nil {
-		return nil, fmt.Errorf("libvirt's XML: %w", err)
+		return nil, nil, fmt.Errorf("libvirt's XML: %w", err)
 	}
-	drop := func(k string) { delete(a, k); delete(b, k) }
+	used := map[string]bool{}
+	drop := func(rule, k string) {
+		if a[k] != b[k] {
+			used[rule] = true
+		}
+		delete(a, k)
+		delete(b, k)
+	}
 	// What libvirt writes that the xl.cfg did not say.
-	for _, k := range []string{"uuid", "on_poweroff", "on_reboot", "on_crash", "os/boot"} {
+	for k, rule := range map[string]string{
+		"uuid": "uuid when xl.cfg sets none", "on_poweroff": "on_* actions xl.cfg does not set",
+		"on_reboot": "on_* actions xl.cfg does not set", "on_crash": "on_* actions xl.cfg does not set",
+		"os/boot": "HVM display and boot when xl.cfg sets none", "memory": "memory and vcpus xl.cfg does not set",
+		"currentMemory": "memory and vcpus xl.cfg does not set", "vcpu": "memory and vcpus xl.cfg does not set",
+		"vcpu@current": "memory and vcpus xl.cfg does not set",
+	} {
 		if _, ok := a[k]; !ok {
-			delete(b, k)
+			drop(rule, k)
 		}
 	}
-	if _, ok := a["os/boot"]; ok && b["os/boot"] == "hd" && a["os/boot"] == "hd,cdrom,fd" {
-		drop("os/boot") // libxl's default cda against libvirt's c
+	if b["os/boot"] == "hd" && a["os/boot"] == "hd,cdrom,fd" {
+		drop("HVM display and boot when xl.cfg sets none", "os/boot") // libxl's default cda against libvirt's c
 	}
 	if a["features/xen/e820_host@state"] == "off" {
-		drop("features/xen/e820_host@state")
-	}
-	// Memory and vcpus xfeat writes only when set; libvirt always.
-	for _, k := range []string{"memory", "currentMemory", "vcpu", "vcpu@current"} {
-		if _, ok := a[k]; !ok {
-			delete(b, k)
-		}
+		drop("e820_host=0", "features/xen/e820_host@state")
 	}
 	for k := range a {
 		if strings.HasPrefix(k, "interface[") && strings.HasSuffix(k, "/source@bridge") && strings.ContainsAny(a[k], ".:") {
-			drop(k)
+			drop("bridge with a dot or colon", k)
+		}
+		if strings.HasPrefix(k, "interface[") && strings.HasSuffix(k, "/bandwidth@average") {
+			drop("bandwidth average", k)
 		}
 	}
-	for k := range b {
-		if strings.HasPrefix(k, "disk[") && strings.HasSuffix(k, "/driver@name") {
-			if _, ok := a[k]; !ok {
-				drop(k) // no backendtype=: libxl's choice, not qemu
-			}
+	for k, v := range b {
+		if _, ok := a[k]; !ok && strings.HasPrefix(k, "interface[") && strings.HasSuffix(k, "/mac@address") && v == "00:00:00:00:00:00" {
+			drop("MAC of a vif without mac=", k)
+		}
+		if _, ok := a[k]; !ok && strings.HasPrefix(k, "disk[") && strings.HasSuffix(k, "/driver@name") {
+			drop("driver name of a disk without backendtype=", k) // libxl's choice, not qemu
 		}
 	}
 	// libxl's default display of an HVM guest, which libvirt does not write.
-	if !hasPrefixKey(b, "graphics[") && a["graphics[vnc]@autoport"] == "yes" && a["graphics[vnc]@listen"] == "127.0.0.1" &&
+	if !hasPrefixKey(b, "graphics[") && a["graphics[vnc]@autoport"] == "yes" && a["graphics[vnc]@listen"] == "" &&
 		a["os/type"] == "hvm" && !hasPrefixKey(a, "graphics[sdl]") {
 		for k := range a {
 			if strings.HasPrefix(k, "graphics[") {
-				delete(a, k)
+				drop("HVM display and boot when xl.cfg sets none", k)
 			}
 		}
 	}
@@ -311,14 +353,64 @@ func Compare(ours, theirs []byte) ([]string, error) {
 	for k := range b {
 		keys[k] = true
 	}
-	var diffs []string
 	for k := range keys {
 		if a[k] != b[k] {
-			diffs = append(diffs, fmt.Sprintf("%s: xfeat %q, libvirt %q", k, a[k], b[k]))
+			diffs = append(diffs, Diff{Key: k, Ours: a[k], Theirs: b[k]})
 		}
 	}
-	sort.Strings(diffs)
-	return diffs, nil
+	sort.Slice(diffs, func(i, j int) bool { return diffs[i].Key < diffs[j].Key })
+	for r := range used {
+		applied = append(applied, r)
+	}
+	sort.Strings(applied)
+	return diffs, applied, nil
+}
+
+// Diff is one fact on which the two XMLs disagree ("" where one has none).
+type Diff struct {
+	Key, Ours, Theirs string
+}
+
+func (d Diff) String() string {
+	return fmt.Sprintf("%s: xfeat %q, libvirt %q", d.Key, d.Ours, d.Theirs)
+}
+
+// OnlyIn returns the elements of a that b lacks, as paths from <domain>
+// (devices/input[type=tablet]), sorted: what one converter writes and the
+// other does not, beyond the facts Compare weighs.
+func OnlyIn(a, b []byte) []string {
+	x, err1 := parse(a)
+	y, err2 := parse(b)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, p := range elemPaths(y, "") {
+		have[p] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range elemPaths(x, "") {
+		if !have[p] && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func elemPaths(e *elem, prefix string) []string {
+	var out []string
+	for _, k := range e.kids {
+		p := prefix + k.name
+		if t := k.attrs["type"]; t != "" {
+			p += "[type=" + t + "]"
+		}
+		out = append(out, p)
+		out = append(out, elemPaths(k, p+"/")...)
+	}
+	return out
 }
 
 func hasPrefixKey(m map[string]string, p string) bool {

@@ -93,7 +93,12 @@ func TestCompareDeliberate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(diffs) != 0 {
-		t.Errorf("differences:\n%s\nxfeat:\n%s", strings.Join(diffs, "\n"), ours(t))
+		t.Errorf("differences:\n%v\nxfeat:\n%s", diffs, ours(t))
+	}
+	_, applied, _ := libvirtoracle.CompareAll(ours(t), []byte(libvirtXML))
+	want := "bandwidth average, driver name of a disk without backendtype=, on_* actions xl.cfg does not set"
+	if strings.Join(applied, ", ") != want {
+		t.Errorf("deliberate differences seen: %q, want %s", applied, want)
 	}
 }
 
@@ -116,7 +121,7 @@ func TestCompareFinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(diffs) == 0 || !strings.HasPrefix(diffs[0], c.want) {
+		if len(diffs) == 0 || !strings.HasPrefix(diffs[0].String(), c.want) {
 			t.Errorf("%s -> %s: differences %q, want them to start with %s", c.from, c.to, diffs, c.want)
 		}
 	}

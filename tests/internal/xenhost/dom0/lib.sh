@@ -33,7 +33,7 @@ xh_disk() {
 xh_block_script() { echo "$(dirname "$XH_LIB")/block"; }
 
 # xh_vif_script: the vif hotplug script to give as script= (Debian's
-# vif-bridge also takes longer than libxl's 10 s under emulation).
+# vif-bridge is too slow under emulation for more than one vif).
 xh_vif_script() { echo "$(dirname "$XH_LIB")/vif"; }
 
 # xh_guest_wait NAME [SECONDS]: wait until guest NAME's console shows its

@@ -14,11 +14,17 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
-# Module parameters come from the kernel command line as modprobe takes
-# them (xen_blkfront.max_ring_page_order=4): insmod does not look there.
+# A module's parameters on the kernel command line (xen_blkfront.max_queues=1),
+# given to insmod as modprobe gives them ('-' and '_' alike in the name).
+params() {
+	for a in $(cat /proc/cmdline); do
+		case $a in *.*=*) ;; *) continue ;; esac
+		[ "$(echo "${a%%.*}" | tr - _)" = "$1" ] && echo "${a#*.}"
+	done
+}
 while read -r ko; do
 	m=$(basename "$ko" .ko | tr - _)
-	insmod "$ko" $(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$m\.//p")
+	insmod "$ko" $(params "$m")
 done < /lib/modules/load
 ip link set lo up
 
