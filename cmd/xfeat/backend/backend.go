@@ -102,7 +102,17 @@ After a restart, devices closed that way are not served again: detach and
 attach them again (xl network-detach and network-attach, block-detach and
 block-attach) or restart the guest. A device not yet connected when the
 backend stopped is served again. A backend killed without SIGTERM leaves
-its guests' devices connected to nothing: detach and attach them.
+its guests' devices connected to nothing: detach and attach them. A guest
+created while it is stopped is not created (libxl waits 10 s for the
+backend). A guest rebooted with xl reboot is rebuilt by xl from its own
+config, which holds none of xfeat's requests: its devices connect with
+the backend's defaults.
+
+As a service: the unit contrib/systemd/xfeat-backend.service of xfeat's
+repository runs it under systemd, after xenstored and before xendomains,
+loading xen-gntdev, xen-evtchn and tun and unloading the kernel's
+backends if they serve nothing first; systemctl stop and restart send
+SIGTERM, with the effect on guests above.
 
 ` + "`xfeat backend run`" + ` needs root (the Xen devices, TAP devices and XenStore's
 privileged socket). The log goes to standard error; lines about a guest's
