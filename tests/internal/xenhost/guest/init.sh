@@ -45,9 +45,11 @@ while ! ready && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
 report() {
 	p=$1
 	echo "$p guest vcpus $(grep -c ^processor /proc/cpuinfo)"
-	# Event channel interrupts, one line per channel (netfront's eth0-q0-tx,
-	# eth0-q0-rx..., blkfront's vbd-0, vbd-1... per ring), summed over CPUs.
-	awk -v p="$p" '/xen-dyn/ { n = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i; print p " guest irq." $NF " " n }' /proc/interrupts
+	# Event channel interrupts, one line per channel (netfront's vif0-q0-tx,
+	# vif0-q0-rx..., blkfront's blkif, blkif#1... one per ring), summed over
+	# CPUs.
+	awk -v p="$p" '/xen-dyn/ { n = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i
+		k = $NF; if (seen[$NF]++) k = k "#" (seen[$NF] - 1); print p " guest irq." k " " n }' /proc/interrupts
 	for d in /sys/bus/xen/devices/vif-*; do
 		[ -e "$d" ] || continue
 		dev=vif/${d##*/vif-}
@@ -55,7 +57,7 @@ report() {
 		echo "$p $dev if $n"
 		echo "$p $dev queues $(ls /sys/class/net/$n/queues | grep -c '^tx-')"
 		echo "$p $dev mtu $(cat /sys/class/net/$n/mtu)"
-		ethtool -k "$n" 2>/dev/null | sed -n 's/^\([a-z0-9-]*\): \([a-z]*\).*/\1 \2/p' |
+		ethtool -k "$n" 2>/dev/null | sed -n 's/^[[:space:]]*\([a-z0-9-]*\): \([a-z]*\).*/\1 \2/p' |
 			while read -r k v; do echo "$p $dev offload.$k $v"; done
 	done
 	for d in /sys/bus/xen/devices/vbd-*; do
