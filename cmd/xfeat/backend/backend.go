@@ -105,7 +105,7 @@ backend stopped is served again. A backend killed without SIGTERM leaves
 its guests' devices connected to nothing: detach and attach them. A guest
 created while it is stopped is not created (libxl waits 10 s for the
 backend). A guest rebooted with xl reboot is rebuilt by xl from its own
-config, which holds none of xfeat's requests: its devices connect with
+config, which holds none of xfeat's requests: its devices are offered
 the backend's defaults.
 
 As a service: the unit contrib/systemd/xfeat-backend.service of xfeat's
