@@ -114,3 +114,16 @@ func Bool(b bool) string {
 	}
 	return "0"
 }
+
+// A domain's own keys, in its home /local/domain/<id>
+// (xenstore-paths.pandoc).
+const (
+	KeyDomid = "domid" // the domain's id; relative to its home, a connection's own
+)
+
+// Keys a hotplug script writes in a device's backend directory (Xen's
+// tools/hotplug/Linux: block, vif-common.sh, xen-hotplug-common.sh).
+const (
+	KeyPhysicalDevice = "physical-device" // vbd: the block device, major:minor in hex
+	KeyHotplugStatus  = "hotplug-status"  // "connected" once the script succeeded
+)

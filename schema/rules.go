@@ -33,6 +33,11 @@ type Rule struct {
 	// FrontendKey at all (split event channels: event-channel-tx): negotiated
 	// is "1" when the key exists, else "0".
 	FrontendPresence bool
+	// Mutual means both ends write FrontendKey's name for what each is
+	// willing to do, and the feature is in use only when both say 1
+	// (blkif.h feature-persistent: Linux's blkfront writes its own
+	// setting, whatever the backend offers): negotiated is "1" only then.
+	Mutual bool
 	// Cap means the requested value is an upper bound the backend may lower
 	// (a maximum): a request above the backend's own maximum is clamped to
 	// it (Decide).
@@ -79,7 +84,7 @@ var rules = map[pv.Kind][]Rule{
 			Type: Uint, Desc: "most request rings a frontend may use"},
 		{Feature: pv.KeyMaxRingPageOrder, FrontendKey: pv.KeyRingPageOrder, FrontendDefault: "0", BackendDefault: "0", Cap: true,
 			Type: Uint, Desc: "log2 of the most pages one ring may have"},
-		{Feature: pv.KeyFeaturePersistent, FrontendKey: pv.KeyFeaturePersistent, FrontendDefault: "0", BackendDefault: "0",
+		{Feature: pv.KeyFeaturePersistent, FrontendKey: pv.KeyFeaturePersistent, FrontendDefault: "0", BackendDefault: "0", Mutual: true,
 			Type: Bool, Desc: "persistent grants: pages stay mapped between requests"},
 		{Feature: pv.KeyFeatureMaxIndirectSegs, BackendDefault: "0", Cap: true,
 			Type: Uint, Desc: "most segments of one indirect request (0: no indirect requests)"},
@@ -286,6 +291,9 @@ func (r Rule) Judge(o Observation) (effective, negotiated *string, v Verdict) {
 			negotiated = effective
 		case negotiated == nil && r.FrontendDefault != "":
 			negotiated = ptr(r.FrontendDefault)
+		}
+		if r.Mutual && negotiated != nil && effective != nil {
+			negotiated = ptr(pv.Bool(*negotiated == "1" && *effective == "1"))
 		}
 	}
 	if o.Requested == nil {

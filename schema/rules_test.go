@@ -20,6 +20,7 @@ func TestJudge(t *testing.T) {
 	sg := RuleFor("vif", "feature-sg")
 	split := RuleFor("vif", "feature-split-event-channels")
 	indirect := RuleFor("vbd", "feature-max-indirect-segments")
+	persistent := RuleFor("vbd", "feature-persistent")
 	cases := []struct {
 		name       string
 		rule       Rule
@@ -38,6 +39,11 @@ func TestJudge(t *testing.T) {
 		{"bool not honoured", sg, Observation{Requested: s("1"), Effective: s("0"), BackendState: 4, FrontendState: 4}, "0", "0", Refused},
 		{"absent backend key means default", indirect, Observation{Requested: s("0"), BackendState: 4, FrontendState: 4}, "0", "0", Applied},
 		{"presence rule", split, Observation{Requested: s("1"), Effective: s("1"), Negotiated: s("17"), BackendState: 4, FrontendState: 4}, "1", "1", Applied},
+		// Linux's blkfront writes feature-persistent = 1 (its own setting)
+		// whatever the backend offers: in use only when both say 1.
+		{"mutual, backend off", persistent, Observation{Requested: s("0"), Effective: s("0"), Negotiated: s("1"), BackendState: 4, FrontendState: 4}, "0", "0", Applied},
+		{"mutual, both on", persistent, Observation{Requested: s("1"), Effective: s("1"), Negotiated: s("1"), BackendState: 4, FrontendState: 4}, "1", "1", Applied},
+		{"mutual, guest off", persistent, Observation{Effective: s("1"), Negotiated: s("0"), BackendState: 4, FrontendState: 4}, "1", "0", Default},
 		{"presence rule absent", split, Observation{Requested: s("1"), Effective: s("1"), BackendState: 4, FrontendState: 4}, "1", "0", Applied},
 	}
 	for _, c := range cases {

@@ -1,6 +1,8 @@
-// Package blkback is the sandbox host's block backend (vbd), control plane:
-// it advertises its feature schema, opens the raw image named by the
-// device's params key, reads config-* requests and checks them against its
+// Package blkback is the block backend (vbd) of the sandbox host and of
+// `xfeat backend run`, control plane: it advertises its feature schema,
+// opens the raw image or block device named by the device's params key
+// (or, for a device only a hotplug script makes, by physical-device),
+// reads config-* requests and checks them against its
 // own limits, seeds the keys blkfront reads, and on the frontend's
 // Initialised maps every queue's ring (2^ring-page-order grant pages) and
 // binds its event channel, publishes sectors, sector-size and info, and goes
@@ -27,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,9 +290,37 @@ func (d *Driver) Probe(ctx context.Context, c *xsclient.Client, dev *xenbus.Devi
 	return &Vbd{Device: *dev, Settings: set, Image: img, driver: d}, decisions, nil
 }
 
-// openImage opens the raw image named by params (phy and standalone: the
-// path itself; tap/qdisk style "<fmt>:<path>" with fmt raw or aio).
+// openImage opens what the device serves: the raw image file or block
+// device params names (phy and standalone: the path itself; tap/qdisk
+// style "<fmt>:<path>" with fmt raw or aio) or, when params names
+// neither, the block device physical-device names (major:minor in hex, as
+// a hotplug script writes it once it has made the device). For an image
+// file the block script's loop device is not used: it holds the same data.
 func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool) (*os.File, error) {
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, perr := openParams(ctx, c, be, flag)
+	if perr == nil {
+		return f, nil
+	}
+	phys, err := c.ReadString(ctx, be+"/"+pv.KeyPhysicalDevice)
+	if errors.Is(err, xswire.ErrNotFound) {
+		return nil, perr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%v; %s: %v", perr, pv.KeyPhysicalDevice, err)
+	}
+	f, err = openDevice(phys, flag)
+	if err != nil {
+		return nil, fmt.Errorf("%v; %s: %v", perr, pv.KeyPhysicalDevice, err)
+	}
+	return f, nil
+}
+
+// openParams opens the image file or block device params names.
+func openParams(ctx context.Context, c *xsclient.Client, be string, flag int) (*os.File, error) {
 	params, err := c.ReadString(ctx, be+"/"+pv.KeyParams)
 	if err != nil {
 		return nil, fmt.Errorf("params: %v", err)
@@ -309,20 +340,63 @@ func openImage(ctx context.Context, c *xsclient.Client, be string, readOnly bool
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("params: %q is not an absolute path", path)
 	}
-	flag := os.O_RDWR
-	if readOnly {
-		flag = os.O_RDONLY
-	}
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("params: %v", err)
 	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
 		f.Close()
-		return nil, fmt.Errorf("params: %s is not a regular file (raw image)", path)
+		return nil, fmt.Errorf("params: %s is neither a regular file (raw image) nor a block device", path)
 	}
 	return f, nil
+}
+
+// openDevice opens the block device of a physical-device value,
+// "major:minor" in hex, through its node in /dev as sysfs names it.
+func openDevice(mm string, flag int) (*os.File, error) {
+	maj, min, ok := strings.Cut(mm, ":")
+	ma, err1 := strconv.ParseUint(maj, 16, 32)
+	mi, err2 := strconv.ParseUint(min, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%q is not major:minor in hex", mm)
+	}
+	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", ma, mi))
+	if err != nil {
+		return nil, fmt.Errorf("%s: no block device %d:%d", mm, ma, mi)
+	}
+	var name string
+	for _, l := range strings.Split(string(uevent), "\n") {
+		if v, ok := strings.CutPrefix(l, "DEVNAME="); ok {
+			name = v
+		}
+	}
+	if name == "" || strings.Contains(name, "..") {
+		return nil, fmt.Errorf("%s: sysfs names no device node", mm)
+	}
+	path := "/dev/" + name
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK || uint64(unix.Major(st.Rdev)) != ma || uint64(unix.Minor(st.Rdev)) != mi {
+		f.Close()
+		return nil, fmt.Errorf("%s: %s is not block device %d:%d", mm, path, ma, mi)
+	}
+	return f, nil
+}
+
+// imageSize is the size of an image file or block device in bytes.
+func imageSize(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if st.Mode().IsRegular() {
+		return st.Size(), nil
+	}
+	// A block device: its end (preadv and pwritev do not use the offset).
+	return f.Seek(0, io.SeekEnd)
 }
 
 // discardGranularity is the image file system's block size (512 if
@@ -414,11 +488,11 @@ func (v *Vbd) Connect(ctx context.Context, c *xsclient.Client) error {
 	if err := checkLayout(ctx, c, fe, int(n)); err != nil {
 		return err
 	}
-	st, err := v.Image.Stat()
+	size, err := imageSize(v.Image)
 	if err != nil {
 		return fmt.Errorf("params: %v", err)
 	}
-	v.Sectors = uint64(st.Size()) / 512
+	v.Sectors = uint64(size) / 512
 
 	if v.grants, err = v.driver.Platform.MapGrants(v.Device.FrontendID); err != nil {
 		return fmt.Errorf("the guest's grants: %v", err)

@@ -301,7 +301,7 @@ func (w *worker) run() {
 		if n > 0 {
 			for i := range w.reqs[:n] {
 				req := &w.reqs[i]
-				w.rsps[i] = ring.BlkifResponse{ID: req.ID, Operation: req.Operation, Status: w.handle(req)}
+				w.rsps[i] = ring.BlkifResponse{ID: req.ID, Operation: responseOp(req), Status: w.handle(req)}
 			}
 			r.PutResponses(w.rsps[:n])
 			if r.PushResponses() {
@@ -331,6 +331,17 @@ func (w *worker) run() {
 			return
 		}
 	}
+}
+
+// responseOp is the operation a response to req carries: the request's,
+// but an indirect request's own (indirect_op), as Linux's blkback answers;
+// Linux's blkfront disables a disk whose indirect request is answered as
+// BLKIF_OP_INDIRECT ("response has wrong operation").
+func responseOp(req *ring.BlkifRequest) uint8 {
+	if req.Operation == ring.BlkifOpIndirect {
+		return req.Indirect().IndirectOp
+	}
+	return req.Operation
 }
 
 // pollRounds is how many times an idle worker yields and looks at its

@@ -438,6 +438,62 @@ func TestRequestLoopAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestIndirectResponseOperation: through the ring, the response to an
+// indirect request carries its indirect_op, as Linux's blkfront requires
+// (it disables the disk otherwise), and a direct request's its own.
+func TestIndirectResponseOperation(t *testing.T) {
+	hp := newHotPath(t, false, 256)
+	ringMem := unsafeBytes(make([]uint64, ring.PageSize/8))
+	front, err := ring.NewBlkifFront(ringMem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := ring.NewBlkifBack(ringMem)
+	toBack := &loopChannel{c: make(chan struct{}, 1)}
+	hp.w.q = &Queue{Ring: back, Channel: toBack}
+	go hp.w.run()
+	defer func() {
+		hp.w.stop.Store(true)
+		toBack.Kick()
+		<-hp.w.done
+	}()
+	segs := ring.BlkifSegments(hp.page(400))
+	for i := 0; i < 16; i++ {
+		segs[i] = ring.BlkifSegment{Gref: uint32(hp.refs[i]), LastSect: 7}
+	}
+	indRef, _ := hp.dom.GrantAccess(0, 400, true)
+	reqs := make([]ring.BlkifRequest, 3)
+	for i, op := range []uint8{ring.BlkifOpWrite, ring.BlkifOpRead} {
+		*reqs[i].Indirect() = ring.BlkifRequestIndirect{Operation: ring.BlkifOpIndirect, IndirectOp: op, NrSegments: 16, ID: uint64(i)}
+		reqs[i].Indirect().IndirectGrefs[0] = uint32(indRef)
+	}
+	reqs[2] = rwReq(ring.BlkifOpRead, 0, hp.refs[:1])
+	reqs[2].ID = 2
+	want := []uint8{ring.BlkifOpWrite, ring.BlkifOpRead, ring.BlkifOpRead}
+	front.PutRequests(reqs)
+	front.PushRequests()
+	toBack.Notify()
+	deadline := time.Now().Add(10 * time.Second)
+	for got := 0; got < len(reqs); {
+		var rsp ring.BlkifResponse
+		ok, err := front.NextResponse(&rsp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d responses of %d after 10 s", got, len(reqs))
+			}
+			runtime.Gosched()
+			continue
+		}
+		got++
+		if rsp.ID >= uint64(len(want)) || rsp.Status != ring.BlkifRspOkay || rsp.Operation != want[rsp.ID] {
+			t.Errorf("response %+v; want id < %d, status okay, operation %d", rsp, len(want), want[min(rsp.ID, 2)])
+		}
+	}
+}
+
 // FuzzHandle: whatever a frontend puts in a request (and in the page an
 // indirect request points at), the backend answers with a status, never
 // panics, never leaves a mapping behind (without persistent grants) and

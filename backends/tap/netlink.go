@@ -53,6 +53,27 @@ func DeleteLink(name string) error {
 	return netlink.LinkDel(l)
 }
 
+// Release removes the TAP device Reserve made, found by its index (a
+// hotplug script may have renamed it): absent is fine; a link with that
+// index that is not a TAP is left alone and is an error.
+func Release(ifindex int) error {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return err
+	}
+	if l.Type() != "tuntap" {
+		return fmt.Errorf("link %d (%s) is a %s, not the TAP reserved with that index", ifindex, l.Attrs().Name, l.Type())
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("removing %s: %w", l.Attrs().Name, err)
+	}
+	return nil
+}
+
 // HostLink is the host-side configuration of a TAP: MTU, the bridge it is
 // a port of ("" for none) and up.
 type HostLink struct {

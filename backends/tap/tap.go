@@ -8,7 +8,7 @@
 // Invariants: a Device has one file per queue (IFF_MULTI_QUEUE), opened
 // non-blocking so that reads park the goroutine on Go's poller and Close
 // unblocks them; the device exists exactly while one of its queues is open
-// (no TUNSETPERSIST). A Device has a virtio-net header exactly when some
+// (no TUNSETPERSIST), except one Reserve made, which exists until Release. A Device has a virtio-net header exactly when some
 // offload was asked for: without one the kernel completes checksums and
 // segments before a frame reaches us, and we must hand it plain frames.
 // Nothing here allocates per frame.
@@ -20,6 +20,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -195,4 +196,47 @@ func (d *Device) Close() error {
 // once the device was closed under it.
 func IsClosed(err error) bool {
 	return errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EBADFD) || errors.Is(err, syscall.EBADF)
+}
+
+// Reserve makes TAP device name exist before its queues do: multi-queue,
+// persistent (TUNSETPERSIST), no queue attached, down. A real host's
+// hotplug script needs the vif's interface when the backend goes
+// InitWait (xl's vif-bridge puts vif<domid>.<devid> on its bridge, and
+// renames it for vifname=), before the guest has connected any queue;
+// CreateAt later attaches the queues to it, the first attach setting the
+// virtio-net header, and closing them leaves it in place for the next
+// connection. An existing reserved TAP of that name is taken over (a
+// backend restarted). It returns the interface index, which survives a
+// rename; Release removes the device.
+func Reserve(tunPath, name string) (ifindex int, err error) {
+	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
+		return 0, fmt.Errorf("tap %q: an interface name has 1 to %d characters", name, unix.IFNAMSIZ-1)
+	}
+	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return 0, fmt.Errorf("tap %s: opening %s: %v: %w", name, tunPath, err, ErrNeedsNetAdmin)
+		}
+		return 0, fmt.Errorf("tap %s: opening %s: %w", name, tunPath, err)
+	}
+	defer unix.Close(fd) // detaches: the device stays, persistent
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return 0, fmt.Errorf("tap %s: TUNSETIFF: %v: %w", name, err, ErrNeedsNetAdmin)
+		}
+		return 0, fmt.Errorf("tap %s: TUNSETIFF: %v (an interface of that name, not a multi-queue TAP, exists already?)", name, err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+		return 0, fmt.Errorf("tap %s: TUNSETPERSIST: %w", name, err)
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("tap %s: %w", name, err)
+	}
+	return l.Attrs().Index, nil
 }

@@ -7,6 +7,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/xfeat/xfeat/internal/testutil"
 )
 
@@ -188,3 +191,78 @@ func TestCreate(t *testing.T) {
 }
 
 func errorsIs(err error) bool { return errors.Is(err, ErrNeedsNetAdmin) }
+
+// TestReserve: a reserved TAP exists with no queue, survives a rename,
+// takes the queues CreateAt attaches (the first attach choosing the
+// virtio-net header) and stays when they close; Reserve again takes it
+// over; Release removes it, by index, even renamed.
+func TestReserve(t *testing.T) {
+	testutil.NeedRoot(t, "CAP_NET_ADMIN to create a TAP device")
+	testutil.NeedFile(t, TunPath, "TAP devices")
+	name := fmt.Sprintf("xfres%d", os.Getpid())
+	idx, err := Reserve(TunPath, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Release(idx)
+	l, err := netlink.LinkByName(name)
+	if err != nil || l.Attrs().Index != idx || l.Type() != "tuntap" {
+		t.Fatalf("reserved %s: %v %v; want a tuntap with index %d", name, l, err, idx)
+	}
+	again, err := Reserve(TunPath, name)
+	if err != nil || again != idx {
+		t.Fatalf("reserving again: index %d, %v; want the same device %d", again, err, idx)
+	}
+	renamed := name + "r"
+	if err := netlink.LinkSetName(l, renamed); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []Offloads{{Csum: true}, {}} {
+		d, err := Create(renamed, 2, off)
+		if err != nil {
+			t.Fatalf("attaching to the reserved TAP (%+v): %v", off, err)
+		}
+		if len(d.Queues) != 2 {
+			t.Fatalf("%d queues", len(d.Queues))
+		}
+		// The device's flags are the first attach's: a virtio-net
+		// header exactly when an offload is on.
+		var flags uint16
+		rc, err := d.Queues[1].SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) {
+			ifr, _ := unix.NewIfreq(renamed)
+			if err = unix.IoctlIfreq(int(fd), unix.TUNGETIFF, ifr); err == nil {
+				flags = ifr.Uint16()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flags&unix.IFF_VNET_HDR != 0; got != off.Any() || flags&unix.IFF_MULTI_QUEUE == 0 {
+			t.Errorf("%+v: device flags %#x: vnet header %v, want %v, multi-queue", off, flags, got, off.Any())
+		}
+		d.Close()
+		if l, err := netlink.LinkByIndex(idx); err != nil || l.Attrs().Name != renamed {
+			t.Fatalf("after the queues closed: %v %v; want %s still there", l, err, renamed)
+		}
+	}
+	if err := Release(idx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByIndex(idx); err == nil {
+		t.Fatal("released TAP still there")
+	}
+	if err := Release(idx); err != nil {
+		t.Errorf("releasing again: %v", err)
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Release(lo.Attrs().Index); err == nil {
+		t.Error("Release removed (or tried to) the loopback")
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/schema"
@@ -73,6 +75,8 @@ type DeviceHandler interface {
 //	closedAsAsked     teardownRequested, Closed already              any                  -           -
 //	frontendGone      the frontend directory was removed             not Closed           disconnect  Closed
 //	readFailed        a node could not be read (not: was absent)     not Closed           fail        Closing
+//	requestsChanged   config-* differ from what the probe read, the  InitWait             probe       -
+//	                  frontend not started (Initialising, Unknown)
 //	frontendReady     the frontend is Initialised or Connected       InitWait, Closing    connect     Connected
 //	frontendRestarts  the frontend is Initialising                   Closing, Closed      -           InitWait
 //	frontendClosing   the frontend is Closing                        not Closing, Closed  disconnect  Closing
@@ -83,7 +87,16 @@ type DeviceHandler interface {
 // written), only the first five rows apply: a failed device waits for the
 // toolstack to tear it down or write it anew. "stop" ends the goroutine
 // (the device is gone); "again" serves the directory from the start (the
-// toolstack wrote the device anew before this goroutine saw it go).
+// toolstack wrote the device anew before this goroutine saw it go);
+// "probe" probes the device again: on a real host xl writes the device and
+// the toolstack its config-* requests afterwards, while the domain is
+// paused, so requests that come before the frontend starts are decided,
+// recorded and offered as if they had been there from the start.
+//
+// When the bus stops (its context ends) with CloseOnStop set, every device
+// that got past InitWait is disconnected and Closed is written, as Linux's
+// backend drivers do when they are unloaded: the frontend sees its backend
+// go. A device still InitWait is left so, for a backend started again.
 
 // event is what one look at a device found (classify).
 type event int
@@ -96,6 +109,7 @@ const (
 	evClosedAsAsked
 	evFrontendGone
 	evReadFailed
+	evRequestsChanged
 	evFrontendReady
 	evFrontendRestarts
 	evFrontendClosing
@@ -112,6 +126,7 @@ const (
 	actDisconnect        // unmap and unbind what Connect acquired
 	actConnect           // the handler's Connect; failing it fails the device
 	actFail              // the device fails (error node, Closing)
+	actProbe             // probe again: decide, record and offer the requests now there
 )
 
 // transition is one row of backendTable.
@@ -139,6 +154,7 @@ var backendTable = []transition{
 	{evClosedAsAsked, anyState, actNothing, pv.Absent},
 	{evFrontendGone, notIn(pv.Closed), actDisconnect, pv.Closed},
 	{evReadFailed, notIn(pv.Closed), actFail, pv.Closing},
+	{evRequestsChanged, in(pv.InitWait), actProbe, pv.Absent},
 	{evFrontendReady, in(pv.InitWait, pv.Closing), actConnect, pv.Connected},
 	{evFrontendRestarts, in(pv.Closing, pv.Closed), actNothing, pv.InitWait},
 	{evFrontendClosing, notIn(pv.Closing, pv.Closed), actDisconnect, pv.Closing},
@@ -181,6 +197,9 @@ type deviceView struct {
 	frontendGone bool
 	front        pv.State
 	frontendErr  error // the same for the frontend directory
+	// requestsChanged: the config-* requests differ from those the last
+	// probe read (looked at only while this backend last wrote InitWait).
+	requestsChanged bool
 }
 
 // readDevice reads what classify needs. An absent online node is online
@@ -245,6 +264,9 @@ func classify(v deviceView, last pv.State) event {
 	case v.frontendErr != nil:
 		return evReadFailed
 	}
+	if v.requestsChanged && last == pv.InitWait && (v.front == pv.Initialising || v.front == pv.Unknown) {
+		return evRequestsChanged
+	}
 	switch v.front {
 	case pv.Initialised, pv.Connected:
 		return evFrontendReady
@@ -307,15 +329,20 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		}
 	}()
 
-	// Probe. A frontend path that is not the one libxl lays out for this
-	// device would let one guest's device point at another's directory.
-	if want := pv.FrontendPath(dev.FrontendID, dev.Kind, dev.DevID); dev.Frontend != want {
-		fail(fmt.Errorf("frontend: %q is not %s", dev.Frontend, want))
-	} else {
+	// probe asks the driver, records its decisions and returns the
+	// driver's error; probed is what config-* held just before.
+	var probed map[string]string
+	probe := func() error {
 		ClearError(ctx, c, dev.BackendID, dev.Backend)
-		var decisions []schema.Decision
-		var err error
-		h, decisions, err = b.Driver.Probe(ctx, c, dev)
+		probed, _ = ReadConfig(ctx, c, dev.Backend)
+		nh, decisions, err := b.Driver.Probe(ctx, c, dev)
+		// A handler probed again takes over from the old one, which lets
+		// go of what it held (blkback's image) after: what both hold
+		// (a vif's host interface) is kept.
+		if cl, ok := h.(io.Closer); ok {
+			cl.Close()
+		}
+		h = nh
 		notes = ErrorNotes(decisions)
 		for _, n := range notes {
 			b.logf("%s: %s", dev, n)
@@ -326,11 +353,17 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		d.mu.Lock()
 		d.err = strings.Join(notes, "; ")
 		d.mu.Unlock()
-		if err != nil {
-			fail(err)
-		} else {
-			setState(pv.InitWait)
-		}
+		return err
+	}
+
+	// Probe. A frontend path that is not the one libxl lays out for this
+	// device would let one guest's device point at another's directory.
+	if want := pv.FrontendPath(dev.FrontendID, dev.Kind, dev.DevID); dev.Frontend != want {
+		fail(fmt.Errorf("frontend: %q is not %s", dev.Frontend, want))
+	} else if err := probe(); err != nil {
+		fail(err)
+	} else {
+		setState(pv.InitWait)
 	}
 
 	w, err := watchDevice(ctx, c, dev.Backend, dev.Frontend+"/"+pv.KeyState)
@@ -341,7 +374,15 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 	for w.wait(ctx) {
 		view := readDevice(ctx, c, dev)
 		if err := view.err(); err != nil && (ctx.Err() != nil || errors.Is(err, xsclient.ErrClosed)) {
-			return false
+			break
+		}
+		if last == pv.InitWait && !failed && view.err() == nil && !view.dirGone {
+			reqs, err := ReadConfig(ctx, c, dev.Backend)
+			if err != nil {
+				view.backendErr = fmt.Errorf("config: %w", err)
+			} else {
+				view.requestsChanged = !maps.Equal(reqs, probed)
+			}
 		}
 		ev := classify(view, last)
 		t, ok := lookup(ev, last, failed)
@@ -362,6 +403,12 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 		case actFail:
 			fail(view.err())
 			continue // fail wrote Closing
+		case actProbe:
+			b.logf("%s: requests changed before the frontend started: probing again", dev)
+			if err := probe(); err != nil {
+				fail(err)
+			}
+			continue
 		case actConnect:
 			if connected || h == nil {
 				continue
@@ -384,8 +431,24 @@ func (b *BackendBus) serveDevice(ctx context.Context, d *backendDevice) (again b
 			}
 		}
 	}
+	if ctx.Err() != nil && b.CloseOnStop && last != pv.Unknown && last != pv.InitWait && last != pv.Closed {
+		// The bus stops: nothing serves the device any more. One still
+		// waiting for its frontend (InitWait) holds nothing: left so, a
+		// backend started again serves it.
+		disconnect()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeOnStopLimit)
+		defer cancel()
+		if err := SwitchState(sctx, c, dev.Backend, pv.Closed); err != nil {
+			b.logf("%s: closing as the backend stops: %v", dev, err)
+		} else {
+			b.logf("%s: closed (the backend stops)", dev)
+		}
+	}
 	return false
 }
+
+// closeOnStopLimit bounds writing Closed for a device when the bus stops.
+const closeOnStopLimit = 5 * time.Second
 
 // ErrorNotes are the error node's clauses for decisions: one
 // schema.ErrorNote for each request not applied as asked.

@@ -12,6 +12,11 @@ import (
 func TestClassify(t *testing.T) {
 	bad := errors.New("xenstore: EIO")
 	up := func(front pv.State) deviceView { return deviceView{online: true, own: pv.InitWait, front: front} }
+	changed := func(front pv.State) deviceView {
+		v := up(front)
+		v.requestsChanged = true
+		return v
+	}
 	for _, c := range []struct {
 		name string
 		v    deviceView
@@ -35,6 +40,10 @@ func TestClassify(t *testing.T) {
 		{"frontend closing", up(pv.Closing), pv.Connected, evFrontendClosing},
 		{"frontend closed", up(pv.Closed), pv.Connected, evFrontendClosed},
 		{"frontend waits", up(pv.InitWait), pv.InitWait, evNone},
+		{"requests written before the frontend starts", changed(pv.Initialising), pv.InitWait, evRequestsChanged},
+		{"requests written, no frontend state yet", changed(pv.Unknown), pv.InitWait, evRequestsChanged},
+		{"requests written once the frontend started", changed(pv.Initialised), pv.InitWait, evFrontendReady},
+		{"requests written after we closed", changed(pv.Initialising), pv.Closed, evFrontendRestarts},
 	} {
 		if got := classify(c.v, c.last); got != c.want {
 			t.Errorf("%s: event %d, want %d", c.name, got, c.want)
@@ -63,6 +72,9 @@ func TestBackendTable(t *testing.T) {
 		{evReadFailed, pv.Connected, false, true, actFail, pv.Closing},
 		{evReadFailed, pv.Closed, false, false, 0, 0},
 		{evReadFailed, pv.Closing, true, false, 0, 0},
+		{evRequestsChanged, pv.InitWait, false, true, actProbe, pv.Absent},
+		{evRequestsChanged, pv.InitWait, true, false, 0, 0},
+		{evRequestsChanged, pv.Connected, false, false, 0, 0},
 		{evFrontendReady, pv.InitWait, false, true, actConnect, pv.Connected},
 		{evFrontendReady, pv.InitWait, true, false, 0, 0},
 		{evFrontendReady, pv.Connected, false, false, 0, 0},

@@ -26,6 +26,11 @@ type BackendBus struct {
 	BackendID uint32
 	Driver    BackendDriver
 	Logf      func(format string, args ...any)
+	// CloseOnStop: when Run's context ends, every device past InitWait is
+	// disconnected and its state set to Closed (a backend process that
+	// stops), rather than only disconnected (a sandbox host whose
+	// XenStore goes too); one still InitWait is left for the next run.
+	CloseOnStop bool
 
 	advertised atomic.Bool
 	mu         sync.Mutex

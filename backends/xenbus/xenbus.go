@@ -164,6 +164,9 @@ func ReadConfig(ctx context.Context, ops xsclient.Ops, dir string) (map[string]s
 			continue
 		}
 		v, err := ops.Read(ctx, dir+"/"+k)
+		if errors.Is(err, xswire.ErrNotFound) {
+			continue // removed since the listing: no longer requested
+		}
 		if err != nil {
 			return nil, err
 		}

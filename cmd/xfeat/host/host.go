@@ -17,6 +17,7 @@ import (
 
 	"github.com/xfeat/xfeat/backends/blkback"
 	"github.com/xfeat/xfeat/backends/netback"
+	"github.com/xfeat/xfeat/cmd/xfeat/internal/limits"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
 	"github.com/xfeat/xfeat/internal/hostlog"
@@ -88,8 +89,9 @@ feature-multicast-control (default off). Features blkback advertises (vbd):
 multi-queue-max-queues (1-16, default 4), max-ring-page-order (0-4, default 4),
 feature-max-indirect-segments (0-4096, default 256), feature-persistent,
 feature-flush-cache, feature-barrier, feature-discard (default on). blkback
-serves the raw image named by the backend's params key; a missing image fails
-the device.`,
+serves the raw image or block device named by the backend's params key (or
+the block device physical-device names, when params names neither); a
+missing image fails the device.`,
 		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(newCmdRun(f, runF), newCmdStart(f, runF), newCmdStop(f, runF), newCmdStatus(f, runF))
@@ -117,42 +119,17 @@ func addRundir(cmd *cobra.Command, o *Options) {
 }
 
 func addLimits(cmd *cobra.Command, o *Options) {
-	fl := cmd.Flags()
-	fl.Uint32Var(&o.Netback.MaxQueues, "vif-max-queues", o.Netback.MaxQueues, "netback's maximum queues per vif (1-16)")
-	fl.StringSliceVar(&o.Netback.Disabled, "vif-disable", nil, "netback bool features not supported at all (comma-separated)")
-	fl.Uint32Var(&o.Blkback.MaxQueues, "vbd-max-queues", o.Blkback.MaxQueues, "blkback's maximum rings per vbd (1-16)")
-	fl.Uint32Var(&o.Blkback.MaxRingPageOrder, "vbd-max-ring-page-order", o.Blkback.MaxRingPageOrder, "blkback's maximum ring page order (0-4)")
-	fl.Uint32Var(&o.Blkback.MaxIndirectSegments, "vbd-max-indirect-segments", o.Blkback.MaxIndirectSegments, "blkback's maximum indirect segments (0-4096; 0 = no indirect descriptors)")
-	fl.StringSliceVar(&o.Blkback.Disabled, "vbd-disable", nil, "blkback bool features not supported at all (comma-separated)")
-	fl.BoolVar(&o.NetData, "net-data", false, "move packets: each vif gets a TAP vif<domid>.<devid> on its bridge (created if missing) and each guest a network namespace xfeat-<name> holding its end (needs CAP_NET_ADMIN)")
+	limits.AddFlags(cmd.Flags(), &o.Netback, &o.Blkback)
+	cmd.Flags().BoolVar(&o.NetData, "net-data", false, "move packets: each vif gets a TAP vif<domid>.<devid> on its bridge (created if missing) and each guest a network namespace xfeat-<name> holding its end (needs CAP_NET_ADMIN)")
 }
 
-func checkLimits(o *Options) error {
-	if err := o.Netback.Check(); err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	if err := o.Blkback.Check(); err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	return nil
-}
+func checkLimits(o *Options) error { return limits.Check(o.Netback, o.Blkback) }
 
 // limitArgs renders the limits as `host run` flags, for a detached start.
 func limitArgs(o *Options) []string {
-	args := []string{
-		"--vif-max-queues=" + strconv.FormatUint(uint64(o.Netback.MaxQueues), 10),
-		"--vbd-max-queues=" + strconv.FormatUint(uint64(o.Blkback.MaxQueues), 10),
-		"--vbd-max-ring-page-order=" + strconv.FormatUint(uint64(o.Blkback.MaxRingPageOrder), 10),
-		"--vbd-max-indirect-segments=" + strconv.FormatUint(uint64(o.Blkback.MaxIndirectSegments), 10),
-	}
+	args := limits.Args(o.Netback, o.Blkback)
 	if o.NetData {
 		args = append(args, "--net-data")
-	}
-	if len(o.Netback.Disabled) > 0 {
-		args = append(args, "--vif-disable="+strings.Join(o.Netback.Disabled, ","))
-	}
-	if len(o.Blkback.Disabled) > 0 {
-		args = append(args, "--vbd-disable="+strings.Join(o.Blkback.Disabled, ","))
 	}
 	return args
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	backendcmd "github.com/xfeat/xfeat/cmd/xfeat/backend"
 	convertcmd "github.com/xfeat/xfeat/cmd/xfeat/convert"
 	createcmd "github.com/xfeat/xfeat/cmd/xfeat/create"
 	destroycmd "github.com/xfeat/xfeat/cmd/xfeat/destroy"
@@ -88,6 +89,7 @@ var subcommands = []func(*cmdutil.Factory) *cobra.Command{
 	func(f *cmdutil.Factory) *cobra.Command { return convertcmd.NewCmdConvert(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return xenstoredcmd.NewCmdXenstored(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return hostcmd.NewCmdHost(f, nil) },
+	func(f *cmdutil.Factory) *cobra.Command { return backendcmd.NewCmdBackend(f, nil) },
 	func(f *cmdutil.Factory) *cobra.Command { return iocmd.NewCmdIO(f, nil) },
 }
 

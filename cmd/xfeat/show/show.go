@@ -78,7 +78,9 @@ by side:
     REQUESTED   the config-FEATURE node written at creation
     ADVERTISED  the backend's advertised default (for a maximum: its own)
     EFFECTIVE   what the backend put into effect (its key in the backend dir)
-    NEGOTIATED  what the guest chose (its key in the frontend dir)
+    NEGOTIATED  what the guest chose (its key in the frontend dir; for
+                feature-persistent, which both ends write, 1 only when
+                both do)
     VERDICT     applied, clamped (a maximum the backend lowered), refused
                 (the backend did not honour it: so it recorded, or so its
                 keys show), unenforceable (the backend decides it only when

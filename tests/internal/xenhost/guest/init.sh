@@ -3,7 +3,9 @@
 # blkfront, waits for every device the toolstack gave it, and reports on its
 # console (hvc0, logged by dom0's xenconsoled) one line per fact:
 #
-#   XG <dev> <key> <value>     dev is vif/<id> or vbd/<id> (the xenbus device)
+#   XG <dev> <key> <value>     dev is vif/<id> or vbd/<id> (the xenbus device),
+#                              or guest (vcpus, irq.<name>: an event channel's
+#                              interrupts)
 #   XO <line>                  output of the command given as xg.run=
 #
 # then runs xg.run (base64 of a shell snippet, from the kernel command line
@@ -43,6 +45,11 @@ while ! ready && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
 report() {
 	p=$1
 	echo "$p guest vcpus $(grep -c ^processor /proc/cpuinfo)"
+	# Event channel interrupts, one line per channel (netfront's vif0-q0-tx,
+	# vif0-q0-rx..., blkfront's blkif, blkif#1... one per ring), summed over
+	# CPUs.
+	awk -v p="$p" '/xen-dyn/ { n = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i
+		k = $NF; if (seen[$NF]++) k = k "#" (seen[$NF] - 1); print p " guest irq." k " " n }' /proc/interrupts
 	for d in /sys/bus/xen/devices/vif-*; do
 		[ -e "$d" ] || continue
 		dev=vif/${d##*/vif-}
