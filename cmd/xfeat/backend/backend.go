@@ -112,7 +112,11 @@ As a service: the unit contrib/systemd/xfeat-backend.service of xfeat's
 repository runs it under systemd, after xenstored and before xendomains,
 loading xen-gntdev, xen-evtchn and tun and unloading the kernel's
 backends if they serve nothing first; systemctl stop and restart send
-SIGTERM, with the effect on guests above.
+SIGTERM, with the effect on guests above. A start that fails (the kernel's
+backend still loaded) is retried twice, 5 s apart, then systemd gives up
+and leaves the unit failed (start-limit-hit: at most 3 starts in 60 s):
+fix the cause, then systemctl reset-failed xfeat-backend and start it
+again.
 
 ` + "`xfeat backend run`" + ` needs root (the Xen devices, TAP devices and XenStore's
 privileged socket). The log goes to standard error; lines about a guest's
