@@ -105,8 +105,14 @@ backend stopped is served again. A backend killed without SIGTERM leaves
 its guests' devices connected to nothing: detach and attach them. A guest
 created while it is stopped is not created (libxl waits 10 s for the
 backend). A guest rebooted with xl reboot is rebuilt by xl from its own
-config, which holds none of xfeat's requests: its devices are offered
-the backend's defaults.
+config, which holds none of xfeat's requests: the new domain's devices
+connect with the backend's defaults (a disk keeps its data), the old
+domain's are closed with nothing of them left mapped or bound, and the
+other guests are served throughout. The defaults are the backend's
+maximums: Linux's blkfront then takes 16-page rings and persistent grants
+and allocates about 70 MB per queue as it connects, which the guest must
+have to spare; or give a lower --vbd-max-ring-page-order or
+--vbd-max-queues.
 
 As a service: the unit contrib/systemd/xfeat-backend.service of xfeat's
 repository runs it under systemd, after xenstored and before xendomains,
