@@ -1,6 +1,7 @@
 package docs
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,5 +51,24 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if !strings.Contains(string(src), "Documentation=man:xfeat-backend-run(1)") {
 		t.Errorf("%s does not point to xfeat-backend-run(1)", unitFile)
+	}
+	// A start refused (the kernel's backends loaded) fails again at once:
+	// the unit gives up after a few (StartLimit* in [Unit], where systemd
+	// reads them), and README.md and the man page say after how many.
+	unitSec := regexp.MustCompile(`(?s)\[Unit\]\n(.*?)(?:\n\[|$)`).FindSubmatch(src)
+	burst := regexp.MustCompile(`(?m)^StartLimitBurst=(\d+)$`)
+	interval := regexp.MustCompile(`(?m)^StartLimitIntervalSec=(\d+)$`)
+	if unitSec == nil || burst.Find(unitSec[1]) == nil || interval.Find(unitSec[1]) == nil {
+		t.Fatalf("%s: no StartLimitBurst= and StartLimitIntervalSec= (seconds) in [Unit]: a refused start would be retried forever", unitFile)
+	}
+	says := fmt.Sprintf("at most %s starts in %s s", burst.FindSubmatch(unitSec[1])[1], interval.FindSubmatch(unitSec[1])[1])
+	for _, doc := range []string{filepath.Join(top, "README.md"), filepath.Join(top, "man", "xfeat-backend-run.1")} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), says) {
+			t.Errorf("%s does not say the unit gives up after %q", doc, says)
+		}
 	}
 }

@@ -105,14 +105,24 @@ backend stopped is served again. A backend killed without SIGTERM leaves
 its guests' devices connected to nothing: detach and attach them. A guest
 created while it is stopped is not created (libxl waits 10 s for the
 backend). A guest rebooted with xl reboot is rebuilt by xl from its own
-config, which holds none of xfeat's requests: its devices are offered
-the backend's defaults.
+config, which holds none of xfeat's requests: the new domain's devices
+connect with the backend's defaults (a disk keeps its data), the old
+domain's are closed with nothing of them left mapped or bound, and the
+other guests are served throughout. The defaults are the backend's
+maximums: Linux's blkfront then takes 16-page rings and persistent grants
+and allocates about 70 MB per queue as it connects, which the guest must
+have to spare; or give a lower --vbd-max-ring-page-order or
+--vbd-max-queues.
 
 As a service: the unit contrib/systemd/xfeat-backend.service of xfeat's
 repository runs it under systemd, after xenstored and before xendomains,
 loading xen-gntdev, xen-evtchn and tun and unloading the kernel's
 backends if they serve nothing first; systemctl stop and restart send
-SIGTERM, with the effect on guests above.
+SIGTERM, with the effect on guests above. A start that fails (the kernel's
+backend still loaded) is retried twice, 5 s apart, then systemd gives up
+and leaves the unit failed (start-limit-hit: at most 3 starts in 60 s):
+fix the cause, then systemctl reset-failed xfeat-backend and start it
+again.
 
 ` + "`xfeat backend run`" + ` needs root (the Xen devices, TAP devices and XenStore's
 privileged socket). The log goes to standard error; lines about a guest's

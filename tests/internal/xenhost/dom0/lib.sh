@@ -8,14 +8,18 @@ XH_SHARE=/xenhost
 # xh_guest_cfg NAME [xl.cfg lines...]: write $XH_OUT/NAME.cfg for a PV guest
 # running the test guest initramfs, with the lines given appended. A guest
 # reports on its console what its frontends negotiated (guest/init.sh).
+# It has 128 MB unless a line given sets memory.
 xh_guest_cfg() {
-	local name=$1; shift
+	local name=$1 mem='memory = 128' l; shift
+	for l; do
+		case $l in memory*=*) mem= ;; esac
+	done
 	{
 		echo "name = \"$name\""
 		echo 'type = "pv"'
 		echo "kernel = \"$GUEST_KERNEL\""
 		echo "ramdisk = \"$GUEST_INITRD\""
-		echo 'memory = 128'
+		if [ -n "$mem" ]; then echo "$mem"; fi
 		echo 'on_crash = "preserve"'
 		printf '%s\n' "$@"
 	} > "$XH_OUT/$name.cfg"
@@ -36,21 +40,28 @@ xh_block_script() { echo "$(dirname "$XH_LIB")/block"; }
 # vif-bridge is too slow under emulation for more than one vif).
 xh_vif_script() { echo "$(dirname "$XH_LIB")/vif"; }
 
-# xh_guest_wait NAME [SECONDS]: wait until guest NAME's console shows its
-# report is complete ("XG done"); copy the console log to $XH_OUT.
+# xh_guest_wait NAME [SECONDS [FILE]]: wait until guest NAME's console shows
+# its report is complete ("XG done"); copy the console log to $XH_OUT/FILE
+# (guest-NAME.log).
 xh_guest_wait() {
-	local name=$1 limit=${2:-120} log=/var/log/xen/console/guest-$1.log i
+	local name=$1 limit=${2:-120} out=$XH_OUT/${3:-guest-$1.log} log i
+	log=$(xh_console_log "$name")
 	for ((i = 0; i < limit * 5; i++)); do
 		if grep -q '^XG done' "$log" 2>/dev/null; then
-			tr -d '\r' < "$log" > "$XH_OUT/guest-$name.log"
+			tr -d '\r' < "$log" > "$out"
 			return 0
 		fi
 		sleep 0.2
 	done
-	tr -d '\r' < "$log" > "$XH_OUT/guest-$name.log" 2>/dev/null
+	tr -d '\r' < "$log" > "$out" 2>/dev/null
 	echo "guest $name: no complete report after ${limit}s" >&2
 	return 1
 }
+
+# xh_console_log NAME: the file xenconsoled logs guest NAME's console to. A
+# domain rebuilt under the same name (xl reboot) logs to the same file: move
+# it aside first to wait for the new boot's report.
+xh_console_log() { echo "/var/log/xen/console/guest-$1.log"; }
 
 # xh_gotest NAME [FLAGS...]: run the Go test binary InstallTest put in the
 # share as bin/NAME.test, verbose, in a fresh directory of dom0's /tmp, with

@@ -4,8 +4,8 @@
 # console (hvc0, logged by dom0's xenconsoled) one line per fact:
 #
 #   XG <dev> <key> <value>     dev is vif/<id> or vbd/<id> (the xenbus device),
-#                              or guest (vcpus, irq.<name>: an event channel's
-#                              interrupts)
+#                              or guest (vcpus, mem_available_kb,
+#                              irq.<name>: an event channel's interrupts)
 #   XO <line>                  output of the command given as xg.run=
 #
 # then runs xg.run (base64 of a shell snippet, from the kernel command line
@@ -45,6 +45,9 @@ while ! ready && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
 report() {
 	p=$1
 	echo "$p guest vcpus $(grep -c ^processor /proc/cpuinfo)"
+	# What the frontends' buffers left (blkfront allocates its persistent
+	# grants' pages when it connects).
+	echo "$p guest mem_available_kb $(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)"
 	# Event channel interrupts, one line per channel (netfront's vif0-q0-tx,
 	# vif0-q0-rx..., blkfront's blkif, blkif#1... one per ring), summed over
 	# CPUs.
