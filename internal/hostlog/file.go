@@ -2,8 +2,10 @@ package hostlog
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -111,4 +113,25 @@ func (lf *File) Close() error {
 	lf.mu.Lock()
 	defer lf.mu.Unlock()
 	return lf.f.Close()
+}
+
+// Stamped returns the log function of a long-running command (xfeat host
+// run, xfeat backend run): each line prefixed with the UTC time to the
+// millisecond, written to the log file path (OpenFile with stdio, default
+// size) or, with path "", to w. done closes the file.
+func Stamped(path string, w io.Writer) (logf func(format string, args ...any), done func(), err error) {
+	write := func(line string) { fmt.Fprintln(w, line) }
+	done = func() {}
+	if path != "" {
+		lf, err := OpenFile(path, 0, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		write = func(line string) { lf.WriteLine(line) }
+		done = func() { lf.Close() }
+	}
+	logf = func(format string, args ...any) {
+		write(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + fmt.Sprintf(format, args...))
+	}
+	return logf, done, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The log file never grows past its bound: it is rotated to NAME.1, and a
@@ -47,5 +48,21 @@ func TestFileBounded(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Errorf("files in the directory: %v", ents)
+	}
+}
+
+// A command's log line is stamped with UTC time to the millisecond.
+func TestStampedToWriter(t *testing.T) {
+	var b strings.Builder
+	logf, done, err := Stamped("", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf("vbd %d/%d: %s", 1, 51712, "connected")
+	done()
+	line := strings.TrimSuffix(b.String(), "\n")
+	stamp, msg, _ := strings.Cut(line, " ")
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", stamp); err != nil || msg != "vbd 1/51712: connected" {
+		t.Errorf("logged %q: want a UTC millisecond stamp, then the message", b.String())
 	}
 }

@@ -5,10 +5,8 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -158,18 +156,11 @@ kernel's backend loaded, no Xen devices, no XenStore) or a backend fails;
 }
 
 func run(o *RunOptions) error {
-	write := func(line string) { fmt.Fprintln(o.IO.ErrOut, line) }
-	if o.LogFile != "" {
-		lf, err := hostlog.OpenFile(o.LogFile, 0, true)
-		if err != nil {
-			return err
-		}
-		defer lf.Close()
-		write = func(line string) { lf.WriteLine(line) }
+	logf, closeLog, err := hostlog.Stamped(o.LogFile, o.IO.ErrOut)
+	if err != nil {
+		return err
 	}
-	logf := func(format string, args ...any) {
-		write(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + fmt.Sprintf(format, args...))
-	}
+	defer closeLog()
 	sig := o.signals
 	if sig == nil {
 		sig = func(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -178,18 +178,11 @@ connect and their error node says what the data path needs.`,
 
 func runRun(o *Options) error {
 	dir := rundir(o)
-	write := func(line string) { fmt.Fprintln(o.IO.ErrOut, line) }
-	if o.LogFile != "" {
-		lf, err := hostlog.OpenFile(o.LogFile, 0, true)
-		if err != nil {
-			return err
-		}
-		defer lf.Close()
-		write = func(line string) { lf.WriteLine(line) }
+	logf, closeLog, err := hostlog.Stamped(o.LogFile, o.IO.ErrOut)
+	if err != nil {
+		return err
 	}
-	logf := func(format string, args ...any) {
-		write(time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + fmt.Sprintf(format, args...))
-	}
+	defer closeLog()
 	h, err := sandbox.New(sandbox.Config{Rundir: dir, Netback: o.Netback, Blkback: o.Blkback, NetData: o.NetData, Logf: logf})
 	if err != nil {
 		return err
