@@ -390,20 +390,33 @@ func (l *loopChannel) Wait(time.Duration) (uint32, error) {
 func (l *loopChannel) Kick()        { l.Notify() }
 func (l *loopChannel) Close() error { return nil }
 
+// serveRing runs hp's worker on a one-page ring and returns the
+// frontend's end of it, the channel that notifies the worker, and stop,
+// which ends the worker and waits for it.
+func (hp *hotPath) serveRing(t testing.TB) (*ring.BlkifFront, *loopChannel, func()) {
+	t.Helper()
+	ringMem := unsafeBytes(make([]uint64, ring.PageSize/8))
+	front, err := ring.NewBlkifFront(ringMem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := ring.NewBlkifBack(ringMem)
+	toBack := &loopChannel{c: make(chan struct{}, 1)}
+	hp.w.q = &Queue{Ring: back, Channel: toBack}
+	go hp.w.run()
+	return front, toBack, func() {
+		hp.w.stop.Store(true)
+		toBack.Kick()
+		<-hp.w.done
+	}
+}
+
 // The whole request loop (batch off the ring, serve, answer, notify)
 // allocates nothing per request either.
 func TestRequestLoopAllocatesNothing(t *testing.T) {
 	for _, pers := range []bool{false, true} {
 		hp := newHotPath(t, pers, 256)
-		ringMem := unsafeBytes(make([]uint64, ring.PageSize/8))
-		front, err := ring.NewBlkifFront(ringMem)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, _ := ring.NewBlkifBack(ringMem)
-		toBack := &loopChannel{c: make(chan struct{}, 1)}
-		hp.w.q = &Queue{Ring: back, Channel: toBack}
-		go hp.w.run()
+		front, toBack, stop := hp.serveRing(t)
 		reqs := make([]ring.BlkifRequest, 32)
 		for i := range reqs {
 			reqs[i] = rwReq(ring.BlkifOpRead, uint64(i*8), hp.refs[i:i+1])
@@ -429,9 +442,7 @@ func TestRequestLoopAllocatesNothing(t *testing.T) {
 				got++
 			}
 		})
-		hp.w.stop.Store(true)
-		toBack.Kick()
-		<-hp.w.done
+		stop()
 		if allocs != 0 {
 			t.Errorf("persistent=%v: %v allocations per batch of 32 requests", pers, allocs)
 		}
@@ -443,20 +454,8 @@ func TestRequestLoopAllocatesNothing(t *testing.T) {
 // (it disables the disk otherwise), and a direct request's its own.
 func TestIndirectResponseOperation(t *testing.T) {
 	hp := newHotPath(t, false, 256)
-	ringMem := unsafeBytes(make([]uint64, ring.PageSize/8))
-	front, err := ring.NewBlkifFront(ringMem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, _ := ring.NewBlkifBack(ringMem)
-	toBack := &loopChannel{c: make(chan struct{}, 1)}
-	hp.w.q = &Queue{Ring: back, Channel: toBack}
-	go hp.w.run()
-	defer func() {
-		hp.w.stop.Store(true)
-		toBack.Kick()
-		<-hp.w.done
-	}()
+	front, toBack, stop := hp.serveRing(t)
+	defer stop()
 	segs := ring.BlkifSegments(hp.page(400))
 	for i := 0; i < 16; i++ {
 		segs[i] = ring.BlkifSegment{Gref: uint32(hp.refs[i]), LastSect: 7}
