@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,24 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xfeat/xfeat/internal/testutil"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
-	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 )
 
 // store is an in-process XenStore with one device directory.
 func store(t *testing.T) (*xsclient.Client, string) {
-	t.Helper()
-	srv, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	a, b := net.Pipe()
-	go srv.ServeConn(b, 0)
-	c := xsclient.NewClient(a)
-	t.Cleanup(func() { c.Close() })
-	return c, pv.BackendPath(0, pv.Vbd, 1, 51712)
+	return xstest.Pipe(t), pv.BackendPath(0, pv.Vbd, 1, 51712)
 }
 
 // loopDevice attaches img to a free loop device (losetup) for the test.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +16,8 @@ import (
 	"github.com/xfeat/xfeat/backends/platform"
 	"github.com/xfeat/xfeat/backends/tap"
 	"github.com/xfeat/xfeat/internal/testutil"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
-	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
 	"github.com/xfeat/xfeat/xswire"
 )
@@ -44,15 +43,7 @@ func (*noXen) Bound() int     { return 0 }
 // leaves it.
 func store(t *testing.T) *xsclient.Client {
 	t.Helper()
-	srv, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	a, b := net.Pipe()
-	go srv.ServeConn(b, 0)
-	c := xsclient.NewClient(a)
-	t.Cleanup(func() { c.Close() })
+	c := xstest.Pipe(t)
 	if err := c.WriteString(context.Background(), "/local/domain/0/domid", "0"); err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/xfeat/xfeat/backends/xendev"
 	"github.com/xfeat/xfeat/internal/cli/cmdutil"
 	"github.com/xfeat/xfeat/internal/cli/iostreams"
+	"github.com/xfeat/xfeat/internal/xstest"
 	"github.com/xfeat/xfeat/pv"
 	"github.com/xfeat/xfeat/xenstored"
 	"github.com/xfeat/xfeat/xsclient"
@@ -58,15 +58,8 @@ func TestRunWithoutXen(t *testing.T) {
 	if _, err := xendev.OpenPlatform(); err == nil {
 		t.Fatal("this test needs a machine without Xen devices")
 	}
-	srv, err := xenstored.New(xenstored.Config{Rundir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	a, b := net.Pipe()
-	go srv.ServeConn(b, 0)
-	xs := xsclient.NewClient(a)
-	defer xs.Close()
+	srv := xstest.Serve(t, xenstored.Config{})
+	xs := xstest.Dial(t, srv.SocketPath())
 	if err := xs.WriteString(context.Background(), "/local/domain/0/domid", "0"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +69,11 @@ func TestRunWithoutXen(t *testing.T) {
 	cmd.SetArgs([]string{"run"})
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
-	_, err = cmd.ExecuteC()
+	_, err := cmd.ExecuteC()
 	if !errors.Is(err, xendev.ErrNoDevice) || cmdutil.ExitCodeOf(err) != cmdutil.ExitError || !strings.Contains(err.Error(), "modprobe xen-") {
 		t.Fatalf("run off Xen: %v (exit %d); want ErrNoDevice naming the module, exit 1", err, cmdutil.ExitCodeOf(err))
 	}
-	c, d := net.Pipe()
-	go srv.ServeConn(d, 0)
-	check := xsclient.NewClient(c)
-	defer check.Close()
+	check := xstest.Dial(t, srv.SocketPath())
 	for _, k := range []pv.Kind{pv.Vif, pv.Vbd} {
 		if ok, err := check.Exists(context.Background(), pv.BackendRoot(0, k)); ok || err != nil {
 			t.Errorf("a refused run: %s exists %v (%v)", pv.BackendRoot(0, k), ok, err)
