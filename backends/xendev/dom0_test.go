@@ -38,6 +38,33 @@ const self grant.DomID = 0
 // waitLimit bounds every wait for an event that must come.
 const waitLimit = 10 * time.Second
 
+// openEvtchn opens the event-channel device for t; it is closed when t
+// ends (a test may close it earlier).
+func openEvtchn(t testing.TB) *xendev.EvtchnDev {
+	t.Helper()
+	e, err := xendev.OpenEvtchn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// loopback makes a channel from dom0 to itself: an unbound port of fe's
+// for dom0, and be's interdomain end of it.
+func loopback(t testing.TB, fe, be *xendev.EvtchnDev) (front, back *xendev.Channel) {
+	t.Helper()
+	front, err := fe.BindUnboundPort(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err = be.BindInterdomain(self, front.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return front, back
+}
+
 func openGnt(t testing.TB) (*xendev.GntDev, *xendev.GntAlloc) {
 	t.Helper()
 	d, err := xendev.OpenGntDev()
@@ -472,25 +499,10 @@ func waitN(t testing.TB, c *xendev.Channel, what string) uint32 {
 // closing leaves no port bound, in the kernel and in Xen.
 func TestDom0EvtchnLoopback(t *testing.T) {
 	baseIRQs := boundIRQs(t)
-	fe, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fe.Close()
-	be, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	fe := openEvtchn(t)
+	be := openEvtchn(t)
 
-	front, err := fe.BindUnboundPort(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := be.BindInterdomain(self, front.Port())
-	if err != nil {
-		t.Fatal(err)
-	}
+	front, back := loopback(t, fe, be)
 	t.Logf("frontend port %d, backend port %d", front.Port(), back.Port())
 	if got := boundIRQs(t); got != baseIRQs+2 {
 		t.Errorf("%d event channel interrupts bound, want %d", got, baseIRQs+2)
@@ -626,22 +638,11 @@ func TestDom0EvtchnLoopback(t *testing.T) {
 // TestDom0EvtchnOneDescriptor: both ends on one descriptor (its reader
 // serves both), and many channels at once each get their own events.
 func TestDom0EvtchnOneDescriptor(t *testing.T) {
-	e, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openEvtchn(t)
 	const pairs = 8
 	var ends [pairs][2]*xendev.Channel
 	for i := range ends {
-		a, err := e.BindUnboundPort(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := e.BindInterdomain(self, a.Port())
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := loopback(t, e, e)
 		waitN(t, b, "bind")
 		ends[i] = [2]*xendev.Channel{a, b}
 	}
@@ -676,19 +677,8 @@ func TestDom0EvtchnOneDescriptor(t *testing.T) {
 // domain, or of a domain that does not exist, fails with an error naming
 // the device and the call; the device keeps working.
 func TestDom0EvtchnErrors(t *testing.T) {
-	e, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	a, err := e.BindUnboundPort(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := e.BindInterdomain(self, a.Port())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEvtchn(t)
+	a, b := loopback(t, e, e)
 	for _, c := range []struct {
 		dom  grant.DomID
 		port evtchn.Port
@@ -721,19 +711,8 @@ func TestDom0EvtchnErrors(t *testing.T) {
 // TestDom0EvtchnNoAllocs: Notify and a Notify-Wait round trip allocate
 // nothing.
 func TestDom0EvtchnNoAllocs(t *testing.T) {
-	e, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	a, err := e.BindUnboundPort(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := e.BindInterdomain(self, a.Port())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEvtchn(t)
+	a, b := loopback(t, e, e)
 	waitN(t, b, "bind")
 	allocs := testing.AllocsPerRun(100, func() {
 		if err := b.Notify(); err != nil {
@@ -797,24 +776,9 @@ func BenchmarkDom0GrantCopy(b *testing.B) {
 // BenchmarkDom0EvtchnRoundTrip: notify the other end, wait for its
 // answer (two event deliveries, two unmasks per op).
 func BenchmarkDom0EvtchnRoundTrip(b *testing.B) {
-	fe, err := xendev.OpenEvtchn()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fe.Close()
-	be, err := xendev.OpenEvtchn()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer be.Close()
-	front, err := fe.BindUnboundPort(self)
-	if err != nil {
-		b.Fatal(err)
-	}
-	back, err := be.BindInterdomain(self, front.Port())
-	if err != nil {
-		b.Fatal(err)
-	}
+	fe := openEvtchn(b)
+	be := openEvtchn(b)
+	front, back := loopback(b, fe, be)
 	waitN(b, back, "bind")
 	stop := make(chan struct{})
 	defer close(stop)

@@ -177,11 +177,7 @@ func TestDom0PlatformGrants(t *testing.T) {
 func TestDom0PlatformChannels(t *testing.T) {
 	base := boundIRQs(t)
 	p := openPlatform(t)
-	fe, err := xendev.OpenEvtchn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fe.Close()
+	fe := openEvtchn(t)
 	front, err := fe.BindUnboundPort(self)
 	if err != nil {
 		t.Fatal(err)
