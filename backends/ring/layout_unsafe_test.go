@@ -1,50 +1,16 @@
 package ring
 
 import (
-	"bufio"
-	"bytes"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/xfeat/xfeat/internal/testutil"
 )
 
-// buildC compiles testdata/<name>.c (plus extra args) with gcc against the
-// installed Xen headers and returns the binary's path.
-func buildC(t testing.TB, src string, extra ...string) string {
-	t.Helper()
-	testutil.NeedTool(t, "gcc", "gcc")
-	testutil.NeedFile(t, "/usr/include/xen/io/ring.h", "Xen's public headers (Debian package libxen-dev)")
-	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
-	args := append([]string{"-O2", "-Wall", "-Werror", "-o", out, src}, extra...)
-	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %s: %v\n%s", src, err, b)
-	}
-	return out
-}
-
 // TestLayoutAgainstXenHeaders compares every typed view with offsetof/sizeof
 // from Debian's /usr/include/xen/io/{ring,blkif,netif}.h compiled by gcc.
 func TestLayoutAgainstXenHeaders(t *testing.T) {
-	bin := buildC(t, "testdata/layout.c")
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := map[string]uintptr{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		v, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-		if err != nil {
-			t.Fatal(sc.Text())
-		}
-		c[strings.Join(f[:len(f)-1], " ")] = uintptr(v)
-	}
+	c := testutil.CFacts(t, "testdata/layout.c")
 	var (
 		seg  BlkifSegment
 		req  BlkifRequest
@@ -151,14 +117,14 @@ func TestLayoutAgainstXenHeaders(t *testing.T) {
 			t.Errorf("%s: not printed by layout.c", k)
 			continue
 		}
-		if cV != goV {
+		if uintptr(cV) != goV {
 			t.Errorf("%s: C %d, Go %d", k, cV, goV)
 		}
 	}
 	// Negative constants are compared as signed.
 	for k, goV := range map[string]int{"const BLKIF_RSP_EOPNOTSUPP": BlkifRspEOPNOTSUPP, "const NETIF_RSP_DROPPED": NetifRspDropped, "const NETIF_RSP_NULL": NetifRspNull} {
-		if int(int64(c[k])) != goV {
-			t.Errorf("%s: C %d, Go %d", k, int64(c[k]), goV)
+		if int(c[k]) != goV {
+			t.Errorf("%s: C %d, Go %d", k, c[k], goV)
 		}
 	}
 }

@@ -1,53 +1,21 @@
 package xendev
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/xfeat/xfeat/backends/grant"
+	"github.com/xfeat/xfeat/internal/testutil"
 )
-
-// cLayout compiles testdata/layout.c against the installed headers (Linux's
-// uapi xen/{gntdev,gntalloc,evtchn}.h, Xen's public xen.h and
-// grant_table.h) and returns what it prints: name to value.
-func cLayout(t *testing.T) map[string]uint64 {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is required (make deps installs it)")
-	}
-	bin := filepath.Join(t.TempDir(), "layout")
-	if b, err := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-o", bin, "testdata/layout.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc testdata/layout.c: %v\n%s", err, b)
-	}
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := map[string]uint64{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		v, err := strconv.ParseUint(f[len(f)-1], 10, 64)
-		if err != nil {
-			t.Fatal(sc.Text())
-		}
-		c[strings.Join(f[:len(f)-1], " ")] = v
-	}
-	return c
-}
 
 // TestLayoutAgainstLinuxHeaders: every struct this package hands the
 // kernel, and every ioctl number, is what gcc makes of the installed
 // headers, so a request reaches the kernel as the kernel reads it.
 func TestLayoutAgainstLinuxHeaders(t *testing.T) {
-	c := cLayout(t)
+	// What gcc makes of testdata/layout.c: Linux's uapi
+	// xen/{gntdev,gntalloc,evtchn}.h, Xen's public xen.h and grant_table.h.
+	c := testutil.CFacts(t, "testdata/layout.c")
 	var (
 		gr  gntdevGrantRef
 		mg  gntdevMapGrantRef
@@ -112,7 +80,7 @@ func TestLayoutAgainstLinuxHeaders(t *testing.T) {
 		got, ok := c[name]
 		if !ok {
 			t.Errorf("%s: not printed by testdata/layout.c", name)
-		} else if got != w {
+		} else if uint64(got) != w {
 			t.Errorf("%s: C says %d, Go has %d", name, got, w)
 		}
 	}

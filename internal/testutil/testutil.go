@@ -5,7 +5,8 @@
 //
 // need.go is how a test says it cannot run on this machine (Need, NeedRoot,
 // NeedTool, NeedFile): it skips with a message make test summarises, and
-// fails under CI=true, where every test must run.
+// fails under CI=true, where every test must run. cprog.go (CFacts) is how
+// a layout test learns what gcc makes of Xen's and Linux's headers.
 package testutil
 
 import (
